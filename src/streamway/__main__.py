@@ -1,0 +1,3 @@
+from streamway.cli import main
+
+main()

@@ -1,0 +1,79 @@
+"""Build the Strands model that ``STREAMWAY_MODEL`` names, and say how its failures look to HTTP.
+
+``local``               the embedded llama.cpp model (default)
+``bedrock:<model-id>``  Amazon Bedrock through Strands' ``BedrockModel``
+``openai:<model>``      any OpenAI-compatible server through Strands' ``OpenAIModel``
+"""
+
+from __future__ import annotations
+
+from strands.models import Model
+from strands.types.exceptions import ModelThrottledException
+
+from streamway.config import Settings
+
+
+class UnknownModel(ValueError):
+    pass
+
+
+def build_model(settings: Settings) -> Model:
+    provider, _, name = settings.model.partition(":")
+    if provider == "local":
+        from streamway.agent.local_model import LocalLlamaModel
+
+        return LocalLlamaModel(
+            settings.model_path,
+            context_tokens=settings.context_tokens,
+            threads=settings.threads,
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+            repeat_penalty=settings.repeat_penalty,
+            seed=settings.seed,
+        )
+    if provider == "bedrock" and name:
+        from strands.models.bedrock import BedrockModel
+
+        return BedrockModel(
+            model_id=name,
+            region_name=settings.aws_region,
+            endpoint_url=settings.bedrock_endpoint_url,
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+        )
+    if provider == "openai" and name:
+        from strands.models.openai import OpenAIModel
+
+        return OpenAIModel(
+            client_args={"base_url": settings.openai_base_url, "api_key": settings.openai_api_key},
+            model_id=name,
+            params={"max_tokens": settings.max_tokens, "temperature": settings.temperature},
+        )
+    raise UnknownModel(
+        f"STREAMWAY_MODEL={settings.model!r} is not a model streamway knows; "
+        "use `local`, `bedrock:<model-id>` or `openai:<model>`."
+    )
+
+
+def _is_unreachable(error: BaseException) -> bool:
+    # Matched by name so this module imports neither botocore, httpx nor openai eagerly.
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return bool(
+        names
+        & {
+            "EndpointConnectionError",  # botocore: Bedrock endpoint unreachable
+            "ConnectTimeoutError",
+            "ConnectError",  # httpx
+            "APIConnectionError",  # openai
+            "APITimeoutError",
+            "ConnectionError",
+            "TimeoutError",
+        }
+    )
+
+
+def upstream_status(error: BaseException) -> int:
+    """503 when the model is throttled or unreachable (worth a retry), 502 when it failed."""
+    if isinstance(error, ModelThrottledException) or _is_unreachable(error):
+        return 503
+    return 502

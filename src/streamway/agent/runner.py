@@ -1,0 +1,87 @@
+"""Runs one answer at a time per slot: admission, a fresh Strands Agent, JSON-safe events.
+
+The runner owns the model (built once per process) and the admission queue, and counts what
+happens to generations so that a client going away is observable from outside (``/stats``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from strands import Agent
+from strands.models import Model
+
+from streamway.agent.admission import Admission
+from streamway.agent.events import AgentEvent, Finished, json_safe_events
+from streamway.agent.providers import build_model
+from streamway.config import Settings
+
+log = logging.getLogger("streamway.agent")
+
+
+@dataclass
+class GenerationCounters:
+    started: int = 0
+    completed: int = 0
+    cancelled: int = 0
+    failed: int = 0
+    text_deltas: int = 0
+
+
+class AgentRunner:
+    def __init__(self, model: Model, admission: Admission, system_prompt: str) -> None:
+        self.model = model
+        self.admission = admission
+        self.system_prompt = system_prompt
+        self.counters = GenerationCounters()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AgentRunner:
+        return cls(
+            build_model(settings),
+            Admission(settings.effective_concurrency, settings.queue_size, settings.queue_timeout_s),
+            settings.system_prompt,
+        )
+
+    def new_agent(self) -> Agent:
+        # A Strands Agent keeps one conversation and refuses concurrent calls, so each
+        # stateless request gets its own; the expensive part (the model) is shared.
+        return Agent(model=self.model, system_prompt=self.system_prompt, callback_handler=None)
+
+    async def stream(self, prompt: str) -> AsyncIterator[AgentEvent]:
+        """The answer to ``prompt`` as JSON-safe events. Raises ModelBusy before the first one."""
+        async with self.admission.slot():
+            self.counters.started += 1
+            outcome = "failed"
+            try:
+                async for event in json_safe_events(self.new_agent().stream_async(prompt)):
+                    if isinstance(event, Finished):
+                        outcome = "completed"
+                    else:
+                        self.counters.text_deltas += 1
+                    yield event
+            except (asyncio.CancelledError, GeneratorExit):
+                outcome = "cancelled"
+                raise
+            finally:
+                setattr(self.counters, outcome, getattr(self.counters, outcome) + 1)
+                log.info("generation ended", extra={"outcome": outcome})
+
+    def stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = {
+            "generations": {**asdict(self.counters), "active": self.admission.active},
+            "queue": {
+                "slots": self.admission.slots,
+                "waiting": self.admission.waiting,
+                "capacity": self.admission.queue_size,
+                "refused": self.admission.refused,
+            },
+        }
+        tokens = getattr(self.model, "tokens_generated", None)
+        if tokens is not None:
+            stats["model"] = {"tokens_generated": tokens}
+        return stats

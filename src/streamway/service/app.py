@@ -1,0 +1,40 @@
+"""``create_app(settings)``: the one ASGI app that runs under uvicorn, the Lambda runtime and LWA."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from streamway import __version__
+from streamway.agent.runner import AgentRunner
+from streamway.config import Settings
+from streamway.service import streaming
+from streamway.service.errors import install_error_handlers
+from streamway.service.middleware import RequestContextMiddleware
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Built once per process (not per request or per Lambda invocation): the model load
+        # is the expensive part of a cold start.
+        app.state.agent_runner = AgentRunner.from_settings(settings)
+        yield
+
+    app = FastAPI(title="streamway", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(streaming.router)
+
+    @app.get("/stats", summary="Counters for generations and the admission queue")
+    async def stats(request: Request) -> dict[str, Any]:
+        runner: AgentRunner = request.app.state.agent_runner
+        return runner.stats()
+
+    app.add_middleware(RequestContextMiddleware, max_request_bytes=settings.max_request_bytes)
+    return app

@@ -1,0 +1,142 @@
+"""Pure ASGI middleware for what every request needs: an id, a size limit and an access log line.
+
+Written as plain ASGI rather than Starlette's ``BaseHTTPMiddleware`` because that one
+re-streams response bodies through a queue, which adds latency to every token and hides
+client disconnects from the app.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from streamway.logs import request_id_var
+from streamway.service.errors import ApiError, error_body
+
+REQUEST_ID_HEADER = "x-request-id"
+
+# Accept a caller's id only when it is short and plain, so it is safe in logs and headers.
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+
+access_log = logging.getLogger("streamway.access")
+
+
+def _request_id_from(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == REQUEST_ID_HEADER.encode():
+            candidate = value.decode("latin-1")
+            if _SAFE_REQUEST_ID.match(candidate):
+                return candidate
+    return uuid.uuid4().hex
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def payload_too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "payload_too_large",
+        f"The request body is larger than {limit} bytes, the most this API accepts.",
+        limit_bytes=limit,
+    )
+
+
+class RequestContextMiddleware:
+    """Tags the request with an id, bounds its body, and logs one access line when it ends."""
+
+    def __init__(self, app: ASGIApp, *, max_request_bytes: int) -> None:
+        self.app = app
+        self.max_request_bytes = max_request_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+
+        request_id = _request_id_from(scope)
+        token = request_id_var.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 0
+        body_bytes = 0
+        completed = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, body_bytes, completed
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER.encode(), request_id.encode()),
+                ]
+            elif message["type"] == "http.response.body":
+                body_bytes += len(message.get("body", b""))
+                completed = not message.get("more_body", False)
+            await send(message)
+
+        received = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_request_bytes:
+                    # Raised into whoever reads the body; the error handler answers 413.
+                    raise payload_too_large(self.max_request_bytes)
+            return message
+
+        outcome = "error"
+        try:
+            declared = _content_length(scope) if scope["type"] == "http" else None
+            if declared is not None and declared > self.max_request_bytes:
+                # Refuse before reading a byte of the body.
+                await self._refuse(send_with_id, payload_too_large(self.max_request_bytes))
+            else:
+                await self.app(scope, bounded_receive, send_with_id)
+            outcome = "complete" if completed or scope["type"] == "websocket" else "incomplete"
+        except BaseException:
+            outcome = "aborted"
+            raise
+        finally:
+            access_log.info(
+                "request",
+                extra={
+                    "method": scope.get("method", "WS"),
+                    "path": scope["path"],
+                    "status": status,
+                    "bytes": body_bytes,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "outcome": outcome,
+                },
+            )
+            request_id_var.reset(token)
+
+    @staticmethod
+    async def _refuse(send: Send, error: ApiError) -> None:
+        body = json.dumps(error_body(error.code, error.message, **error.details)).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": error.status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,103 @@
+"""``POST /streaming``: ``{"request": "..."}`` in, the agent's answer out as it is generated.
+
+``text/plain`` by default (what ``curl -N`` shows word by word); ``Accept: text/event-stream``
+gets the same answer as SSE: ``data: {"text": ...}`` events, then ``event: done`` with usage
+and timings, or ``event: error`` if the model fails mid-answer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from streamway.agent.runner import AgentRunner
+from streamway.config import Settings
+from streamway.service.agent_stream import (
+    AgentStreamResponse,
+    PlainTextEncoder,
+    ServerSentEventsEncoder,
+    StreamEncoder,
+)
+from streamway.service.errors import ApiError
+
+router = APIRouter()
+
+Prompt = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)]
+
+
+class StreamingRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    request: Prompt = Field(description="The prompt for the agent.")
+
+
+async def read_json(request: Request) -> object:
+    """The body as JSON, or a 400 that says what was wrong with it."""
+    body = await request.body()
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ApiError(
+            400,
+            "invalid_json",
+            f"The request body is not valid JSON ({error}); send {{\"request\": \"<prompt>\"}}.",
+        ) from None
+
+
+def parse_body(model: type[StreamingRequest], payload: object) -> StreamingRequest:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"`{field}` {_explain(first['type'], first['msg'])}; "
+            'send {"request": "<prompt>"} with a non-empty string.',
+            field=field,
+        ) from None
+
+
+def _explain(kind: str, message: str) -> str:
+    return {
+        "missing": "is required",
+        "string_type": "must be a string",
+        "string_too_short": "must not be empty",
+        "model_type": "must be inside a JSON object",
+    }.get(kind, message)
+
+
+def encoder_for(request: Request) -> StreamEncoder:
+    if "text/event-stream" in request.headers.get("accept", ""):
+        return ServerSentEventsEncoder()
+    return PlainTextEncoder()
+
+
+def check_prompt_size(prompt: str, settings: Settings) -> None:
+    if len(prompt) > settings.max_prompt_chars:
+        raise ApiError(
+            413,
+            "prompt_too_long",
+            f"The prompt has {len(prompt)} characters; the most this service accepts is "
+            f"{settings.max_prompt_chars} (STREAMWAY_MAX_PROMPT_CHARS).",
+            limit_chars=settings.max_prompt_chars,
+        )
+
+
+@router.post(
+    "/streaming",
+    summary="Stream the agent's answer to a prompt",
+    responses={200: {"content": {"text/plain": {}, "text/event-stream": {}}}},
+)
+async def streaming(request: Request) -> AgentStreamResponse:
+    started = time.perf_counter()
+    settings: Settings = request.app.state.settings
+    runner: AgentRunner = request.app.state.agent_runner
+    body = parse_body(StreamingRequest, await read_json(request))
+    check_prompt_size(body.request, settings)
+    return AgentStreamResponse(runner.stream(body.request), encoder_for(request), started=started)
