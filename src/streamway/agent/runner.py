@@ -65,7 +65,9 @@ class AgentRunner:
                         self.counters.text_deltas += 1
                     yield event
             except (asyncio.CancelledError, GeneratorExit):
-                outcome = "cancelled"
+                # Closing the stream after Finished is the normal end, not a cancellation.
+                if outcome != "completed":
+                    outcome = "cancelled"
                 raise
             finally:
                 setattr(self.counters, outcome, getattr(self.counters, outcome) + 1)

@@ -1,0 +1,96 @@
+"""Real servers on loopback for the tests: ``streamway serve`` in a subprocess, and helpers.
+
+Tests talk to streamway over a real socket because that is the only way to see streaming
+as a client does (httpx's ASGITransport buffers whole responses, httpx#2186).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+# Short, reproducible answers keep the suite fast; tests that need long ones raise it.
+TEST_ENV = {
+    "STREAMWAY_MAX_TOKENS": "64",
+    "STREAMWAY_SEED": "7",
+    "STREAMWAY_LOG_LEVEL": "INFO",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_listening(port: int, process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on port {port} within {timeout_s} s")
+
+
+@dataclass
+class RunningServer:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def logs(self) -> list[dict[str, Any]]:
+        """The server's JSON log lines so far (other lines, if any, are skipped)."""
+        entries = []
+        for line in self.log_path.read_text(encoding="utf-8").splitlines():
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return entries
+
+    def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = httpx.get(f"{self.url}/stats", timeout=5).json()
+        return result
+
+
+@contextmanager
+def streamway_server(
+    env: Mapping[str, str] | None = None, *, args: tuple[str, ...] = ()
+) -> Iterator[RunningServer]:
+    """Runs ``python -m streamway serve`` with ``env`` on a free port until the block ends."""
+    port = free_port()
+    log_file = tempfile.NamedTemporaryFile(prefix="streamway-", suffix=".log", delete=False)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamway", "serve", "--port", str(port), *args],
+        env={**os.environ, **TEST_ENV, **(env or {})},
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until_listening(port, process, timeout_s=60)
+        yield RunningServer(f"http://127.0.0.1:{port}", port, process, Path(log_file.name))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log_file.close()
