@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +64,19 @@ class RunningServer:
             except json.JSONDecodeError:
                 continue
         return entries
+
+    def wait_for_log(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout_s: float = 5
+    ) -> dict[str, Any]:
+        """The first log entry matching ``predicate``, waiting for it to be written."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for entry in self.logs():
+                if predicate(entry):
+                    return entry
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no matching log line within {timeout_s} s")
+            time.sleep(0.02)
 
     def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = httpx.get(f"{self.url}/stats", timeout=5).json()

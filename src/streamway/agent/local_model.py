@@ -4,15 +4,18 @@ Strands' own ``LlamaCppModel`` talks to a llama.cpp *server* and reads the whole
 before yielding, so it neither streams nor works without a second process. This provider
 loads a GGUF file into the service process and yields each token as llama.cpp produces it.
 
-Generation is blocking C code, so each token is produced by ``next()`` on a worker thread,
-one token per hop. Between two hops the coroutine can be cancelled (client gone) or see the
-agent's cancel signal; either way no further token is computed, and the llama.cpp iterator
-is closed. No thread outlives its request and nothing is queued: memory is one token.
+Generation is blocking C code, so each token is produced by ``next()`` on the model's own
+worker thread, one token per hop. Between two hops the coroutine can be cancelled (client
+gone) or see the agent's cancel signal; either way the token in progress is waited for, no
+further token is computed, and the llama.cpp iterator is closed before the next answer may
+use the model. Nothing is queued: memory is one token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import importlib.resources
 import json
 import logging
@@ -22,7 +25,6 @@ from collections.abc import AsyncGenerator, AsyncIterable, Iterator
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar, cast
 
-import anyio.to_thread
 from pydantic import BaseModel
 from strands.models import Model
 from strands.types.content import Messages
@@ -103,8 +105,10 @@ class LocalLlamaModel(Model):
         )
         self.config: LocalModelConfig = {"model_id": path.name, "max_tokens": 512}
         self.update_config(**config)
-        # One llama.cpp context holds one conversation's KV cache: generations take turns.
+        # One llama.cpp context holds one conversation's KV cache: generations take turns,
+        # on one thread of their own (not the shared default pool).
         self._turn = asyncio.Lock()
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="llama")
         self.tokens_generated = 0
 
     def update_config(self, **model_config: Any) -> None:
@@ -148,8 +152,7 @@ class LocalLlamaModel(Model):
             output_tokens = 0
             try:
                 while cancel_signal is None or not cancel_signal.is_set():
-                    # One token per thread hop; cancellation waits for the current token only.
-                    chunk = await anyio.to_thread.run_sync(next, tokens, None)
+                    chunk = await self._next_token(tokens)
                     if chunk is None:
                         break
                     choice = chunk["choices"][0]
@@ -179,6 +182,18 @@ class LocalLlamaModel(Model):
                 }
             }
 
+    async def _next_token(self, tokens: Iterator[Any]) -> Any:
+        """One ``next()`` on the model thread. If cancelled, the token in progress is still
+        waited for (at most one token's time), so the iterator is idle when it is closed."""
+        pending = asyncio.get_running_loop().run_in_executor(self._thread, next, tokens, None)
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            while not pending.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({pending})
+            raise
+
     async def structured_output(
         self,
         output_model: type[T],
@@ -190,12 +205,13 @@ class LocalLlamaModel(Model):
         schema = output_model.model_json_schema()
         async with self._turn:
             # llama.cpp constrains sampling to the JSON schema with a grammar.
-            result = await anyio.to_thread.run_sync(
+            result = await asyncio.get_running_loop().run_in_executor(
+                self._thread,
                 lambda: self._llama.create_chat_completion(
                     messages=chat,
                     response_format={"type": "json_object", "schema": schema},
                     **self._sampling(),
-                )
+                ),
             )
         text = result["choices"][0]["message"]["content"] or ""
         yield {"output": output_model.model_validate_json(text)}

@@ -1,0 +1,80 @@
+"""The admission queue on its own: slots, a bounded waiting room, and a bounded wait."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from streamway.agent.admission import Admission, ModelBusy
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(2):
+        while not condition():
+            await asyncio.sleep(0.001)
+
+
+@pytest.fixture
+async def release() -> AsyncIterator[asyncio.Event]:
+    event = asyncio.Event()
+    yield event
+    event.set()  # a failing test must not leave holders blocked
+
+
+async def hold(admission: Admission, release: asyncio.Event) -> None:
+    async with admission.slot():
+        await release.wait()
+
+
+async def test_full_waiting_room_refuses_at_once(release: asyncio.Event) -> None:
+    admission = Admission(slots=1, queue_size=1, timeout_s=10)
+    holder = asyncio.create_task(hold(admission, release))
+    await until(lambda: admission.active == 1)
+    waiter = asyncio.create_task(hold(admission, release))
+    await until(lambda: admission.waiting == 1)
+
+    with pytest.raises(ModelBusy) as refused:
+        async with admission.slot():
+            pass
+    assert refused.value.retry_after_s >= 1
+    assert admission.refused == 1
+
+    release.set()
+    await asyncio.gather(holder, waiter)
+    assert (admission.active, admission.waiting) == (0, 0)
+
+
+async def test_wait_for_a_slot_times_out(release: asyncio.Event) -> None:
+    admission = Admission(slots=1, queue_size=5, timeout_s=0.05)
+    holder = asyncio.create_task(hold(admission, release))
+    await until(lambda: admission.active == 1)
+    with pytest.raises(ModelBusy, match=r"within 0\.05 s"):
+        async with admission.slot():
+            pass
+    assert admission.waiting == 0
+    release.set()
+    await holder
+
+
+async def test_cancelled_waiter_leaves_the_queue(release: asyncio.Event) -> None:
+    admission = Admission(slots=1, queue_size=1, timeout_s=10)
+    holder = asyncio.create_task(hold(admission, release))
+    await until(lambda: admission.active == 1)
+    waiter = asyncio.create_task(hold(admission, release))
+    await until(lambda: admission.waiting == 1)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert admission.waiting == 0
+    release.set()
+    await holder
+    # The slot it never got is still usable.
+    async with admission.slot():
+        assert admission.active == 1
+
+
+def test_slots_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        Admission(slots=0, queue_size=1, timeout_s=1)

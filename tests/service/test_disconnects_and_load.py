@@ -1,0 +1,124 @@
+"""A client that leaves stops the model; requests beyond capacity queue (bounded) or get 503."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.servers import RunningServer, streamway_server
+
+# SmolLM2 writes several hundred tokens (seconds of work) for this prompt with seed 7.
+LONG_PROMPT = {"request": "Write a very long story about a lighthouse keeper."}
+
+
+def eventually(check: Callable[[], Any], timeout_s: float = 5) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def long_answers() -> Iterator[RunningServer]:
+    with streamway_server(
+        {"STREAMWAY_MAX_TOKENS": "1500", "STREAMWAY_QUEUE_SIZE": "1"}
+    ) as running:
+        yield running
+
+
+def open_stream(
+    client: httpx.Client, server: RunningServer, chunks: int = 1
+) -> tuple[httpx.Response, Iterator[bytes]]:
+    """Starts a long answer and reads ``chunks`` pieces of it; the response stays open.
+
+    The piece iterator is returned because dropping it would close the response.
+    """
+    request = client.build_request("POST", f"{server.url}/streaming", json=LONG_PROMPT)
+    response = client.send(request, stream=True)
+    assert response.status_code == 200
+    pieces = response.iter_raw()
+    for _ in range(chunks):
+        next(pieces)
+    return response, pieces
+
+
+def test_client_that_leaves_stops_generation_within_a_token(long_answers: RunningServer) -> None:
+    with httpx.Client(timeout=30) as client:
+        received = 5
+        response, _pieces = open_stream(client, long_answers, chunks=received)
+        assert long_answers.stats()["generations"]["active"] == 1
+        response.close()  # the client goes away mid-answer
+
+    stats = eventually(
+        lambda: (s := long_answers.stats())["generations"]["active"] == 0 and s
+    )
+    assert stats["generations"]["cancelled"] == 1
+    assert stats["generations"]["completed"] == 0
+    stopped_at = stats["model"]["tokens_generated"]
+    # Tokens already on the wire when the client closed, plus at most the one in progress.
+    assert stopped_at < received + 40, f"{stopped_at} tokens generated for {received} read"
+    time.sleep(0.5)  # a generation that kept going would add ~35 tokens here
+    assert long_answers.stats()["model"]["tokens_generated"] == stopped_at
+    long_answers.wait_for_log(
+        lambda e: e["logger"] == "streamway.stream" and "disconnected" in e["message"]
+    )
+
+    # The slot is free again: the next request is answered at once.
+    answer = httpx.post(f"{long_answers.url}/streaming", json={"request": "Hi"}, timeout=60)
+    assert answer.status_code == 200
+
+
+def test_requests_beyond_capacity_wait_in_a_bounded_queue(long_answers: RunningServer) -> None:
+    with httpx.Client(timeout=60) as client:
+        first, _pieces = open_stream(client, long_answers)
+
+        waiting_result: dict[str, Any] = {}
+
+        def second_request() -> None:
+            with httpx.Client(timeout=60) as other, other.stream(
+                "POST", f"{long_answers.url}/streaming", json={"request": "Say hi."}
+            ) as response:
+                waiting_result["status"] = response.status_code
+                waiting_result["body"] = response.read()
+
+        waiter = threading.Thread(target=second_request)
+        waiter.start()
+        eventually(lambda: long_answers.stats()["queue"]["waiting"] == 1)
+
+        # One answering, one waiting, queue size 1: the third is refused at once.
+        started = time.perf_counter()
+        refused = client.post(f"{long_answers.url}/streaming", json={"request": "And me?"})
+        assert time.perf_counter() - started < 1.0
+        assert refused.status_code == 503
+        assert int(refused.headers["retry-after"]) >= 1
+        assert refused.json()["error"]["code"] == "model_busy"
+
+        first.close()  # frees the slot; the waiting request is served next
+        waiter.join(timeout=60)
+        assert waiting_result["status"] == 200
+        assert waiting_result["body"]
+
+    queue = long_answers.stats()["queue"]
+    assert queue["refused"] == 1 and queue["waiting"] == 0
+
+
+def test_queue_wait_is_bounded_in_time() -> None:
+    env = {"STREAMWAY_MAX_TOKENS": "1500", "STREAMWAY_QUEUE_TIMEOUT_S": "0.5"}
+    with streamway_server(env) as server, httpx.Client(timeout=30) as client:
+        first, _pieces = open_stream(client, server)
+        started = time.perf_counter()
+        late = client.post(f"{server.url}/streaming", json={"request": "Hello?"})
+        waited = time.perf_counter() - started
+        first.close()
+    assert late.status_code == 503
+    assert late.json()["error"]["code"] == "model_busy"
+    assert 0.4 < waited < 5
