@@ -8,6 +8,7 @@ HTTP client and Bedrock is exercised except AWS itself.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -49,6 +50,8 @@ def server(
         "AWS_CONFIG_FILE": str(missing),
         "AWS_SHARED_CREDENTIALS_FILE": str(missing),
         "AWS_EC2_METADATA_DISABLED": "true",
+        # botocore retries throttling itself; one retry keeps the throttling test quick.
+        "AWS_MAX_ATTEMPTS": "2",
     }
     with pytest.MonkeyPatch.context() as patch:
         # A session token, profile or Bedrock API key in the environment would change how
@@ -180,3 +183,37 @@ def test_stream_error_mid_answer_aborts_a_text_answer(
     ]
     assert [entry["message"] for entry in errors] == ["model failed mid-stream"]
     assert "modelStreamErrorException" in errors[0]["exception"]
+
+
+def test_throttled_before_streaming_is_a_prompt_503(
+    server: RunningServer, peer: BedrockRuntimePeer
+) -> None:
+    peer.mode = "throttled"
+
+    started = time.monotonic()
+    answer = post_prompt(server.url, PROMPT, timeout_s=30)
+    elapsed = time.monotonic() - started
+
+    assert answer.status == 503
+    assert answer.json()["error"]["code"] == "model_unavailable"
+    # botocore's own retry (AWS_MAX_ATTEMPTS=2) and nothing more: Strands' default would
+    # retry for minutes (4 s, 8 s, ... 64 s) while the client waits for headers.
+    assert len(peer.requests) == 2
+    assert elapsed < 5
+
+
+def test_throttled_mid_answer_is_not_retried_into_the_same_body(
+    server: RunningServer, peer: BedrockRuntimePeer
+) -> None:
+    peer.mode = "throttled_mid_stream"
+
+    answer = post_prompt(server.url, PROMPT, accept="text/event-stream", timeout_s=30)
+
+    *texts, (name, data) = answer.sse_events()
+    # A retry would stream the answer again from its start into the same body.
+    sent = "".join(d["text"] for _, d in texts)
+    assert sent
+    assert peer.recording.text.startswith(sent)
+    assert name == "error"
+    assert data["error"]["status"] == 503
+    assert len(peer.requests) == 1

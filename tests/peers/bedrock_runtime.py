@@ -7,7 +7,9 @@ received, and its :attr:`~BedrockRuntimePeer.mode` scripts the failures Bedrock 
 
 ``answer``            the recorded stream, then a normal end
 ``validation_error``  HTTP 400 ``ValidationException`` before any event
+``throttled``         HTTP 429 ``ThrottlingException`` before any event
 ``stream_error``      a few events, then a ``modelStreamErrorException`` exception message
+``throttled_mid_stream``  a few events, then a ``throttlingException`` exception message
 """
 
 from __future__ import annotations
@@ -27,7 +29,16 @@ from tests.peers.sigv4 import is_signed_by
 
 RECORDING = Path(__file__).parent / "recordings" / "converse_stream.json"
 
-Mode = Literal["answer", "validation_error", "stream_error"]
+Mode = Literal["answer", "validation_error", "throttled", "stream_error", "throttled_mid_stream"]
+
+#: The exception message that ends the stream in each failing mode: (type, message).
+_STREAM_EXCEPTIONS = {
+    "stream_error": ("modelStreamErrorException", "The model stopped unexpectedly."),
+    "throttled_mid_stream": (
+        "throttlingException",
+        "Too many tokens, please wait before trying again.",
+    ),
+}
 
 _CONVERSE_STREAM = re.compile(r"/model/(?P<model_id>[^/]+)/converse-stream")
 
@@ -106,6 +117,13 @@ class BedrockRuntimePeer:
                 "ValidationException",
                 "The provided model identifier is invalid.",
             )
+        elif self.mode == "throttled":
+            await _error(
+                send,
+                429,
+                "ThrottlingException",
+                "Too many requests, please wait before trying again.",
+            )
         else:
             await self._stream(send)
 
@@ -135,7 +153,8 @@ class BedrockRuntimePeer:
             }
         )
         events = self.recording.events
-        if self.mode == "stream_error":
+        failure = _STREAM_EXCEPTIONS.get(self.mode)
+        if failure is not None:
             events = events[: self.events_before_error]
         for kind, body in events:
             await send(
@@ -143,16 +162,10 @@ class BedrockRuntimePeer:
             )
             await asyncio.sleep(self.delay_s)
         last = b""
-        if self.mode == "stream_error":
+        if failure is not None:
             # Bedrock reports a failure after the 200 as a final exception message.
-            last = exception_message(
-                "modelStreamErrorException",
-                {
-                    "message": "The model stopped unexpectedly.",
-                    "originalStatusCode": 500,
-                    "originalMessage": "Internal server error",
-                },
-            )
+            exception_type, message = failure
+            last = exception_message(exception_type, {"message": message})
         await send({"type": "http.response.body", "body": last, "more_body": False})
 
 
