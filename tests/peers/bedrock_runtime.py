@@ -5,10 +5,10 @@ It speaks the wire protocol botocore expects: a SigV4-signed request in, a chunk
 with a pause between them so streaming is observable end to end. It keeps every request it
 received, and its :attr:`~BedrockRuntimePeer.mode` scripts the failures Bedrock has:
 
-``answer``            the recorded stream, then a normal end
-``validation_error``  HTTP 400 ``ValidationException`` before any event
-``throttled``         HTTP 429 ``ThrottlingException`` before any event
-``stream_error``      a few events, then a ``modelStreamErrorException`` exception message
+``answer``                the recorded stream, then a normal end
+``validation_error``      HTTP 400 ``ValidationException`` before any event
+``throttled``             HTTP 429 ``ThrottlingException`` before any event
+``stream_error``          a few events, then a ``modelStreamErrorException`` exception message
 ``throttled_mid_stream``  a few events, then a ``throttlingException`` exception message
 """
 
@@ -40,7 +40,7 @@ _STREAM_EXCEPTIONS = {
     ),
 }
 
-_CONVERSE_STREAM = re.compile(r"/model/(?P<model_id>[^/]+)/converse-stream")
+_CONVERSE_STREAM = re.compile(r"/model/[^/]+/converse-stream")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,9 @@ class Recording:
 
     @property
     def usage(self) -> dict[str, int]:
-        usage: dict[str, int] = next(b["usage"] for k, b in self.events if k == "metadata")
+        usage: dict[str, int] = next(
+            body["usage"] for kind, body in self.events if kind == "metadata"
+        )
         return usage
 
 
@@ -81,7 +83,7 @@ class ReceivedRequest:
 class BedrockRuntimePeer:
     """An ASGI app; serve it with :func:`tests.peers.loopback.serve_in_thread`."""
 
-    #: Events sent before a ``stream_error`` mode fails the stream.
+    #: Events sent before a mid-stream failure (``stream_error``, ``throttled_mid_stream``).
     events_before_error = 3
 
     def __init__(

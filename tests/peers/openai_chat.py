@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -93,7 +94,8 @@ class OpenAIChatPeer:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def _chunk_factory(model: str) -> Any:
+def _chunk_factory(model: str) -> Callable[..., dict[str, Any]]:
+    """Makes ``chat.completion.chunk`` objects that share an id, a model and a timestamp."""
     created = int(time.time())
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
