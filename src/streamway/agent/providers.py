@@ -3,6 +3,7 @@
 ``local``               the embedded llama.cpp model (default)
 ``bedrock:<model-id>``  Amazon Bedrock through Strands' ``BedrockModel``
 ``openai:<model>``      any OpenAI-compatible server through Strands' ``OpenAIModel``
+                        (sending text-only content as strings, see agent/openai_model.py)
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ def build_model(settings: Settings) -> Model:
             temperature=settings.temperature,
         )
     if provider == "openai" and name:
-        from strands.models.openai import OpenAIModel
+        from streamway.agent.openai_model import OpenAICompatibleModel
 
-        return OpenAIModel(
+        return OpenAICompatibleModel(
             client_args={"base_url": settings.openai_base_url, "api_key": settings.openai_api_key},
             model_id=name,
             params={"max_tokens": settings.max_tokens, "temperature": settings.temperature},

@@ -50,7 +50,17 @@ class AgentRunner:
     def new_agent(self) -> Agent:
         # A Strands Agent keeps one conversation and refuses concurrent calls, so each
         # stateless request gets its own; the expensive part (the model) is shared.
-        return Agent(model=self.model, system_prompt=self.system_prompt, callback_handler=None)
+        return Agent(
+            model=self.model,
+            system_prompt=self.system_prompt,
+            callback_handler=None,
+            # Strands' default retries a throttled model call from the start, for minutes
+            # (4 s, 8 s, ... 64 s). Mid-answer that streams the same text into the body a
+            # client is already reading; before it, the client waits with no answer. The SDK
+            # clients (botocore, openai) already retry briefly before a response starts;
+            # after that, a 503 tells the client to retry.
+            retry_strategy=None,
+        )
 
     async def stream(self, prompt: str) -> AsyncIterator[AgentEvent]:
         """The answer to ``prompt`` as JSON-safe events. Raises ModelBusy before the first one."""

@@ -1,0 +1,186 @@
+"""``STREAMWAY_MODEL=openai:...`` end to end: streamway -> the openai client -> a server.
+
+Two servers: llama-cpp-python's real OpenAI-compatible server running SmolLM2, for the
+protocol as someone else implemented it, and a scripted peer for the faults a real server
+will not produce on demand (a dropped connection mid-answer, a 500).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.peers.llama_cpp_server import llama_cpp_server
+from tests.peers.loopback import serve_in_thread
+from tests.peers.openai_chat import ANSWER, USAGE, OpenAIChatPeer
+from tests.servers import RunningServer, free_port, streamway_server
+from tests.streams import post_prompt
+
+PROMPT = "Name three colours."
+API_KEY = "sk-test-streamway"
+
+
+def openai_env(base_url: str, model: str = "smollm2") -> dict[str, str]:
+    return {
+        "STREAMWAY_MODEL": f"openai:{model}",
+        "STREAMWAY_OPENAI_BASE_URL": base_url,
+        "STREAMWAY_OPENAI_API_KEY": API_KEY,
+    }
+
+
+# --- a real OpenAI-compatible server ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def llama_server() -> Iterator[RunningServer]:
+    with llama_cpp_server("smollm2") as base_url, streamway_server(openai_env(base_url)) as running:
+        yield running
+
+
+@pytest.mark.model
+def test_real_server_answer_streams_in_many_chunks(llama_server: RunningServer) -> None:
+    answer = post_prompt(llama_server.url, PROMPT)
+
+    assert answer.status == 200
+    assert answer.error is None
+    assert answer.text.strip()
+    assert len(answer.chunks) >= 5
+
+
+@pytest.mark.model
+def test_real_server_sse_ends_with_done_and_usage_fields(llama_server: RunningServer) -> None:
+    answer = post_prompt(llama_server.url, PROMPT, accept="text/event-stream")
+
+    assert answer.status == 200
+    *texts, (name, done) = answer.sse_events()
+    assert len(texts) >= 5
+    assert "".join(data["text"] for _, data in texts).strip()
+    assert name == "done"
+    assert done["stop_reason"] in {"end_turn", "max_tokens"}
+    # llama_cpp.server ignores stream_options.include_usage, so the figures are zeros here;
+    # the scripted peer below checks that figures a server does send reach the client.
+    assert set(done["usage"]) == {"input_tokens", "output_tokens", "total_tokens"}
+    assert all(isinstance(value, int) for value in done["usage"].values())
+
+
+# --- a scripted peer ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scripted_peer() -> Iterator[tuple[OpenAIChatPeer, str]]:
+    peer = OpenAIChatPeer()
+    with serve_in_thread(peer) as url:
+        yield peer, url
+
+
+@pytest.fixture(scope="module")
+def server(scripted_peer: tuple[OpenAIChatPeer, str]) -> Iterator[RunningServer]:
+    _, url = scripted_peer
+    with streamway_server(openai_env(f"{url}/v1", model="scripted")) as running:
+        yield running
+
+
+@pytest.fixture
+def peer(scripted_peer: tuple[OpenAIChatPeer, str]) -> OpenAIChatPeer:
+    peer, _ = scripted_peer
+    peer.mode = "answer"
+    peer.requests.clear()
+    return peer
+
+
+def test_answer_and_usage_reach_the_client(server: RunningServer, peer: OpenAIChatPeer) -> None:
+    answer = post_prompt(server.url, PROMPT, accept="text/event-stream")
+
+    assert answer.status == 200
+    *texts, (name, done) = answer.sse_events()
+    assert "".join(data["text"] for _, data in texts) == "".join(ANSWER)
+    assert name == "done"
+    assert done["stop_reason"] == "end_turn"
+    assert done["usage"] == {
+        "input_tokens": USAGE["prompt_tokens"],
+        "output_tokens": USAGE["completion_tokens"],
+        "total_tokens": USAGE["total_tokens"],
+    }
+    [request] = peer.requests
+    assert request.headers["authorization"] == f"Bearer {API_KEY}"
+    completion = request.body
+    assert completion["model"] == "scripted"
+    assert completion["stream"] is True
+    assert completion["stream_options"] == {"include_usage": True}
+    assert completion["max_tokens"] == 64
+    # Plain strings, not content-part lists: servers that render a chat template need them.
+    system, user = completion["messages"]
+    assert system["role"] == "system"
+    assert isinstance(system["content"], str)
+    assert user == {"role": "user", "content": PROMPT}
+
+
+def test_connection_dropped_mid_answer_ends_sse_with_an_error_event(
+    server: RunningServer, peer: OpenAIChatPeer
+) -> None:
+    peer.mode = "drop_mid_stream"
+
+    answer = post_prompt(server.url, PROMPT, accept="text/event-stream")
+
+    assert answer.status == 200
+    assert answer.error is None
+    *texts, (name, data) = answer.sse_events()
+    # Chunk 0 only carries the role; the next ones carry text.
+    assert "".join(d["text"] for _, d in texts) == "".join(ANSWER[: peer.chunks_before_drop - 1])
+    assert name == "error"
+    assert data["error"]["code"] == "model_failed"
+    assert data["error"]["status"] == 502
+
+
+def test_connection_dropped_mid_answer_aborts_a_text_answer(
+    server: RunningServer, peer: OpenAIChatPeer
+) -> None:
+    peer.mode = "drop_mid_stream"
+    request_id = "openai-drop-1"
+
+    answer = post_prompt(server.url, PROMPT, request_id=request_id)
+
+    assert answer.status == 200
+    assert isinstance(answer.error, httpx.RemoteProtocolError)
+    assert answer.text == "".join(ANSWER[: peer.chunks_before_drop - 1])
+    errors = [
+        entry
+        for entry in server.logs()
+        if entry["level"] == "ERROR" and entry.get("request_id") == request_id
+    ]
+    assert [entry["message"] for entry in errors] == ["model failed mid-stream"]
+
+
+def test_server_error_before_streaming_is_a_502(
+    server: RunningServer, peer: OpenAIChatPeer
+) -> None:
+    peer.mode = "server_error"
+
+    started = time.monotonic()
+    answer = post_prompt(server.url, PROMPT)
+    elapsed = time.monotonic() - started
+
+    assert answer.status == 502
+    error = answer.json()["error"]
+    assert error["code"] == "model_failed"
+    assert error["request_id"] == answer.headers["x-request-id"]
+    # The openai client retries a 5xx twice with short backoff before giving up; Strands adds
+    # no retries of its own for it. Worth it while the client still waits for headers.
+    assert len(peer.requests) == 3
+    assert elapsed < 5
+
+
+def test_unreachable_server_is_a_503_model_unavailable() -> None:
+    closed_port = free_port()
+    with streamway_server(openai_env(f"http://127.0.0.1:{closed_port}/v1")) as running:
+        started = time.monotonic()
+        answer = post_prompt(running.url, PROMPT)
+        elapsed = time.monotonic() - started
+
+    assert answer.status == 503
+    error = answer.json()["error"]
+    assert error["code"] == "model_unavailable"
+    assert elapsed < 5, "connection refused is retried briefly, then reported"
