@@ -89,21 +89,21 @@ def streamway_server(
 ) -> Iterator[RunningServer]:
     """Runs ``python -m streamway serve`` with ``env`` on a free port until the block ends."""
     port = free_port()
-    log_file = tempfile.NamedTemporaryFile(prefix="streamway-", suffix=".log", delete=False)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamway", "serve", "--port", str(port), *args],
-        env={**os.environ, **TEST_ENV, **(env or {})},
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_until_listening(port, process, timeout_s=60)
-        yield RunningServer(f"http://127.0.0.1:{port}", port, process, Path(log_file.name))
-    finally:
-        process.terminate()
+    log_path = Path(tempfile.mkstemp(prefix="streamway-", suffix=".log")[1])
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamway", "serve", "--port", str(port), *args],
+            env={**os.environ, **TEST_ENV, **(env or {})},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log_file.close()
+            wait_until_listening(port, process, timeout_s=60)
+            yield RunningServer(f"http://127.0.0.1:{port}", port, process, log_path)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -12,7 +12,8 @@ from streamway.agent.admission import Admission, ModelBusy
 
 async def until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(2):
-        while not condition():
+        # Polling, because the state under test has no event of its own to wait on.
+        while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.001)
 
 

@@ -29,9 +29,7 @@ def eventually(check: Callable[[], Any], timeout_s: float = 5) -> Any:
 
 @pytest.fixture
 def long_answers() -> Iterator[RunningServer]:
-    with streamway_server(
-        {"STREAMWAY_MAX_TOKENS": "1500", "STREAMWAY_QUEUE_SIZE": "1"}
-    ) as running:
+    with streamway_server({"STREAMWAY_MAX_TOKENS": "1500", "STREAMWAY_QUEUE_SIZE": "1"}) as running:
         yield running
 
 
@@ -58,9 +56,7 @@ def test_client_that_leaves_stops_generation_within_a_token(long_answers: Runnin
         assert long_answers.stats()["generations"]["active"] == 1
         response.close()  # the client goes away mid-answer
 
-    stats = eventually(
-        lambda: (s := long_answers.stats())["generations"]["active"] == 0 and s
-    )
+    stats = eventually(lambda: (s := long_answers.stats())["generations"]["active"] == 0 and s)
     assert stats["generations"]["cancelled"] == 1
     assert stats["generations"]["completed"] == 0
     stopped_at = stats["model"]["tokens_generated"]
@@ -84,9 +80,12 @@ def test_requests_beyond_capacity_wait_in_a_bounded_queue(long_answers: RunningS
         waiting_result: dict[str, Any] = {}
 
         def second_request() -> None:
-            with httpx.Client(timeout=60) as other, other.stream(
-                "POST", f"{long_answers.url}/streaming", json={"request": "Say hi."}
-            ) as response:
+            with (
+                httpx.Client(timeout=60) as other,
+                other.stream(
+                    "POST", f"{long_answers.url}/streaming", json={"request": "Say hi."}
+                ) as response,
+            ):
                 waiting_result["status"] = response.status_code
                 waiting_result["body"] = response.read()
 
@@ -108,7 +107,8 @@ def test_requests_beyond_capacity_wait_in_a_bounded_queue(long_answers: RunningS
         assert waiting_result["body"]
 
     queue = long_answers.stats()["queue"]
-    assert queue["refused"] == 1 and queue["waiting"] == 0
+    assert queue["refused"] == 1
+    assert queue["waiting"] == 0
 
 
 def test_queue_wait_is_bounded_in_time() -> None:

@@ -64,7 +64,8 @@ def test_event_stream_carries_text_then_done_with_usage(server: RunningServer) -
     events = parse_sse(response.text)
     *texts, (last_name, done) = events
     assert last_name == "done"
-    assert texts and all(name == "message" and set(data) == {"text"} for name, data in texts)
+    assert texts
+    assert all(name == "message" and set(data) == {"text"} for name, data in texts)
     usage = done["usage"]
     assert isinstance(usage, dict)
     assert usage["output_tokens"] == len(texts)
@@ -85,7 +86,8 @@ def test_request_id_is_echoed_and_logged(server: RunningServer) -> None:
     access = server.wait_for_log(
         lambda e: e.get("request_id") == "test-req-1234" and e["logger"] == "streamway.access"
     )
-    assert access["status"] == 200 and access["outcome"] == "complete"
+    assert access["status"] == 200
+    assert access["outcome"] == "complete"
     generation = server.wait_for_log(
         lambda e: e.get("request_id") == "test-req-1234" and e["logger"] == "streamway.agent"
     )
