@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import aclosing, suppress
 from typing import Any
 
@@ -91,7 +91,6 @@ class AgentStreamResponse(Response):
         encoder: StreamEncoder,
         *,
         started: float | None = None,
-        on_first_event: Callable[[], None] | None = None,
     ) -> None:
         # Response.__init__ is skipped on purpose: there is no body to render up front.
         self.events = events
