@@ -40,10 +40,15 @@ def serve(
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option(help="Port to listen on. [default: 8080, or STREAMWAY_PORT, AWS_LWA_PORT, PORT]"),
+        typer.Option(
+            help="Port to listen on. [default: 8080, or STREAMWAY_PORT, AWS_LWA_PORT, PORT]"
+        ),
     ] = None,
 ) -> None:
-    """Run the service on uvicorn (model and store from STREAMWAY_* settings; see docs/configuration.md)."""
+    """Run the service on uvicorn (model and store from STREAMWAY_* settings).
+
+    See docs/configuration.md.
+    """
     import uvicorn
 
     from streamway.config import Settings
@@ -66,7 +71,9 @@ def serve(
 @cli.command()
 def chat(
     prompt: Annotated[str, typer.Argument(help="What to ask the agent.")],
-    url: Annotated[str, typer.Option(help="Base URL of a streamway service.")] = "http://127.0.0.1:8080",
+    url: Annotated[
+        str, typer.Option(help="Base URL of a streamway service.")
+    ] = "http://127.0.0.1:8080",
 ) -> None:
     """Ask the agent and print its answer as it is generated."""
     import httpx

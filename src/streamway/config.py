@@ -17,9 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: API Gateway's request payload limit; bodies above it never reach a Lambda function.
 API_GATEWAY_MAX_REQUEST_BYTES = 10 * 1024 * 1024
 
-DEFAULT_SYSTEM_PROMPT = (
-    "You are a helpful assistant. Answer clearly and concisely in plain prose."
-)
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer clearly and concisely in plain prose."
 
 
 class Settings(BaseSettings):

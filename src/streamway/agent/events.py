@@ -65,7 +65,9 @@ def unwrap_model_error(error: BaseException) -> BaseException:
     return error
 
 
-async def json_safe_events(strands_events: AsyncIterator[Mapping[str, Any]]) -> AsyncIterator[AgentEvent]:
+async def json_safe_events(
+    strands_events: AsyncIterator[Mapping[str, Any]],
+) -> AsyncIterator[AgentEvent]:
     """Translate ``Agent.stream_async`` events into :class:`TextDelta` and one :class:`Finished`."""
     usage = Usage()
     stop_reason = "end_turn"

@@ -99,7 +99,10 @@ class LocalLlamaModel(Model):
         )
         log.info(
             "local model loaded",
-            extra={"model_path": str(path), "load_ms": round((time.perf_counter() - started) * 1000)},
+            extra={
+                "model_path": str(path),
+                "load_ms": round((time.perf_counter() - started) * 1000),
+            },
         )
         self.config: LocalModelConfig = {"model_id": path.name, "max_tokens": 512}
         self.update_config(**config)
@@ -135,12 +138,16 @@ class LocalLlamaModel(Model):
         **kwargs: Any,
     ) -> AsyncIterable[StreamEvent]:
         if tool_specs:
-            log.warning("local model ignores tools", extra={"tools": [t["name"] for t in tool_specs]})
+            log.warning(
+                "local model ignores tools", extra={"tools": [t["name"] for t in tool_specs]}
+            )
         chat = to_chat_messages(messages, system_prompt)
         async with self._turn:
             started = time.perf_counter()
-            tokens: Iterator[Any] = self._llama.create_chat_completion(
-                messages=chat, stream=True, **self._sampling()
+            tokens: Iterator[Any] = self._llama.create_chat_completion(  # type: ignore[assignment]
+                messages=chat,  # type: ignore[arg-type]
+                stream=True,
+                **self._sampling(),
             )
             yield {"messageStart": {"role": "assistant"}}
             yield {"contentBlockStart": {"start": {}}}
@@ -192,10 +199,10 @@ class LocalLlamaModel(Model):
             # llama.cpp constrains sampling to the JSON schema with a grammar.
             result = await anyio.to_thread.run_sync(
                 lambda: self._llama.create_chat_completion(
-                    messages=chat,
+                    messages=chat,  # type: ignore[arg-type]
                     response_format={"type": "json_object", "schema": schema},
                     **self._sampling(),
                 )
             )
-        text = result["choices"][0]["message"]["content"] or ""
+        text = result["choices"][0]["message"]["content"] or ""  # type: ignore[index]
         yield {"output": output_model.model_validate_json(text)}

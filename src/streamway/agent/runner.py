@@ -43,7 +43,9 @@ class AgentRunner:
     def from_settings(cls, settings: Settings) -> AgentRunner:
         return cls(
             build_model(settings),
-            Admission(settings.effective_concurrency, settings.queue_size, settings.queue_timeout_s),
+            Admission(
+                settings.effective_concurrency, settings.queue_size, settings.queue_timeout_s
+            ),
             settings.system_prompt,
         )
 

@@ -133,7 +133,7 @@ class AgentStreamResponse(Response):
             except OSError as error:  # ASGI 2.4: send() raises once the client is gone
                 raise ClientDisconnected() from error
 
-        async with aclosing(self.events) as events:
+        async with aclosing(self.events) as events:  # type: ignore[type-var]
             try:
                 first = await anext(events)
             except ModelBusy as busy:
@@ -171,7 +171,7 @@ class AgentStreamResponse(Response):
                     if isinstance(event, TextDelta):
                         await send_body(self.encoder.text(event))
                     else:
-                        timings = {
+                        timings: dict[str, float | None] = {
                             "time_to_first_token_ms": _ms(first_token_at - self.started),
                             "total_time_ms": _ms(time.perf_counter() - self.started),
                         }

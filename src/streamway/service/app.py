@@ -1,4 +1,4 @@
-"""``create_app(settings)``: the one ASGI app that runs under uvicorn, the Lambda runtime and LWA."""
+"""``create_app(settings)``: the one ASGI app for uvicorn, the Lambda runtime and LWA."""
 
 from __future__ import annotations
 

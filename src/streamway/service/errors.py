@@ -98,9 +98,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0]
     field = ".".join(str(part) for part in first["loc"] if part != "body")
-    return error_response(
-        ApiError(422, "invalid_field", f"{field}: {first['msg']}", field=field)
-    )
+    return error_response(ApiError(422, "invalid_field", f"{field}: {first['msg']}", field=field))
 
 
 def install_error_handlers(app: FastAPI) -> None:

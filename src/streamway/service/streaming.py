@@ -44,7 +44,7 @@ async def read_json(request: Request) -> object:
         raise ApiError(
             400,
             "invalid_json",
-            f"The request body is not valid JSON ({error}); send {{\"request\": \"<prompt>\"}}.",
+            f'The request body is not valid JSON ({error}); send {{"request": "<prompt>"}}.',
         ) from None
 
 
