@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from streamway import __version__
+
+if TYPE_CHECKING:
+    from streamway.config import Settings
 
 cli = typer.Typer(
     name="streamway",
@@ -58,6 +61,7 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level)
+    _ensure_default_samples(settings)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -66,6 +70,24 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=5,
     )
+
+
+def _ensure_default_samples(settings: Settings) -> None:
+    """Fill the default store directory with sample files on a first run (docs/downloads.md)."""
+    import logging
+
+    from streamway.config import DEFAULT_STORE_URL
+    from streamway.storage import local_directory
+    from streamway.storage.samples import ensure_samples
+
+    if settings.store_url != DEFAULT_STORE_URL:
+        return
+    directory = local_directory(settings.store_url)
+    assert directory is not None
+    for path in ensure_samples(directory):
+        logging.getLogger("streamway.downloads").info(
+            "wrote sample file", extra={"path": str(path), "bytes": path.stat().st_size}
+        )
 
 
 @cli.command()
