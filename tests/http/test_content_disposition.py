@@ -24,7 +24,8 @@ def test_non_ascii_name_gets_a_fallback_and_an_rfc_8187_form() -> None:
 
 def test_quotes_and_line_breaks_cannot_escape_the_header() -> None:
     value = content_disposition('evil".txt\r\nSet-Cookie: a=b; x="')
-    assert "\r" not in value and "\n" not in value
+    assert "\r" not in value
+    assert "\n" not in value
     assert value.startswith('attachment; filename="evil_.txt__Set-Cookie: a=b; x=_"; filename*=')
     assert value.count('"') == 2
 
@@ -37,9 +38,12 @@ names = st.text(st.characters(codec=None, exclude_categories=()), min_size=1, ma
 @given(names)
 def test_any_name_gives_a_safe_header_that_round_trips(name: str) -> None:
     value = content_disposition(name)
-    assert value.isascii() and value.isprintable()  # no CR, LF, NUL or other controls
+    assert value.isascii()
+    assert value.isprintable()
     fallback = value.split('filename="', 1)[1].split('"', 1)[0]
-    assert fallback and "\\" not in fallback and "%" not in fallback
+    assert fallback
+    assert "\\" not in fallback
+    assert "%" not in fallback
     assert value.count('"') == 2
     encoded = value.split("filename*=UTF-8''", 1)[1]
     assert unquote(encoded, encoding="utf-8", errors="surrogateescape") == name

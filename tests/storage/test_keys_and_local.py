@@ -94,7 +94,8 @@ def test_stat_reads_metadata_and_sidecar_checksum_only_when_fresh(tmp_path: Path
     info = asyncio.run(store.stat("data.bin"))
     assert info.size == len(data)
     assert info.sha256 == hashlib.sha256(data).digest()
-    assert info.etag.startswith('"') and info.etag.endswith('"')
+    assert info.etag.startswith('"')
+    assert info.etag.endswith('"')
     assert info.last_modified.tzinfo is not None
 
     os.utime(sidecar, ns=(0, path.stat().st_mtime_ns - 1))  # the file changed after it

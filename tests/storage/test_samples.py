@@ -15,7 +15,8 @@ def test_samples_fill_an_empty_directory_once(tmp_path: Path) -> None:
     large = directory / LARGE_SAMPLE
     assert large.stat().st_size > 64 * 1024 * 1024
     pdf = directory / "レポート 2025.pdf"
-    assert pdf.read_bytes().startswith(b"%PDF-1.4") and pdf.read_bytes().endswith(b"%%EOF\n")
+    assert pdf.read_bytes().startswith(b"%PDF-1.4")
+    assert pdf.read_bytes().endswith(b"%%EOF\n")
     for path in written:
         sidecar = path.with_name(path.name + ".sha256").read_text().split()[0]
         assert sidecar == hashlib.sha256(path.read_bytes()).hexdigest()

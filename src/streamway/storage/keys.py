@@ -1,8 +1,9 @@
 """Which object keys streamway will look up: the same rules for every store.
 
-A key is a relative, ``/``-separated name. It is refused (400) when it is empty, contains a
-NUL, starts with ``/`` or ``\\`` (absolute), looks like a Windows drive (``C:``), or has a
-``..`` segment (``\\`` counts as a separator too, so ``..\\x`` is refused on every platform).
+A key is a relative, ``/``-separated name. It is refused (400) when it is empty, is not
+valid Unicode (lone surrogates), contains a NUL, starts with ``/`` or ``\\`` (absolute),
+looks like a Windows drive (``C:``), or has a ``..`` segment (``\\`` counts as a separator
+too, so ``..\\x`` is refused on every platform).
 Each store also checks that the name it resolves stays under its root or prefix
 (symlinks in a local directory, for instance).
 """
@@ -30,6 +31,10 @@ def check_key(key: str) -> str:
         raise InvalidKey("the key is an absolute path")
     if ".." in _SEGMENT_SEPARATORS.split(key):
         raise InvalidKey("the key has a '..' segment")
-    if len(key.encode("utf-8", "surrogateescape")) > MAX_KEY_BYTES:
+    try:
+        encoded = key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidKey("the key is not valid Unicode text") from None
+    if len(encoded) > MAX_KEY_BYTES:
         raise InvalidKey(f"the key is longer than {MAX_KEY_BYTES} bytes")
     return key
