@@ -165,6 +165,19 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def steady_fds(quiet_s: float = 0.3, timeout_s: float = 10.0) -> int:
+    """Open descriptors once the count has not changed for ``quiet_s``."""
+    deadline = time.monotonic() + timeout_s
+    count = open_fds()
+    stable_since = time.monotonic()
+    while time.monotonic() - stable_since < quiet_s and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = open_fds()
+        if now != count:
+            count, stable_since = now, time.monotonic()
+    return count
+
+
 def settle_fds(baseline: int, timeout_s: float = 10.0) -> int:
     """Open descriptors once the server has finished cleaning up (or the timeout passed)."""
     deadline = time.monotonic() + timeout_s
