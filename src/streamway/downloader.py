@@ -61,6 +61,7 @@ class Downloaded:
     size: int
     sha256_verified: bool
     resumed_from: int
+    """Where the last, successful request started: 0, or the bytes a resume kept."""
 
 
 class Progress(Protocol):
@@ -120,10 +121,9 @@ def download(
         part = target.with_name(target.name + ".part")
         state_file = target.with_name(target.name + ".part.json")
         attempt = 0
-        resumed_from = _resumable_bytes(part, state_file, url)
         while True:
             try:
-                return _attempt(client, url, target, part, state_file, progress, resumed_from)
+                return _attempt(client, url, target, part, state_file, progress)
             except (_Retry, httpx.TransportError) as error:
                 attempt += 1
                 if attempt > retries:
@@ -144,7 +144,6 @@ def _attempt(
     part: Path,
     state_file: Path,
     progress: Progress,
-    first_offset: int,
 ) -> Downloaded:
     offset = _resumable_bytes(part, state_file, url)
     state = _load_state(state_file) if offset else None
@@ -158,7 +157,7 @@ def _attempt(
         if response.status_code == 416 and state is not None:
             unsatisfied = _UNSATISFIED_RANGE.match(response.headers.get("content-range", ""))
             if unsatisfied and int(unsatisfied.group(1)) == offset:
-                return _finish(target, part, state_file, state, first_offset)  # had it all
+                return _finish(target, part, state_file, state, offset)  # had it all
             part.unlink(missing_ok=True)  # our copy is longer than the object: start over
             raise _Retry("the partial file did not fit the object")
         if response.status_code in _RETRYABLE:
@@ -186,7 +185,7 @@ def _attempt(
             for chunk in response.iter_raw(_READ_CHUNK):
                 file.write(chunk)
                 progress.advance(len(chunk))
-    return _finish(target, part, state_file, state, first_offset)
+    return _finish(target, part, state_file, state, offset)
 
 
 def _finish(
