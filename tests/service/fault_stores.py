@@ -42,6 +42,10 @@ class _FailingBody:
         self.body = body
         self.left = fail_after
 
+    @property
+    def reads_ahead(self) -> bool:
+        return self.body.reads_ahead
+
     def __aiter__(self) -> _FailingBody:
         return self
 
@@ -93,6 +97,10 @@ class _MeteredBody:
         self.body = body
         self.meter = meter
         self.closed = False
+
+    @property
+    def reads_ahead(self) -> bool:
+        return self.body.reads_ahead
 
     def __aiter__(self) -> _MeteredBody:
         return self

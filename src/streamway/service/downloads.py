@@ -8,8 +8,9 @@ in flight). After the headers went out, a store failure aborts the connection
 
 Memory is bounded per download: a reader task fills a queue of at most
 ``download_chunks_in_flight`` chunks and the sender drains it through ASGI ``send()``, which
-blocks while the client is slow (uvicorn's backpressure). A disconnect cancels both and
-closes the upstream body at once.
+blocks while the client is slow (uvicorn's backpressure). Bodies that already read ahead
+within a bound (S3: aiohttp's receive buffer) are read by the sender directly. A disconnect
+cancels both and closes the upstream body at once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import base64
 import logging
 import mimetypes
 from contextlib import suppress
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -229,11 +231,14 @@ class ObjectResponse(Response):
 
     async def _send_all(self, body: ObjectBody, send: Send, start: dict[str, Any]) -> None:
         queue: asyncio.Queue[object] = asyncio.Queue(self.chunks_in_flight)
-        reader = asyncio.create_task(_read_into(body, queue))
+        # A body that buffers by itself is read in line: a second task would only add a
+        # hand-off per chunk (measured: about 10% of the S3 path's CPU).
+        reader = None if body.reads_ahead else asyncio.create_task(_read_into(body, queue))
+        next_item = queue.get if reader is not None else partial(_next_or_error, body)
         sent = 0
         try:
             await send(start)
-            while (item := await queue.get()) is not _END:
+            while (item := await next_item()) is not _END:
                 if isinstance(item, BaseException):
                     log.error(
                         "store failed mid-download; aborting the connection",
@@ -255,9 +260,10 @@ class ObjectResponse(Response):
                 raise StreamAborted(f"the store ended after {sent} of {self.expected_bytes}")
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            reader.cancel()
-            with suppress(asyncio.CancelledError):
-                await reader
+            if reader is not None:
+                reader.cancel()
+                with suppress(asyncio.CancelledError):
+                    await reader
 
 
 async def _read_into(body: ObjectBody, queue: asyncio.Queue[object]) -> None:
@@ -269,6 +275,16 @@ async def _read_into(body: ObjectBody, queue: asyncio.Queue[object]) -> None:
         await queue.put(error)
         return
     await queue.put(_END)
+
+
+async def _next_or_error(body: ObjectBody) -> object:
+    """The next chunk; the end as ``_END``; a store failure as the exception, not raised."""
+    try:
+        return await anext(body)
+    except StopAsyncIteration:
+        return _END
+    except Exception as error:
+        return error
 
 
 async def _client_gone(receive: Receive) -> None:

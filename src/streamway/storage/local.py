@@ -96,6 +96,8 @@ class LocalStore:
 class FileBody:
     """Bytes ``[start, end)`` of an open file, one ``pread`` per chunk in a worker thread."""
 
+    reads_ahead = False  # each pread waits to be asked: the response reads ahead for it
+
     def __init__(self, fd: int, start: int, end: int, chunk_size: int, *, key: str) -> None:
         self._fd = fd
         self._position = start

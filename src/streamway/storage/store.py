@@ -38,6 +38,10 @@ class ObjectInfo:
 class ObjectBody(Protocol):
     """One byte range of an object, in chunks. Owns an upstream resource until ``aclose()``."""
 
+    reads_ahead: bool
+    """True when the body already buffers ahead of its reader, within a fixed bound (an HTTP
+    client's receive buffer): the response then needs no read-ahead task of its own."""
+
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 
     async def __anext__(self) -> bytes: ...
