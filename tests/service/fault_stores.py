@@ -28,6 +28,13 @@ class FailingStore:
 
     async def open(self, key: str, start: int, end: int, *, etag: str | None = None) -> ObjectBody:
         body = await self.store.open(key, start, end, etag=etag)
+        return self._maybe_failing(body)
+
+    async def get(self, key: str) -> tuple[ObjectInfo, ObjectBody]:
+        info, body = await self.store.get(key)
+        return info, self._maybe_failing(body)
+
+    def _maybe_failing(self, body: ObjectBody) -> ObjectBody:
         if self.failures_left <= 0:
             return body
         self.failures_left -= 1
@@ -65,6 +72,7 @@ class _FailingBody:
 class Meter:
     stats: int = 0
     opens: int = 0
+    gets: int = 0
     bytes_read: int = 0
     open_bodies: int = 0
     ranges: list[tuple[int, int]] = field(default_factory=list)
@@ -87,6 +95,13 @@ class MeteredStore:
         self.meter.open_bodies += 1
         self.meter.ranges.append((start, end))
         return _MeteredBody(body, self.meter)
+
+    async def get(self, key: str) -> tuple[ObjectInfo, ObjectBody]:
+        info, body = await self.store.get(key)
+        self.meter.gets += 1
+        self.meter.open_bodies += 1
+        self.meter.ranges.append((0, info.size))
+        return info, _MeteredBody(body, self.meter)
 
     async def aclose(self) -> None:
         await self.store.aclose()

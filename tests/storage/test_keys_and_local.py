@@ -17,6 +17,7 @@ from streamway.storage import (
     ObjectChanged,
     ObjectNotFound,
     StoreFailed,
+    StoreUnavailable,
     check_key,
 )
 
@@ -163,3 +164,32 @@ def test_open_refuses_a_file_replaced_since_stat(tmp_path: Path) -> None:
     path.write_bytes(b"two!")
     with pytest.raises(ObjectChanged):
         asyncio.run(store.open("data.bin", 0, 4, etag=etag))
+
+
+def test_get_opens_and_describes_the_same_file_and_never_hangs_on_a_fifo(tmp_path: Path) -> None:
+    data = os.urandom(100_000)
+    (tmp_path / "data.bin").write_bytes(data)
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "dir").mkdir()
+    store = LocalStore(tmp_path, chunk_size=65536)
+
+    async def run() -> None:
+        info, body = await store.get("data.bin")
+        try:
+            assert info == await store.stat("data.bin")
+            assert b"".join([chunk async for chunk in body]) == data
+        finally:
+            await body.aclose()
+        for not_a_file in ("pipe", "dir"):
+            with pytest.raises(ObjectNotFound):
+                await asyncio.wait_for(store.get(not_a_file), timeout=5)
+
+    asyncio.run(run())
+
+
+def test_a_missing_store_directory_is_unavailable_not_a_missing_object(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "gone", chunk_size=4096)
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(store.stat("a.bin"))
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(store.get("a.bin"))

@@ -74,6 +74,15 @@ def test_ranged_gets_return_exact_bytes_in_bounded_chunks(moto: MotoS3) -> None:
                 assert max(len(c) for c in chunks) <= 256 * 1024
             with pytest.raises(ObjectChanged):
                 await store.open("big.bin", 0, 10, etag='"another-version"')
+
+            info, body = await store.get("big.bin")  # one GetObject: metadata and bytes
+            try:
+                assert info == await store.stat("big.bin")
+                assert hashlib.sha256(b"".join([c async for c in body])).digest() == info.sha256
+            finally:
+                await body.aclose()
+            with pytest.raises(ObjectNotFound):
+                await store.get("missing.bin")
         finally:
             await store.aclose()
 

@@ -67,11 +67,28 @@ DIGEST_HEADER = "repr-digest"
 async def download(key: str, request: Request) -> Response:
     store: ObjectStore = request.app.state.object_store
     settings: Settings = request.app.state.settings
+    plain_get = request.method == "GET" and not any(
+        name in request.headers for name in ("range", "if-none-match", "if-modified-since")
+    )
     try:
         check_key(key)
-        info = await store.stat(key)
+        if plain_get:  # the common case: metadata and bytes from one upstream request
+            info, body = await store.get(key)
+        else:
+            info, body = await store.stat(key), None
     except StoreError as error:
         raise _api_error(error, key) from None
+    if body is not None:
+        headers = _representation_headers(info)
+        headers["content-length"] = str(info.size)
+        return ObjectResponse(
+            200,
+            headers,
+            body,
+            expected_bytes=info.size,
+            chunks_in_flight=settings.download_chunks_in_flight,
+            key=key,
+        )
 
     headers = _representation_headers(info)
     if is_not_modified(

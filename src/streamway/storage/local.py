@@ -51,46 +51,64 @@ class LocalStore:
         return await asyncio.get_running_loop().run_in_executor(None, self._stat, key, path)
 
     def _stat(self, key: str, path: Path) -> ObjectInfo:
-        if not self.root.is_dir():
-            raise StoreUnavailable(f"the store's directory {self.root} does not exist")
         try:
             st = path.stat()
         except (FileNotFoundError, NotADirectoryError):
-            raise ObjectNotFound(key) from None
+            raise self._missing(key) from None
         except OSError as error:
             raise StoreFailed(f"cannot stat {key!r}: {error.strerror}") from error
-        if not stat_module.S_ISREG(st.st_mode):
-            raise ObjectNotFound(key)
-        return ObjectInfo(
-            key=key,
-            size=st.st_size,
-            etag=_etag(st),
-            last_modified=datetime.fromtimestamp(int(st.st_mtime), UTC),
-            content_type=None,
-            sha256=_sidecar_sha256(path, st.st_mtime_ns),
-        )
+        return _info(key, path, st)
 
     async def open(self, key: str, start: int, end: int, *, etag: str | None = None) -> ObjectBody:
         path = self.path_of(key)
         loop = asyncio.get_running_loop()
-        fd = await loop.run_in_executor(None, self._open, key, path, etag)
+        fd, _ = await loop.run_in_executor(None, self._open, key, path, etag)
         return FileBody(fd, start, end, self.chunk_size, key=key)
 
-    def _open(self, key: str, path: Path, etag: str | None) -> int:
+    async def get(self, key: str) -> tuple[ObjectInfo, ObjectBody]:
+        path = self.path_of(key)
+        loop = asyncio.get_running_loop()
+        fd, info = await loop.run_in_executor(None, self._open, key, path, None)
+        return info, FileBody(fd, 0, info.size, self.chunk_size, key=key)
+
+    def _open(self, key: str, path: Path, etag: str | None) -> tuple[int, ObjectInfo]:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            # O_NONBLOCK: a FIFO must not hang the thread; regular files ignore it.
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise ObjectNotFound(key) from None
+            raise self._missing(key) from None
         except OSError as error:
             raise StoreFailed(f"cannot open {key!r}: {error.strerror}") from error
-        st = os.fstat(fd)
-        if etag is not None and etag != _etag(st):
+        try:
+            # Metadata of what was opened, so it describes the bytes that will be read.
+            info = _info(key, path, os.fstat(fd))
+            if etag is not None and etag != info.etag:
+                raise ObjectChanged(key)
+        except BaseException:
             os.close(fd)
-            raise ObjectChanged(key)
-        return fd
+            raise
+        return fd, info
+
+    def _missing(self, key: str) -> ObjectNotFound | StoreUnavailable:
+        if not self.root.is_dir():  # a missing store is not a missing object
+            return StoreUnavailable(f"the store's directory {self.root} does not exist")
+        return ObjectNotFound(key)
 
     async def aclose(self) -> None:
         pass
+
+
+def _info(key: str, path: Path, st: os.stat_result) -> ObjectInfo:
+    if not stat_module.S_ISREG(st.st_mode):
+        raise ObjectNotFound(key)
+    return ObjectInfo(
+        key=key,
+        size=st.st_size,
+        etag=_etag(st),
+        last_modified=datetime.fromtimestamp(int(st.st_mtime), UTC),
+        content_type=None,
+        sha256=_sidecar_sha256(path, st.st_mtime_ns),
+    )
 
 
 class FileBody:

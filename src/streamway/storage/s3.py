@@ -1,10 +1,11 @@
 """Objects from S3 or any S3-compatible endpoint, through one aiobotocore client per process.
 
 ``stat`` is ``HeadObject`` (with ``ChecksumMode=ENABLED``, so a full-object SHA-256 stored with
-the object comes back); ``open`` is a ranged ``GetObject`` with ``If-Match`` on the ETag from
-``stat``, so an object replaced in between fails instead of mixing two versions. A body that
-is closed before its end closes its HTTP connection rather than returning it to the pool
-half-read.
+the object comes back). ``get`` is one unranged ``GetObject`` whose response headers give the
+metadata, so a plain download costs one request, not two. ``open`` is a ranged ``GetObject``
+with ``If-Match`` on the ETag from ``stat``, so an object replaced in between fails instead
+of mixing two versions. A body closed before its end closes its HTTP connection rather than
+returning it to the pool half-read.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
 from typing import Any
 
-import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from streamway.storage.store import (
     ObjectBody,
@@ -93,15 +93,19 @@ class S3Store:
             head = await self.client.head_object(
                 Bucket=self.bucket, Key=self.prefix + key, ChecksumMode="ENABLED"
             )
-        content_type = head.get("ContentType")
-        return ObjectInfo(
-            key=key,
-            size=int(head["ContentLength"]),
-            etag=head["ETag"],
-            last_modified=head["LastModified"],
-            content_type=None if content_type in _S3_DEFAULT_TYPES else content_type,
-            sha256=_full_object_sha256(head),
-        )
+        return _info(key, head)
+
+    async def get(self, key: str) -> tuple[ObjectInfo, ObjectBody]:
+        with _mapped_errors(key):
+            response = await self.client.get_object(
+                Bucket=self.bucket, Key=self.prefix + key, ChecksumMode="ENABLED"
+            )
+        try:
+            info = _info(key, response)
+        except Exception:
+            response["Body"].close()
+            raise
+        return info, S3Body(response["Body"], info.size, self.chunk_size, key=key)
 
     async def open(self, key: str, start: int, end: int, *, etag: str | None = None) -> ObjectBody:
         request: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + key}
@@ -138,7 +142,7 @@ class S3Body:
         # would cost a copy and measured slower (bench/downloads.py).
         try:
             chunk: bytes = await self._stream.read(min(self._chunk_size, self._remaining))
-        except (TimeoutError, BotoCoreError, aiohttp.ClientError, OSError) as error:
+        except Exception as error:  # botocore, aiohttp or socket: mid-body, all are failures
             raise StoreFailed(f"reading {self._key!r} from S3 failed: {error}") from error
         if not chunk:
             raise StoreFailed(f"S3 ended {self._key!r} {self._remaining} bytes early")
@@ -175,9 +179,23 @@ def _store_error(key: str, error: Exception) -> StoreError:
         if code in _UNAVAILABLE or status == "503":
             return StoreUnavailable(f"S3 is unavailable: {code or status}")
         return StoreFailed(f"S3 refused {key!r}: {code or status}")
-    if isinstance(error, ConnectionError | HTTPClientError | aiohttp.ClientError | TimeoutError):
+    # aiobotocore wraps aiohttp's connection errors in botocore's; OSError covers the rest.
+    if isinstance(error, ConnectionError | HTTPClientError | TimeoutError | OSError):
         return StoreUnavailable(f"S3 cannot be reached: {error}")
     return StoreFailed(f"S3 failed on {key!r}: {error}")
+
+
+def _info(key: str, metadata: dict[str, Any]) -> ObjectInfo:
+    """ObjectInfo from HeadObject's, or an unranged GetObject's, response."""
+    content_type = metadata.get("ContentType")
+    return ObjectInfo(
+        key=key,
+        size=int(metadata["ContentLength"]),
+        etag=metadata["ETag"],
+        last_modified=metadata["LastModified"],
+        content_type=None if content_type in _S3_DEFAULT_TYPES else content_type,
+        sha256=_full_object_sha256(metadata),
+    )
 
 
 def _full_object_sha256(head: dict[str, Any]) -> bytes | None:

@@ -64,6 +64,13 @@ class ObjectStore(Protocol):
         resource open already, so errors such as a missing object surface here, not later.
         """
 
+    async def get(self, key: str) -> tuple[ObjectInfo, ObjectBody]:
+        """The whole object and its metadata from one request (a GET without Range).
+
+        What a plain download needs: no ``stat`` round trip first, and the metadata and
+        bytes come from the same version of the object.
+        """
+
     async def aclose(self) -> None:
         """Release the store's clients and pools."""
 
