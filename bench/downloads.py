@@ -8,7 +8,9 @@ client; each server is its own process, so its peak RSS (VmHWM) is its own.
 * local store: streamway (`streamway serve`, STREAMWAY_STORE_URL=file://...) vs nginx with
   sendfile (the ceiling) vs Starlette FileResponse on uvicorn (the usual choice);
 * S3: streamway with STREAMWAY_STORE_URL=s3://... vs a direct aiobotocore GetObject of the
-  same object from the same moto_server, in a process of its own;
+  same object from the same S3-protocol server, in a process of its own: moto_server
+  (default) or s3rver (`--s3-server s3rver`, npm-installed into ~/.cache/streamway on first
+  use); runs of the two alternate;
 * slow client: streamway's RSS growth while a rate-limited curl takes the whole object.
 
 Targets (issue 3): local >= 2.0x FileResponse and >= 0.5x nginx; S3 >= 0.9x direct GET;
@@ -216,7 +218,7 @@ def nginx(root: Path, port: int, workdir: Path) -> Iterator[int]:
 # --- S3 ------------------------------------------------------------------------------------
 
 
-def upload_to_moto(endpoint: str, path: Path) -> None:
+def upload_object(endpoint: str, path: Path) -> None:
     import boto3
     from boto3.s3.transfer import TransferConfig
 
@@ -255,7 +257,7 @@ DIRECT_GET = textwrap.dedent(
 def direct_get_speed(endpoint: str) -> float:
     result = subprocess.run(
         [sys.executable, "-c", DIRECT_GET, endpoint, BUCKET, KEY, str(MiB)],
-        env={**os.environ, **S3_ENV},
+        env=dict(os.environ),
         capture_output=True,
         text=True,
         check=True,
@@ -320,14 +322,39 @@ def measure_local(
         return rss_growth_slow_client(url, pid, slow_rate)
 
 
-def measure_s3(root: Path, runs: int, slow_rate: str, figures: dict[str, Figure]) -> SlowClient:
-    moto_port = free_port()
-    endpoint = f"http://127.0.0.1:{moto_port}"
-    moto_server = str(Path(sys.executable).with_name("moto_server"))
-    os.environ.update(S3_ENV)
-    with running([moto_server, "-H", "127.0.0.1", "-p", str(moto_port)], moto_port):
-        print("uploading to moto_server...", flush=True)
-        upload_to_moto(endpoint, root / KEY)
+S3RVER_DIR = Path.home() / ".cache" / "streamway" / "s3rver"
+
+
+def s3_server_command(kind: str, port: int, workdir: Path) -> tuple[list[str], dict[str, str]]:
+    """How to start the S3-protocol server, and the credentials it accepts."""
+    if kind == "moto":
+        moto_server = str(Path(sys.executable).with_name("moto_server"))
+        return [moto_server, "-H", "127.0.0.1", "-p", str(port)], S3_ENV
+    binary = S3RVER_DIR / "node_modules" / ".bin" / "s3rver"
+    if not binary.exists():  # npm, into a cache directory: nothing installed by hand
+        S3RVER_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--silent", "s3rver@3.7.1"],
+            cwd=S3RVER_DIR,
+            check=True,
+        )
+    data = workdir / "s3rver"
+    data.mkdir()
+    command = [str(binary), "-d", str(data), "-a", "127.0.0.1", "-p", str(port), "--silent"]
+    # s3rver accepts only this key pair.
+    return command, {**S3_ENV, "AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"}
+
+
+def measure_s3(
+    kind: str, root: Path, workdir: Path, runs: int, slow_rate: str, figures: dict[str, Figure]
+) -> SlowClient:
+    s3_port = free_port()
+    endpoint = f"http://127.0.0.1:{s3_port}"
+    command, credentials = s3_server_command(kind, s3_port, workdir)
+    os.environ.update(credentials)
+    with running(command, s3_port):
+        print(f"uploading to {kind}...", flush=True)
+        upload_object(endpoint, root / KEY)
         port = free_port()
         url = f"http://127.0.0.1:{port}/download/{KEY}"
         env = streamway_env(f"s3://{BUCKET}", STREAMWAY_S3_ENDPOINT_URL=endpoint)
@@ -340,7 +367,7 @@ def measure_s3(root: Path, runs: int, slow_rate: str, figures: dict[str, Figure]
                 streamed.append(curl_speed(url))
             figures["direct"] = Figure("direct aiobotocore GetObject", max(direct), direct, None)
             figures["s3"] = Figure(
-                "streamway, S3 store (moto)", max(streamed), streamed, peak_rss_mib(pid)
+                f"streamway, S3 store ({kind})", max(streamed), streamed, peak_rss_mib(pid)
             )
             return rss_growth_slow_client(url, pid, slow_rate)
 
@@ -371,7 +398,7 @@ def report(
         print(ratio("streamway / nginx", local, ng, 0.5))
     if "s3" in figures:
         s3, direct = figures["s3"], figures["direct"]
-        print("\nS3 (moto_server on loopback)")
+        print("\nS3 (same server for both)")
         for figure in (s3, direct):
             print(fmt(figure))
         print(ratio("streamway / direct GET", s3, direct, 0.9))
@@ -394,6 +421,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="downloads per figure; best is shown")
     parser.add_argument("--slow-rate", default="100M", help="curl --limit-rate for the slow client")
     parser.add_argument("--only", choices=["local", "s3"], help="measure only one of the two")
+    parser.add_argument(
+        "--s3-server",
+        choices=["moto", "s3rver"],
+        default="moto",
+        help="S3-protocol server: moto_server (PyPI) or s3rver (npm, installed on first use)",
+    )
     args = parser.parse_args()
     size = args.size_mib * MiB
 
@@ -413,7 +446,9 @@ def main() -> None:
         if args.only != "s3":
             slow["local store"] = measure_local(root, workdir, args.runs, args.slow_rate, figures)
         if args.only != "local":
-            slow["S3 store"] = measure_s3(root, args.runs, args.slow_rate, figures)
+            slow["S3 store"] = measure_s3(
+                args.s3_server, root, workdir, args.runs, args.slow_rate, figures
+            )
     report(figures, slow, args.slow_rate, size)
 
 
