@@ -11,9 +11,10 @@ from fastapi import FastAPI, Request
 from streamway import __version__
 from streamway.agent.runner import AgentRunner
 from streamway.config import Settings
-from streamway.service import streaming
+from streamway.service import downloads, streaming
 from streamway.service.errors import install_error_handlers
 from streamway.service.middleware import RequestContextMiddleware
+from streamway.storage import open_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,12 +25,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Built once per process (not per request or per Lambda invocation): the model load
         # is the expensive part of a cold start.
         app.state.agent_runner = AgentRunner.from_settings(settings)
-        yield
+        app.state.object_store = await open_store(settings)
+        try:
+            yield
+        finally:
+            await app.state.object_store.aclose()
 
     app = FastAPI(title="streamway", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(streaming.router)
+    app.include_router(downloads.router)
 
     @app.get("/stats", summary="Counters for generations and the admission queue")
     async def stats(request: Request) -> dict[str, Any]:
