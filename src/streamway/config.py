@@ -125,6 +125,25 @@ class Settings(BaseSettings):
         ),
     )
 
+    # --- Bedrock AgentCore runtime contract (/invocations, /ping, /ws) -----------------
+    invocations_default_response: Literal["sse", "json"] = Field(
+        default="sse",
+        description="What `POST /invocations` answers when `Accept` names neither "
+        "`text/event-stream` nor `application/json`.",
+    )
+    sessions_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".streamway" / "sessions",
+        description="Where conversations of AgentCore sessions are kept (Strands file sessions).",
+    )
+    session_idle_timeout_s: float = Field(
+        default=900.0,
+        description="A session unused this long is forgotten (AgentCore's default idle timeout).",
+    )
+    max_sessions: int = Field(
+        default=100,
+        description="Sessions kept at once; beyond it the least recently used idle one is ended.",
+    )
+
     @property
     def model_provider(self) -> str:
         """The provider part of ``model``: ``local``, ``bedrock`` or ``openai``."""
