@@ -81,7 +81,8 @@ class StreamingResponse:
                 "errorType": payload["errorType"],
                 "errorMessage": payload["errorMessage"],
                 "trace": payload["stackTrace"],
-            }
+            },
+            separators=(",", ":"),
         )
         trailers = [
             (ERROR_TYPE_HEADER, payload["errorType"]),

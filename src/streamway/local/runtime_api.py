@@ -486,11 +486,11 @@ class _Connection:
         trailers = {name.decode(): value.decode("latin-1") for name, value in event.headers}
         invocation.trailers = trailers
         if too_large:
-            error = _error(
+            too_large_error = _error(
                 "Function.ResponseSizeTooLarge", f"Response payload size exceeded {limit} bytes"
             )
-            await invocation._finish(error)
-            await self._reply(413, error)
+            await invocation._finish(too_large_error)
+            await self._reply(413, too_large_error)
             return
         error: dict[str, Any] | None = None
         if ERROR_TYPE_HEADER in trailers:
