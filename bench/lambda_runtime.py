@@ -1,0 +1,184 @@
+"""The native Lambda runtime beside uvicorn: cold start, and TTFB and throughput of a big stream.
+
+Cold start: process start until the runtime's first ``GET .../invocation/next`` (seen by the
+Runtime API emulator), beside process start until uvicorn, serving the same app, accepts a
+connection. Both run the app's lifespan first (streamway's app loads its model there), so
+both are measured with streamway's app and with a bare ASGI app.
+
+Stream: a 256 MiB response in 1 MiB chunks (``bench/stream_app.py``), read by curl:
+  - direct:  curl -> uvicorn -> app
+  - lambda:  curl -> emulator's invoke endpoint -> Runtime API -> streamway runtime -> app
+TTFB is curl's time to the first response byte; throughput is bytes over total time.
+
+    .venv/bin/python bench/lambda_runtime.py [--rounds 3] [--mib 256]
+
+Targets (issue 5): cold start no slower than uvicorn's; throughput at least 0.5x direct;
+TTFB overhead at most 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.servers import free_port  # noqa: E402
+
+from streamway.local.runtime_api import RuntimeAPIServer  # noqa: E402
+
+STREAM_APP = "bench.stream_app:app"
+STREAMWAY_APP = "streamway.service.asgi:app"
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "STREAMWAY_LOG_LEVEL": "WARNING"}
+
+
+async def _wait_listening(port: int, process: asyncio.subprocess.Process) -> None:
+    while process.returncode is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                return
+        except OSError:
+            await asyncio.sleep(0.002)
+    raise RuntimeError("uvicorn exited before listening")
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        await process.wait()
+
+
+async def _uvicorn(app: str, port: int, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def _runtime(api: RuntimeAPIServer, app: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "streamway.aws_lambda",
+        env={**env, **api.function_env(), "STREAMWAY_APP": app},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def cold_start_uvicorn(app: str) -> float:
+    port = free_port()
+    started = time.perf_counter()
+    process = await _uvicorn(app, port, ENV)
+    try:
+        await _wait_listening(port, process)
+        return time.perf_counter() - started
+    finally:
+        await _stop(process)
+
+
+async def cold_start_runtime(app: str) -> float:
+    async with RuntimeAPIServer() as api:
+        started = time.perf_counter()
+        process = await _runtime(api, app, ENV)
+        try:
+            return await asyncio.wait_for(api.wait_for_first_next(), 60) - started
+        finally:
+            await _stop(process)
+
+
+async def curl(url: str, *, post: bool) -> tuple[float, float, int]:
+    """(time to first byte s, total s, bytes) as curl measured them."""
+    args = ["curl", "-sS", "-o", "/dev/null", "-w", "%{time_starttransfer} %{time_total} %{size_download}"]
+    if post:
+        args += ["-X", "POST", "-H", "content-type: application/json", "--data-binary", "@-"]
+    process = await asyncio.create_subprocess_exec(
+        *args, url, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    event = b'{"version":"2.0","routeKey":"$default","rawPath":"/","rawQueryString":"",' \
+        b'"headers":{},"requestContext":{"http":{"method":"GET","path":"/",' \
+        b'"protocol":"HTTP/1.1","sourceIp":"127.0.0.1"}},"isBase64Encoded":false}'
+    out, _ = await process.communicate(event if post else b"")
+    ttfb, total, size = out.decode().split()
+    return float(ttfb), float(total), int(float(size))
+
+
+async def stream_direct(mib: int, rounds: int) -> list[tuple[float, float, int]]:
+    port = free_port()
+    process = await _uvicorn(STREAM_APP, port, {**ENV, "STREAM_MIB": str(mib)})
+    try:
+        await _wait_listening(port, process)
+        await curl(f"http://127.0.0.1:{port}/", post=False)  # warm-up
+        return [await curl(f"http://127.0.0.1:{port}/", post=False) for _ in range(rounds)]
+    finally:
+        await _stop(process)
+
+
+async def stream_lambda(mib: int, rounds: int) -> list[tuple[float, float, int]]:
+    async with RuntimeAPIServer(max_streamed_bytes=None) as api:
+        process = await _runtime(api, STREAM_APP, {**ENV, "STREAM_MIB": str(mib)})
+        url = f"http://{api.address}/2015-03-31/functions/function/invocations"
+        try:
+            await api.wait_for_first_next()
+            await curl(url, post=True)  # warm-up
+            return [await curl(url, post=True) for _ in range(rounds)]
+        finally:
+            await _stop(process)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.1f} ms"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--mib", type=int, default=256)
+    options = parser.parse_args()
+
+    print(f"cold start, median of {options.rounds} (process start -> first `next` / listening)")
+    for label, app in (("bare ASGI app", STREAM_APP), ("streamway app", STREAMWAY_APP)):
+        runtime, direct = [], []
+        for _ in range(options.rounds):  # alternate so a noisy neighbour hurts both
+            runtime.append(await cold_start_runtime(app))
+            direct.append(await cold_start_uvicorn(app))
+        r, d = statistics.median(runtime), statistics.median(direct)
+        print(f"  {label:14} lambda runtime {_ms(r)}   uvicorn {_ms(d)}   ratio {r / d:.2f}x")
+
+    print(f"\n{options.mib} MiB stream in 1 MiB chunks, curl, median of {options.rounds}")
+    lam = await stream_lambda(options.mib, options.rounds)
+    direct_runs = await stream_direct(options.mib, options.rounds)
+    expected = options.mib * 1024 * 1024
+    for runs in (lam, direct_runs):
+        assert all(size >= expected for _, _, size in runs), runs
+    lam_ttfb = statistics.median(run[0] for run in lam)
+    dir_ttfb = statistics.median(run[0] for run in direct_runs)
+    lam_rate = statistics.median(run[2] / run[1] for run in lam) / 1024**2
+    dir_rate = statistics.median(run[2] / run[1] for run in direct_runs) / 1024**2
+    print(f"  TTFB        lambda {_ms(lam_ttfb)}   uvicorn {_ms(dir_ttfb)}   overhead {_ms(lam_ttfb - dir_ttfb)}")
+    print(
+        f"  throughput  lambda {lam_rate:8.1f} MiB/s uvicorn {dir_rate:8.1f} MiB/s "
+        f"ratio {lam_rate / dir_rate:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
