@@ -73,7 +73,9 @@ async def _uvicorn(app: str, port: int, env: dict[str, str]) -> asyncio.subproce
     )
 
 
-async def _runtime(api: RuntimeAPIServer, app: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+async def _runtime(
+    api: RuntimeAPIServer, app: str, env: dict[str, str]
+) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -107,15 +109,24 @@ async def cold_start_runtime(app: str) -> float:
 
 async def curl(url: str, *, post: bool) -> tuple[float, float, int]:
     """(time to first byte s, total s, bytes) as curl measured them."""
-    args = ["curl", "-sS", "-o", "/dev/null", "-w", "%{time_starttransfer} %{time_total} %{size_download}"]
+    args = [
+        "curl",
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{time_starttransfer} %{time_total} %{size_download}",
+    ]
     if post:
         args += ["-X", "POST", "-H", "content-type: application/json", "--data-binary", "@-"]
     process = await asyncio.create_subprocess_exec(
         *args, url, stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
-    event = b'{"version":"2.0","routeKey":"$default","rawPath":"/","rawQueryString":"",' \
-        b'"headers":{},"requestContext":{"http":{"method":"GET","path":"/",' \
+    event = (
+        b'{"version":"2.0","routeKey":"$default","rawPath":"/","rawQueryString":"",'
+        b'"headers":{},"requestContext":{"http":{"method":"GET","path":"/",'
         b'"protocol":"HTTP/1.1","sourceIp":"127.0.0.1"}},"isBase64Encoded":false}'
+    )
     out, _ = await process.communicate(event if post else b"")
     ttfb, total, size = out.decode().split()
     return float(ttfb), float(total), int(float(size))
@@ -173,7 +184,10 @@ async def main() -> None:
     dir_ttfb = statistics.median(run[0] for run in direct_runs)
     lam_rate = statistics.median(run[2] / run[1] for run in lam) / 1024**2
     dir_rate = statistics.median(run[2] / run[1] for run in direct_runs) / 1024**2
-    print(f"  TTFB        lambda {_ms(lam_ttfb)}   uvicorn {_ms(dir_ttfb)}   overhead {_ms(lam_ttfb - dir_ttfb)}")
+    print(
+        f"  TTFB        lambda {_ms(lam_ttfb)}   uvicorn {_ms(dir_ttfb)}   "
+        f"overhead {_ms(lam_ttfb - dir_ttfb)}"
+    )
     print(
         f"  throughput  lambda {lam_rate:8.1f} MiB/s uvicorn {dir_rate:8.1f} MiB/s "
         f"ratio {lam_rate / dir_rate:.2f}x"

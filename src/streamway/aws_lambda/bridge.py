@@ -14,11 +14,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from starlette.types import ASGIApp, Message
-
 from streamway.aws_lambda.context import LambdaContext
 from streamway.aws_lambda.events import HTTP_SOURCES, EventSource, PassThrough
 from streamway.aws_lambda.sink import ResponseSink
+from streamway.aws_lambda.types import ASGIApp, Message
 
 log = logging.getLogger("streamway.aws_lambda")
 

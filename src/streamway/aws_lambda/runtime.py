@@ -16,15 +16,14 @@ import os
 import sys
 from typing import Any
 
-from starlette.types import ASGIApp
-
 from streamway.aws_lambda.bridge import AsgiBridge
 from streamway.aws_lambda.buffered import BufferedResponse
 from streamway.aws_lambda.client import NextInvocation, RuntimeAPIClient
 from streamway.aws_lambda.context import LambdaContext
+from streamway.aws_lambda.settings import RuntimeSettings
 from streamway.aws_lambda.sink import ResponseSink, error_payload
 from streamway.aws_lambda.stream_writer import StreamingResponse
-from streamway.config import Settings
+from streamway.aws_lambda.types import ASGIApp
 from streamway.logs import request_id_var
 
 log = logging.getLogger("streamway.aws_lambda")
@@ -96,7 +95,7 @@ class LambdaRuntime:
             request_id_var.reset(token)
 
 
-async def serve(settings: Settings, invocations: int | None = None) -> None:
+async def serve(settings: RuntimeSettings, invocations: int | None = None) -> None:
     """Starts the app, then serves invocations from ``AWS_LAMBDA_RUNTIME_API``."""
     client = RuntimeAPIClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
     try:
@@ -123,7 +122,7 @@ async def serve(settings: Settings, invocations: int | None = None) -> None:
 def main() -> None:
     from streamway.logs import configure_logging
 
-    settings = Settings()
+    settings = RuntimeSettings.from_env()
     configure_logging(settings.log_level)
     # Lambda stops the process with SIGKILL; there is nothing to shut down gracefully.
     try:
