@@ -123,13 +123,15 @@ async def failing_lifespan(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "lifespan.startup.failed", "message": "the model file is missing"})
 
 
-async def stream_mib(scope: Scope, receive: Receive, send: Send) -> None:
-    """Streams STREAM_MIB MiB (default 256) in 1 MiB chunks: the benchmark's app."""
-    if scope["type"] != "http":
-        return
+async def no_lifespan(scope: Scope, receive: Receive, send: Send) -> None:
+    """An app that refuses lifespan scopes, as many small ASGI apps do."""
+    assert scope["type"] == "http", "no lifespan support"
     await receive()
-    chunk = b"x" * MiB
-    await send(_start(200, [(b"content-type", b"application/octet-stream")]))
-    for _ in range(int(os.environ.get("STREAM_MIB", "256"))):
-        await send(_body(chunk, more=True))
-    await send(_body(b""))
+    await send(_start())
+    await send(_body(b"no lifespan needed"))
+
+
+async def lifespan_crash(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "lifespan":
+        await receive()
+        raise RuntimeError("could not connect to the database")

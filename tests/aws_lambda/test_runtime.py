@@ -124,6 +124,7 @@ async def test_failure_before_streaming_uses_the_error_endpoint() -> None:
     [
         ("tests.aws_lambda.apps:missing", "Runtime.ImportModuleError", "has no attribute"),
         ("tests.aws_lambda.apps:failing_lifespan", "LifespanFailed", "model file is missing"),
+        ("tests.aws_lambda.apps:lifespan_crash", "RuntimeError", "connect to the database"),
     ],
 )
 async def test_start_up_failure_uses_init_error(app: str, error_type: str, message: str) -> None:
@@ -134,6 +135,12 @@ async def test_start_up_failure_uses_init_error(app: str, error_type: str, messa
     assert error["errorType"] == error_type
     assert message in error["errorMessage"]
     assert function.api.next_calls == []
+
+
+async def test_an_app_without_lifespan_support_is_served() -> None:
+    async with lambda_function("tests.aws_lambda.apps:no_lifespan") as function:
+        result = await (await function.api.invoke(http_event("/"))).result()
+    assert result.http_response()[1] == b"no lifespan needed"
 
 
 async def test_empty_body_still_sends_prelude_and_delimiter() -> None:

@@ -120,53 +120,51 @@ class AsgiBridge:
         """Runs the app's lifespan startup; apps without lifespan support are fine."""
         self._lifespan = asyncio.create_task(self._run_lifespan())
         await self._lifespan_inbox.put({"type": "lifespan.startup"})
-        reply = await self._next_lifespan_message()
-        if reply is None:
-            return
-        if reply["type"] == "lifespan.startup.failed":
+        reply = await self._lifespan_reply()
+        if reply is not None and reply["type"] == "lifespan.startup.failed":
             raise LifespanFailed(reply.get("message", "lifespan startup failed"))
 
     async def shutdown(self) -> None:
         if self._lifespan is None or self._lifespan.done():
             return
         await self._lifespan_inbox.put({"type": "lifespan.shutdown"})
-        await self._next_lifespan_message()
-        await self._lifespan
+        await self._lifespan_reply()
 
-    async def _next_lifespan_message(self) -> Message | None:
+    async def _lifespan_reply(self) -> Message | None:
+        """The app's next lifespan message, or None if its lifespan task ended without one."""
         assert self._lifespan is not None
         reply = asyncio.create_task(self._lifespan_outbox.get())
         await asyncio.wait({reply, self._lifespan}, return_when=asyncio.FIRST_COMPLETED)
         if reply.done():
             return reply.result()
         reply.cancel()
-        error = self._lifespan.exception()
-        if error is not None and self._lifespan_unsupported:
-            log.info("the app does not support lifespan; going on without it")
-            return None
-        if error is not None:
-            raise error
+        self._lifespan.result()  # re-raises a failure after the app had spoken lifespan
         return None
 
-    _lifespan_unsupported = False
-
     async def _run_lifespan(self) -> None:
-        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}}
-        scope["state"] = self.state
-        started = False
+        scope = {
+            "type": "lifespan",
+            "asgi": {"version": "3.0", "spec_version": "2.0"},
+            "state": self.state,
+        }
+        spoke = False
 
         async def receive() -> Message:
+            nonlocal spoke
+            spoke = True
             return await self._lifespan_inbox.get()
 
         async def send(message: Message) -> None:
-            nonlocal started
-            started = True
+            nonlocal spoke
+            spoke = True
             await self._lifespan_outbox.put(message)
 
         try:
             await self.app(scope, receive, send)
         except Exception:
-            # As uvicorn's "auto" mode: an app that raises before answering has no lifespan.
-            if not started:
-                self._lifespan_unsupported = True
-            raise
+            # An app that raises before it even read a lifespan message has no lifespan
+            # support; one that read the startup message and then raised failed to start
+            # (uvicorn's "auto" mode would call both unsupported and hide the failure).
+            if spoke:
+                raise
+            log.info("the app does not support lifespan; going on without it")
