@@ -9,6 +9,9 @@ Stream: a 256 MiB response in 1 MiB chunks (``bench/stream_app.py``), read by cu
   - direct:  curl -> uvicorn -> app
   - lambda:  curl -> emulator's invoke endpoint -> Runtime API -> streamway runtime -> app
 TTFB is curl's time to the first response byte; throughput is bytes over total time.
+A third line isolates the runtime: it streams into a bare socket that answers ``next`` and
+counts the chunked bytes without parsing them, standing in for Lambda's own (native) Runtime
+API, so the Python emulator's parsing is out of the path.
 
     .venv/bin/python bench/lambda_runtime.py [--rounds 3] [--mib 256]
 
@@ -155,6 +158,72 @@ async def stream_lambda(mib: int, rounds: int) -> list[tuple[float, float, int]]
             await _stop(process)
 
 
+async def stream_runtime_only(mib: int, rounds: int) -> list[float]:
+    """MiB/s the runtime pushes into a sink that only counts bytes (no HTTP parsing).
+
+    Raw non-blocking socket calls with ``recv_into`` one reused buffer, so the sink copies
+    nothing and costs about what curl does on the direct side.
+    """
+    loop = asyncio.get_running_loop()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    env = {**ENV, "STREAM_MIB": str(mib), "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "streamway.aws_lambda",
+        env={**env, "STREAMWAY_APP": STREAM_APP},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    event = (
+        b'{"version":"2.0","rawPath":"/","rawQueryString":"","headers":{},'
+        b'"requestContext":{"http":{"method":"GET","protocol":"HTTP/1.1"}}}'
+    )
+    buffer = bytearray(4 * 1024 * 1024)
+    view = memoryview(buffer)
+    rates: list[float] = []
+    try:
+        connection, _ = await loop.sock_accept(listener)
+        connection.setblocking(False)
+
+        async def read_until(marker: bytes) -> int:
+            received, tail = 0, b""
+            while not tail.endswith(marker):
+                size = await loop.sock_recv_into(connection, buffer)
+                if not size:
+                    raise ConnectionError("the runtime closed the connection")
+                received += size
+                tail = (tail + bytes(view[max(0, size - 16) : size]))[-16:]
+            return received
+
+        for round_ in range(rounds + 1):  # the first round warms up
+            await read_until(b"\r\n\r\n")  # GET next
+            await loop.sock_sendall(
+                connection,
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                b"lambda-runtime-aws-request-id: r%d\r\n"
+                b"lambda-runtime-deadline-ms: 9999999999999\r\n"
+                b"content-length: %d\r\n\r\n" % (round_, len(event)) + event,
+            )
+            started = time.perf_counter()
+            received = await read_until(b"\r\n0\r\n\r\n")
+            elapsed = time.perf_counter() - started
+            await loop.sock_sendall(
+                connection, b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n"
+            )
+            if round_:
+                rates.append(received / elapsed / 1024**2)
+        connection.close()
+        return rates
+    finally:
+        await _stop(process)
+        listener.close()
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:8.1f} ms"
 
@@ -191,6 +260,11 @@ async def main() -> None:
     print(
         f"  throughput  lambda {lam_rate:8.1f} MiB/s uvicorn {dir_rate:8.1f} MiB/s "
         f"ratio {lam_rate / dir_rate:.2f}x"
+    )
+    alone = statistics.median(await stream_runtime_only(options.mib, options.rounds))
+    print(
+        f"  runtime alone (byte-counting Runtime API) {alone:8.1f} MiB/s   "
+        f"ratio to uvicorn direct {alone / dir_rate:.2f}x"
     )
 
 

@@ -99,9 +99,10 @@ class RuntimeConnection:
 
     async def send(self, event: h11.Request | h11.Data | h11.EndOfMessage) -> None:
         assert self._writer is not None
-        data = self._conn.send_with_data_passthrough(event)
-        if data:
-            self._writer.writelines(data)
+        # Piece by piece rather than writelines(), which joins (copies) a 1 MiB chunk first;
+        # write() sends straight from the chunk and copies only what the socket cannot take.
+        for piece in self._conn.send_with_data_passthrough(event) or ():
+            self._writer.write(piece)
         # Backpressure: waits while the socket buffer is above WRITE_BUFFER_BYTES.
         await self._writer.drain()
 
