@@ -4,10 +4,10 @@ It serves ``/2018-06-01/runtime/...`` (``invocation/next`` as a long poll, ``res
 buffered and streaming mode, ``error``, ``init/error``) on loopback, and offers an invoke
 API to whoever plays the caller: tests, the benchmark, and the local API Gateway.
 
-Why asyncio + h11 rather than uvicorn/Starlette: a streamed response ends with HTTP
-*trailers* (``Lambda-Runtime-Function-Error-Type``/``-Body``) when the function fails
-mid-stream, and ASGI has no way to hand request trailers to an app. h11 parses them into
-``EndOfMessage.headers``.
+Why not uvicorn/Starlette: a streamed response ends with HTTP *trailers*
+(``Lambda-Runtime-Function-Error-Type``/``-Body``) when the function fails mid-stream, and
+ASGI has no way to hand request trailers to an app. :mod:`streamway.local.http1` reads them
+(and is why this is not h11 either: see there).
 
 Backpressure runs end to end: body chunks go through a small bounded queue per invocation,
 and the connection stops being read while that queue is full, so a slow consumer of
@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import h11
+from streamway.local.http1 import BadRequest, Request, read_request, response_head, write_chunk
 
 log = logging.getLogger("streamway.local.runtime_api")
 
@@ -355,7 +355,7 @@ class RuntimeAPIServer:
         self._connections.add(task)
         try:
             await _Connection(self, reader, writer).run()
-        except (ConnectionError, h11.ProtocolError) as error:
+        except (ConnectionError, asyncio.IncompleteReadError, BadRequest) as error:
             log.debug("runtime connection ended: %r", error)
         except asyncio.CancelledError:
             # close() cancels connections parked in a long poll; that ends them normally.
@@ -376,81 +376,52 @@ class _Connection:
         self.api = api
         self.reader = reader
         self.writer = writer
-        self.conn = h11.Connection(h11.SERVER)
 
     async def run(self) -> None:
-        while True:
-            event = await self._next_event()
-            if isinstance(event, h11.ConnectionClosed):
+        while (request := await read_request(self.reader)) is not None:
+            await self._route(request)
+            if not request.keep_alive:
                 return
-            assert isinstance(event, h11.Request), event
-            await self._route(event)
-            if self.conn.our_state is h11.MUST_CLOSE or self.conn.their_state is h11.MUST_CLOSE:
-                return
-            self.conn.start_next_cycle()
 
-    async def _next_event(self) -> Any:
-        while True:
-            event = self.conn.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            self.conn.receive_data(await self.reader.read(_READ_SIZE))
-
-    async def _send(self, *events: Any) -> None:
-        for event in events:
-            data = self.conn.send_with_data_passthrough(event)
-            if data:
-                self.writer.writelines(data)
+    async def _write(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.writer.write(response_head(status, [*headers, ("content-length", str(len(body)))]))
+        self.writer.write(body)
         await self.writer.drain()
 
     async def _reply(self, status: int, payload: Any) -> None:
-        body = json.dumps(payload).encode()
-        headers = [("content-type", "application/json"), ("content-length", str(len(body)))]
-        await self._send(h11.Response(status_code=status, headers=headers), h11.Data(data=body))
-        await self._send(h11.EndOfMessage())
+        await self._write(
+            status, [("content-type", "application/json")], json.dumps(payload).encode()
+        )
 
-    async def _read_body(self, limit: int | None = None) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        while not isinstance(event := await self._next_event(), h11.EndOfMessage):
-            size += len(event.data)
-            if limit is None or size <= limit:
-                parts.append(bytes(event.data))
-        return b"".join(parts)
-
-    async def _route(self, request: h11.Request) -> None:
-        method = request.method.decode()
-        path = request.target.decode().split("?", 1)[0]
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in request.headers:
-            name, value = raw_name.decode(), raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    async def _route(self, request: Request) -> None:
+        method, path, headers = request.method, request.path, request.headers
         parts = path.removeprefix(API_PREFIX).strip("/").split("/")
         if method == "GET" and path == f"{API_PREFIX}/invocation/next":
-            await self._read_body()
+            await request.read()
             await self._next()
         elif method == "POST" and parts[:1] == ["invocation"] and len(parts) == 3:
             invocation = self.api._active.get(parts[1])
             if invocation is None or invocation.done:
-                await self._read_body()
+                await request.read()
                 status = 410 if invocation is not None else 400
                 await self._reply(status, _error("InvalidRequestID", "unknown or finished"))
             elif parts[2] == "response":
-                await self._response(invocation, headers)
+                await self._response(invocation, request)
             elif parts[2] == "error":
-                await self._function_error(invocation, headers)
+                await self._function_error(invocation, request)
             else:
+                await request.read()
                 await self._not_found()
         elif method == "POST" and path == f"{API_PREFIX}/init/error":
-            body = await self._read_body()
+            body = await request.read(MAX_BUFFERED_BYTES)
             self.api.init_error = _json_or_text(body)
             self.api.init_error_type = headers.get(ERROR_TYPE_HEADER)
             self.api._init_failed.set()
             await self._reply(202, {"status": "OK"})
         elif method == "POST" and path == INVOKE_PATH:
-            await self._invoke_over_http()
+            await self._invoke_over_http(request)
         else:
-            await self._read_body()
+            await request.read()
             await self._not_found()
 
     async def _not_found(self) -> None:
@@ -461,37 +432,34 @@ class _Connection:
         self.api._first_next.set()
         invocation = await self.api._pending.get()
         invocation._arm_deadline()
-        body = json.dumps(invocation.event).encode()
         config = self.api.config
         headers = [
             ("content-type", "application/json"),
-            ("content-length", str(len(body))),
             ("lambda-runtime-aws-request-id", invocation.request_id),
             ("lambda-runtime-deadline-ms", str(invocation.deadline_ms)),
             ("lambda-runtime-invoked-function-arn", config.arn),
             ("lambda-runtime-trace-id", invocation.trace_id),
         ]
         try:
-            await self._send(h11.Response(status_code=200, headers=headers), h11.Data(data=body))
-            await self._send(h11.EndOfMessage())
+            await self._write(200, headers, json.dumps(invocation.event).encode())
         except ConnectionError:
             await invocation._finish(_error("Runtime.ExitError", "the runtime went away"))
             raise
 
-    async def _response(self, invocation: Invocation, headers: dict[str, str]) -> None:
-        streaming = headers.get(RESPONSE_MODE_HEADER, "").lower() == "streaming"
-        invocation._start("streaming" if streaming else "buffered", headers)
+    async def _response(self, invocation: Invocation, request: Request) -> None:
+        streaming = request.headers.get(RESPONSE_MODE_HEADER, "").lower() == "streaming"
+        invocation._start("streaming" if streaming else "buffered", request.headers)
         await asyncio.sleep(0)  # let a waiting caller see the start before the body is read
         limit = self.api.max_streamed_bytes if streaming else MAX_BUFFERED_BYTES
         size = 0
         too_large = False
-        while not isinstance(event := await self._next_event(), h11.EndOfMessage):
-            size += len(event.data)
+        async for chunk in request.body():
+            size += len(chunk)
             if limit is not None and size > limit:
                 too_large = True
                 continue
-            await invocation._put(bytes(event.data))
-        trailers = {name.decode(): value.decode("latin-1") for name, value in event.headers}
+            await invocation._put(chunk)
+        trailers = request.trailers
         invocation.trailers = trailers
         if too_large:
             too_large_error = _error(
@@ -507,52 +475,46 @@ class _Connection:
         await invocation._finish(error)
         await self._reply(202, {"status": "OK"})
 
-    async def _function_error(self, invocation: Invocation, headers: dict[str, str]) -> None:
-        body = await self._read_body(MAX_BUFFERED_BYTES)
-        error = _json_or_text(body)
+    async def _function_error(self, invocation: Invocation, request: Request) -> None:
+        error = _json_or_text(await request.read(MAX_BUFFERED_BYTES))
         if not isinstance(error, dict):
             error = {"errorMessage": str(error)}
-        error.setdefault("errorType", headers.get(ERROR_TYPE_HEADER, "Unhandled"))
-        invocation._start(None, headers)
+        error.setdefault("errorType", request.headers.get(ERROR_TYPE_HEADER, "Unhandled"))
+        invocation._start(None, request.headers)
         await invocation._finish(error)
         await self._reply(202, {"status": "OK"})
 
-    async def _invoke_over_http(self) -> None:
+    async def _invoke_over_http(self, request: Request) -> None:
         """RIE's invoke endpoint: the event in, the raw response out as it streams.
 
         A streamed response comes back chunked exactly as the function sent it (prelude,
         delimiter, body); a failed one with status 200 and an ``X-Amz-Function-Error``
         header, as Lambda's ``Invoke`` does, or cut short if the failure came mid-stream.
         """
-        event = _json_or_text(await self._read_body())
-        invocation = await self.api.invoke(event)
+        invocation = await self.api.invoke(_json_or_text(await request.read()))
         mode = await invocation.response_started()
         if mode is None:
             result = await invocation.result()
-            body = json.dumps(result.error).encode()
-            headers = [
-                ("content-type", "application/json"),
-                ("content-length", str(len(body))),
-                ("x-amz-function-error", "Unhandled"),
-            ]
-            await self._send(h11.Response(status_code=200, headers=headers), h11.Data(data=body))
-            await self._send(h11.EndOfMessage())
+            await self._write(
+                200,
+                [("content-type", "application/json"), ("x-amz-function-error", "Unhandled")],
+                json.dumps(result.error).encode(),
+            )
             return
         content_type = invocation.response_headers.get("content-type", "application/json")
-        await self._send(
-            h11.Response(
-                status_code=200,
-                headers=[("content-type", content_type), ("transfer-encoding", "chunked")],
-            )
+        self.writer.write(
+            response_head(200, [("content-type", content_type), ("transfer-encoding", "chunked")])
         )
         async for chunk in invocation.chunks():
-            await self._send(h11.Data(data=chunk))
+            write_chunk(self.writer, chunk)
+            await self.writer.drain()
         await invocation.result()
         if invocation.error is not None:
             # Mid-stream failure: no clean end of the chunked body, the caller sees it failed.
             self.writer.close()
             raise ConnectionResetError("the function failed mid-stream")
-        await self._send(h11.EndOfMessage())
+        self.writer.write(b"0\r\n\r\n")
+        await self.writer.drain()
 
 
 def _error(error_type: str, message: str) -> dict[str, Any]:
