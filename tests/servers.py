@@ -51,6 +51,16 @@ def wait_until_listening(port: int, process: subprocess.Popen[bytes], timeout_s:
     raise TimeoutError(f"nothing listened on port {port} within {timeout_s} s")
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Asks a server process to stop, and kills it if it has not within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass
 class RunningServer:
     url: str
@@ -67,6 +77,14 @@ class RunningServer:
             except json.JSONDecodeError:
                 continue
         return entries
+
+    def errors(self, request_id: str) -> list[dict[str, Any]]:
+        """The ERROR lines logged for one request."""
+        return [
+            entry
+            for entry in self.logs()
+            if entry["level"] == "ERROR" and entry.get("request_id") == request_id
+        ]
 
     def wait_for_log(
         self, predicate: Callable[[dict[str, Any]], bool], timeout_s: float = 5
@@ -104,12 +122,7 @@ def streamway_server(
             wait_until_listening(port, process, timeout_s=60)
             yield RunningServer(f"http://127.0.0.1:{port}", port, process, log_path)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 @dataclass
@@ -152,15 +165,6 @@ def start_function_process(
             cwd=REPO_ROOT,
         )
     return process, log_path
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @asynccontextmanager

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from streamway import __version__
+
+if TYPE_CHECKING:
+    from streamway.config import Settings
 
 cli = typer.Typer(
     name="streamway",
@@ -58,6 +62,7 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level)
+    _ensure_default_samples(settings)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -66,6 +71,24 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=5,
     )
+
+
+def _ensure_default_samples(settings: Settings) -> None:
+    """Fill the default store directory with sample files on a first run (docs/downloads.md)."""
+    import logging
+
+    from streamway.config import DEFAULT_STORE_URL
+    from streamway.storage import local_directory
+    from streamway.storage.samples import ensure_samples
+
+    if settings.store_url != DEFAULT_STORE_URL:
+        return
+    directory = local_directory(settings.store_url)
+    assert directory is not None
+    for path in ensure_samples(directory):
+        logging.getLogger("streamway.downloads").info(
+            "wrote sample file", extra={"path": str(path), "bytes": path.stat().st_size}
+        )
 
 
 @cli.command()
@@ -97,6 +120,105 @@ def chat(
         typer.echo(f"\nstreamway: the answer did not complete: {error!r}", err=True)
         raise typer.Exit(1) from None
     sys.stdout.write("\n")
+
+
+_GET_HELP = (
+    "Download a file with a progress bar (size, speed, time left), resuming and verifying it."
+    "\n\n"
+    "The file is written to FILE.part, with FILE.part.json holding what is needed to resume, "
+    "and renamed to FILE only when complete. An interrupted download resumes where it "
+    "stopped: by itself up to --retries times, and again when the same command is run later. "
+    "It asks for the rest with Range and If-Range, so if the object changed on the server in "
+    "the meantime it starts over instead of mixing two versions."
+    "\n\n"
+    "At the end the size is checked, and the SHA-256 too when the server sends "
+    "Repr-Digest: sha-256=:...: (streamway does when its store knows the checksum)."
+    "\n\n"
+    "Exit status: 0 when the file is complete and verified; 1 otherwise (HTTP error, "
+    "connection lost after all retries, size or checksum mismatch; a bad checksum deletes "
+    "the partial file)."
+)
+
+
+@cli.command(help=_GET_HELP)
+def get(
+    url: Annotated[
+        str, typer.Argument(help="The URL to download, e.g. http://127.0.0.1:8080/download/KEY.")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write. Default: the name the server suggests in Content-Disposition, "
+            "else the last segment of the URL, in the current directory.",
+        ),
+    ] = None,
+    retries: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="How many times to resume automatically after a dropped connection or a "
+            "502/503/504 before giving up (the partial file is kept either way).",
+        ),
+    ] = 3,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Download a file with a progress bar, resuming and verifying it."""
+    from streamway.downloader import DownloadFailed, download
+
+    bar = _RichProgress(enabled=not quiet)
+    try:
+        result = download(url, output, retries=retries, progress=bar)
+    except DownloadFailed as error:
+        typer.echo(f"streamway: {error}", err=True)
+        raise typer.Exit(1) from None
+    check = "sha-256 verified" if result.sha256_verified else "size verified, no checksum sent"
+    resumed = f", resumed at byte {result.resumed_from}" if result.resumed_from else ""
+    typer.echo(f"{result.path}: {result.size} bytes ({check}{resumed})", err=True)
+
+
+class _RichProgress:
+    """Draws the downloader's progress on stderr with rich: size, speed and time left."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        self._task: Any = None
+
+    def start(self, name: str, total: int | None, completed: int) -> None:
+        if not self.enabled:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._task = self._progress.add_task(name, total=total, completed=completed)
+        self._progress.start()
+
+    def advance(self, nbytes: int) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, nbytes)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
 
 def _error_message(body: str, status: int) -> str:

@@ -17,6 +17,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: API Gateway's request payload limit; bodies above it never reach a Lambda function.
 API_GATEWAY_MAX_REQUEST_BYTES = 10 * 1024 * 1024
 
+#: Where downloads come from unless configured: ``./samples`` under the working directory,
+#: which ``streamway serve`` fills with sample files when it is missing or empty.
+DEFAULT_STORE_URL = "file://./samples"
+
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer clearly and concisely in plain prose."
 
 
@@ -110,6 +114,54 @@ class Settings(BaseSettings):
     openai_api_key: str = Field(
         default="not-needed",
         validation_alias=AliasChoices("STREAMWAY_OPENAI_API_KEY", "OPENAI_API_KEY"),
+    )
+
+    # --- downloads: GET|HEAD /download/{key} ---------------------------------------------
+    store_url: str = Field(
+        default=DEFAULT_STORE_URL,
+        description=(
+            "Where objects are read from: `file:///abs/dir`, `file://./rel/dir` (against the "
+            "working directory), a plain directory path, or `s3://bucket/prefix`."
+        ),
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="An S3-compatible endpoint (`http://127.0.0.1:9000`); path-style addressing.",
+    )
+    s3_max_connections: int = Field(
+        default=32, gt=0, description="Most open connections to S3 per process."
+    )
+    download_chunk_size: int = Field(
+        default=1024 * 1024,
+        ge=4096,
+        description="Bytes per ranged read from the store and per ASGI body message.",
+    )
+    download_chunks_in_flight: int = Field(
+        default=2,
+        gt=0,
+        description=(
+            "Chunks read ahead of the client per download; with the one being read and the "
+            "one being sent, a download holds at most this + 2 chunks."
+        ),
+    )
+
+    # --- Bedrock AgentCore runtime contract (/invocations, /ping, /ws) -----------------
+    invocations_default_response: Literal["sse", "json"] = Field(
+        default="sse",
+        description="What `POST /invocations` answers when `Accept` names neither "
+        "`text/event-stream` nor `application/json`.",
+    )
+    sessions_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".streamway" / "sessions",
+        description="Where conversations of AgentCore sessions are kept (Strands file sessions).",
+    )
+    session_idle_timeout_s: float = Field(
+        default=900.0,
+        description="A session unused this long is forgotten (AgentCore's default idle timeout).",
+    )
+    max_sessions: int = Field(
+        default=100,
+        description="Sessions kept at once; beyond it the least recently used idle one is ended.",
     )
 
     @property

@@ -176,11 +176,7 @@ def test_stream_error_mid_answer_aborts_a_text_answer(
     assert answer.text, "some text arrived before the failure"
     assert peer.recording.text.startswith(answer.text)
     assert answer.text != peer.recording.text
-    errors = [
-        entry
-        for entry in server.logs()
-        if entry["level"] == "ERROR" and entry.get("request_id") == request_id
-    ]
+    errors = server.errors(request_id)
     assert [entry["message"] for entry in errors] == ["model failed mid-stream"]
     assert "modelStreamErrorException" in errors[0]["exception"]
 

@@ -146,11 +146,7 @@ def test_connection_dropped_mid_answer_aborts_a_text_answer(
     assert answer.status == 200
     assert isinstance(answer.error, httpx.RemoteProtocolError)
     assert answer.text == "".join(ANSWER[: peer.chunks_before_drop - 1])
-    errors = [
-        entry
-        for entry in server.logs()
-        if entry["level"] == "ERROR" and entry.get("request_id") == request_id
-    ]
+    errors = server.errors(request_id)
     assert [entry["message"] for entry in errors] == ["model failed mid-stream"]
 
 

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from starlette.types import Receive, Scope, Send
 
 from tests.peers.event_stream import event_message, exception_message
+from tests.peers.loopback import read_body
 from tests.peers.sigv4 import is_signed_by
 
 RECORDING = Path(__file__).parent / "recordings" / "converse_stream.json"
@@ -130,12 +131,7 @@ class BedrockRuntimePeer:
             await self._stream(send)
 
     async def _receive_request(self, scope: Scope, receive: Receive) -> ReceivedRequest:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
+        body = await read_body(receive)
         headers = {name.decode().lower(): value.decode() for name, value in scope["headers"]}
         raw_path = scope["raw_path"].decode()
         signed = is_signed_by(

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from streamway.agent.local_model import bundled_gguf
-from tests.servers import free_port, wait_until_listening
+from tests.servers import free_port, stop_process, wait_until_listening
 
 
 @contextmanager
@@ -48,9 +48,4 @@ def llama_cpp_server(model_alias: str, *, context_tokens: int = 2048) -> Iterato
                 raise RuntimeError(output.read().decode(errors="replace")[-4000:]) from error
             yield f"http://127.0.0.1:{port}/v1"
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from starlette.types import Receive, Scope, Send
 
+from tests.peers.loopback import read_body
+
 Mode = Literal["answer", "drop_mid_stream", "server_error"]
 
 ANSWER = ["Chunks", " arrive", " one", " at", " a", " time", ",", " then", " stop", "."]
@@ -51,12 +53,7 @@ class OpenAIChatPeer:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
+        body = await read_body(receive)
         headers = {name.decode().lower(): value.decode() for name, value in scope["headers"]}
         request = ReceivedRequest(
             scope["method"], scope["path"], headers, json.loads(body or b"{}")

@@ -14,6 +14,7 @@ from typing import Any
 
 from strands import Agent
 from strands.models import Model
+from strands.session import SessionManager
 
 from streamway.agent.admission import Admission
 from streamway.agent.events import AgentEvent, Finished, json_safe_events
@@ -49,12 +50,14 @@ class AgentRunner:
             settings.system_prompt,
         )
 
-    def new_agent(self) -> Agent:
+    def new_agent(self, session_manager: SessionManager | None = None) -> Agent:
         # A Strands Agent keeps one conversation and refuses concurrent calls, so each
-        # stateless request gets its own; the expensive part (the model) is shared.
+        # request gets its own; the expensive part (the model) is shared. A session's
+        # conversation lives in its session manager, which the new agent restores from.
         return Agent(
             model=self.model,
             system_prompt=self.system_prompt,
+            session_manager=session_manager,
             callback_handler=None,
             # Strands' default retries a throttled model call from the start, for minutes
             # (4 s, 8 s, ... 64 s). Mid-answer that streams the same text into the body a
@@ -64,13 +67,19 @@ class AgentRunner:
             retry_strategy=None,
         )
 
-    async def stream(self, prompt: str) -> AsyncIterator[AgentEvent]:
-        """The answer to ``prompt`` as JSON-safe events. Raises ModelBusy before the first one."""
+    async def stream(
+        self, prompt: str, session_manager: SessionManager | None = None
+    ) -> AsyncIterator[AgentEvent]:
+        """The answer to ``prompt`` as JSON-safe events. Raises ModelBusy before the first one.
+
+        With a ``session_manager`` the answer continues that conversation and is added to it.
+        """
         async with self.admission.slot():
             self.counters.started += 1
             outcome = "failed"
             try:
-                async for event in json_safe_events(self.new_agent().stream_async(prompt)):
+                agent = self.new_agent(session_manager)
+                async for event in json_safe_events(agent.stream_async(prompt)):
                     if isinstance(event, Finished):
                         outcome = "completed"
                     else:

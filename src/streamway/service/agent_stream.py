@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing, suppress
 from typing import Any
 
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from streamway.agent.admission import ModelBusy
@@ -84,27 +84,33 @@ class ServerSentEventsEncoder(StreamEncoder):
         )
 
 
-class AgentStreamResponse(Response):
-    def __init__(
-        self,
-        events: AsyncIterator[AgentEvent],
-        encoder: StreamEncoder,
-        *,
-        started: float | None = None,
-        on_first_event: Callable[[], None] | None = None,
-    ) -> None:
+def refusal(raw: BaseException, stage: str = "before the first token") -> ApiError:
+    """What to answer when the events fail before anything was sent: busy, refused or failed."""
+    if isinstance(raw, ApiError):
+        return raw
+    if isinstance(raw, ModelBusy):
+        return ApiError(
+            503, "model_busy", str(raw), headers={"retry-after": str(raw.retry_after_s)}
+        )
+    error = unwrap_model_error(raw)
+    status = upstream_status(error)
+    log.error(f"model failed {stage}", exc_info=error, extra={"status": status})
+    return ApiError(
+        status,
+        "model_unavailable" if status == 503 else "model_failed",
+        f"The model could not answer: {error}",
+    )
+
+
+class _ClientWatchingResponse(Response):
+    """Runs ``_produce`` while watching for ``http.disconnect``; a client leaving cancels it."""
+
+    def __init__(self, events: AsyncIterator[AgentEvent], started: float | None) -> None:
         # Response.__init__ is skipped on purpose: there is no body to render up front.
         self.events = events
-        self.encoder = encoder
         self.started = time.perf_counter() if started is None else started
         self.status_code = 200
         self.background = None
-        self.headers_list = [
-            (b"content-type", encoder.media_type.encode()),
-            (b"cache-control", b"no-cache"),
-            # Tells nginx-style proxies not to buffer; API Gateway STREAM does not buffer.
-            (b"x-accel-buffering", b"no"),
-        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         producer = asyncio.create_task(self._produce(send))
@@ -127,6 +133,33 @@ class AgentStreamResponse(Response):
             pass
 
     async def _produce(self, send: Send) -> None:
+        raise NotImplementedError
+
+    def _timings(self, first_token_at: float) -> dict[str, float | None]:
+        return {
+            "time_to_first_token_ms": _ms(first_token_at - self.started),
+            "total_time_ms": _ms(time.perf_counter() - self.started),
+        }
+
+
+class AgentStreamResponse(_ClientWatchingResponse):
+    def __init__(
+        self,
+        events: AsyncIterator[AgentEvent],
+        encoder: StreamEncoder,
+        *,
+        started: float | None = None,
+    ) -> None:
+        super().__init__(events, started)
+        self.encoder = encoder
+        self.headers_list = [
+            (b"content-type", encoder.media_type.encode()),
+            (b"cache-control", b"no-cache"),
+            # Tells nginx-style proxies not to buffer; API Gateway STREAM does not buffer.
+            (b"x-accel-buffering", b"no"),
+        ]
+
+    async def _produce(self, send: Send) -> None:
         async def send_body(body: bytes, more: bool = True) -> None:
             try:
                 await send({"type": "http.response.body", "body": body, "more_body": more})
@@ -136,31 +169,8 @@ class AgentStreamResponse(Response):
         async with aclosing(self.events) as events:  # type: ignore[type-var]
             try:
                 first = await anext(events)
-            except ModelBusy as busy:
-                await error_response(
-                    ApiError(
-                        503,
-                        "model_busy",
-                        str(busy),
-                        headers={"retry-after": str(busy.retry_after_s)},
-                    )
-                )({"type": "http"}, _no_receive, send)
-                return
             except Exception as raw:
-                error = unwrap_model_error(raw)
-                status = upstream_status(error)
-                log.error(
-                    "model failed before the first token",
-                    exc_info=error,
-                    extra={"status": status},
-                )
-                await error_response(
-                    ApiError(
-                        status,
-                        "model_unavailable" if status == 503 else "model_failed",
-                        f"The model could not answer: {error}",
-                    )
-                )({"type": "http"}, _no_receive, send)
+                await error_response(refusal(raw))({"type": "http"}, _no_receive, send)
                 return
 
             first_token_at = time.perf_counter()
@@ -171,10 +181,7 @@ class AgentStreamResponse(Response):
                     if isinstance(event, TextDelta):
                         await send_body(self.encoder.text(event))
                     else:
-                        timings: dict[str, float | None] = {
-                            "time_to_first_token_ms": _ms(first_token_at - self.started),
-                            "total_time_ms": _ms(time.perf_counter() - self.started),
-                        }
+                        timings = self._timings(first_token_at)
                         await send_body(self.encoder.finished(event, timings), more=False)
                         return
                     event = await anext(events)
@@ -187,6 +194,49 @@ class AgentStreamResponse(Response):
                 if farewell is None:
                     raise StreamAborted("the model failed after the response started") from error
                 await send_body(farewell, more=False)
+
+
+AnswerBuilder = Callable[[str, Finished, dict[str, float | None]], dict[str, Any]]
+
+
+class AgentAnswerResponse(_ClientWatchingResponse):
+    """The whole answer as one JSON object, built by ``build(text, finished, timings)``.
+
+    Nothing is sent until the answer is complete, so a failure at any point is a JSON error
+    with a fitting status; a client that leaves while waiting still stops the model.
+    """
+
+    def __init__(
+        self,
+        events: AsyncIterator[AgentEvent],
+        build: AnswerBuilder,
+        *,
+        started: float | None = None,
+    ) -> None:
+        super().__init__(events, started)
+        self.build = build
+
+    async def _produce(self, send: Send) -> None:
+        pieces: list[str] = []
+        first_token_at: float | None = None
+        response: Response
+        try:
+            async with aclosing(self.events) as events:  # type: ignore[type-var]
+                async for event in events:
+                    first_token_at = first_token_at or time.perf_counter()
+                    if isinstance(event, TextDelta):
+                        pieces.append(event.text)
+                    else:
+                        timings = self._timings(first_token_at)
+                        body = self.build("".join(pieces), event, timings)
+                        response = JSONResponse(body)
+                        break
+                else:  # pragma: no cover - the runner always ends with Finished
+                    raise RuntimeError("the answer ended without a Finished event")
+        except Exception as raw:
+            stage = "before the first token" if first_token_at is None else "mid-answer"
+            response = error_response(refusal(raw, stage))
+        await response({"type": "http"}, _no_receive, send)
 
 
 def _ms(seconds: float) -> float:

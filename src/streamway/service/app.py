@@ -10,10 +10,12 @@ from fastapi import FastAPI, Request
 
 from streamway import __version__
 from streamway.agent.runner import AgentRunner
+from streamway.agent.sessions import SessionStore
 from streamway.config import Settings
-from streamway.service import streaming
+from streamway.service import agentcore, agentcore_ws, downloads, streaming
 from streamway.service.errors import install_error_handlers
 from streamway.service.middleware import RequestContextMiddleware
+from streamway.storage import open_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,17 +26,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Built once per process (not per request or per Lambda invocation): the model load
         # is the expensive part of a cold start.
         app.state.agent_runner = AgentRunner.from_settings(settings)
-        yield
+        app.state.sessions = SessionStore(
+            settings.sessions_dir,
+            idle_timeout_s=settings.session_idle_timeout_s,
+            max_sessions=settings.max_sessions,
+        )
+        app.state.object_store = await open_store(settings)
+        try:
+            yield
+        finally:
+            await app.state.object_store.aclose()
 
     app = FastAPI(title="streamway", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(streaming.router)
+    app.include_router(downloads.router)
+    app.include_router(agentcore.router)
+    app.include_router(agentcore_ws.router)
+    app.state.ping_status = agentcore.PingStatus()
 
     @app.get("/stats", summary="Counters for generations and the admission queue")
     async def stats(request: Request) -> dict[str, Any]:
         runner: AgentRunner = request.app.state.agent_runner
-        return runner.stats()
+        sessions: SessionStore = request.app.state.sessions
+        return {**runner.stats(), "sessions": sessions.stats()}
 
     app.add_middleware(RequestContextMiddleware, max_request_bytes=settings.max_request_bytes)
     return app

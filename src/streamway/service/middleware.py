@@ -19,6 +19,9 @@ from streamway.logs import request_id_var
 from streamway.service.errors import ApiError, error_body
 
 REQUEST_ID_HEADER = "x-request-id"
+#: AgentCore Runtime sends its own id for each invocation; a caller's x-request-id wins.
+AGENTCORE_REQUEST_ID_HEADER = "x-amzn-bedrock-agentcore-runtime-request-id"
+_REQUEST_ID_HEADERS = (REQUEST_ID_HEADER.encode(), AGENTCORE_REQUEST_ID_HEADER.encode())
 
 # Accept a caller's id only when it is short and plain, so it is safe in logs and headers.
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
@@ -27,11 +30,13 @@ access_log = logging.getLogger("streamway.access")
 
 
 def _request_id_from(scope: Scope) -> str:
+    offered = dict.fromkeys(_REQUEST_ID_HEADERS, "")
     for name, value in scope.get("headers", ()):
-        if name == REQUEST_ID_HEADER.encode():
-            candidate: str = value.decode("latin-1")
-            if _SAFE_REQUEST_ID.match(candidate):
-                return candidate
+        if name in offered and not offered[name]:
+            offered[name] = value.decode("latin-1")
+    for candidate in offered.values():
+        if _SAFE_REQUEST_ID.match(candidate):
+            return candidate
     return uuid.uuid4().hex
 
 

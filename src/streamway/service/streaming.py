@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated
+from typing import Annotated, ClassVar, TypeVar
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -29,26 +29,40 @@ router = APIRouter()
 Prompt = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)]
 
 
-class StreamingRequest(BaseModel):
+class PromptRequest(BaseModel):
+    """A JSON body carrying a prompt; ``example`` is what error messages tell a client to send."""
+
     model_config = ConfigDict(extra="ignore")
+
+    example: ClassVar[str]
+
+
+class StreamingRequest(PromptRequest):
+    example = '{"request": "<prompt>"}'
 
     request: Prompt = Field(description="The prompt for the agent.")
 
 
-async def read_json(request: Request) -> object:
-    """The body as JSON, or a 400 that says what was wrong with it."""
-    body = await request.body()
+Body = TypeVar("Body", bound=PromptRequest)
+
+
+def decode_json(body: bytes | str, model: type[PromptRequest]) -> object:
+    """``body`` as JSON, or a 400 that says what was wrong with it and what to send."""
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ApiError(
             400,
             "invalid_json",
-            f'The request body is not valid JSON ({error}); send {{"request": "<prompt>"}}.',
+            f"The request body is not valid JSON ({error}); send {model.example}.",
         ) from None
 
 
-def parse_body(model: type[StreamingRequest], payload: object) -> StreamingRequest:
+async def read_json(request: Request, model: type[PromptRequest] = StreamingRequest) -> object:
+    return decode_json(await request.body(), model)
+
+
+def parse_body(model: type[Body], payload: object) -> Body:
     try:
         return model.model_validate(payload)
     except ValidationError as error:
@@ -58,7 +72,7 @@ def parse_body(model: type[StreamingRequest], payload: object) -> StreamingReque
             422,
             "invalid_field",
             f"`{field}` {_explain(first['type'], first['msg'])}; "
-            'send {"request": "<prompt>"} with a non-empty string.',
+            f"send {model.example} with a non-empty string.",
             field=field,
         ) from None
 

@@ -1,0 +1,1 @@
+"""Pure HTTP helpers: no I/O, only header parsing and formatting."""

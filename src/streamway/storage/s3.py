@@ -1,0 +1,211 @@
+"""Objects from S3 or any S3-compatible endpoint, through one aiobotocore client per process.
+
+``stat`` is ``HeadObject`` (with ``ChecksumMode=ENABLED``, so a full-object SHA-256 stored with
+the object comes back). ``get`` is one unranged ``GetObject`` whose response headers give the
+metadata, so a plain download costs one request, not two. ``open`` is a ranged ``GetObject``
+with ``If-Match`` on the ETag from ``stat``, so an object replaced in between fails instead
+of mixing two versions. A body closed before its end closes its HTTP connection rather than
+returning it to the pool half-read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+from streamway.storage.store import (
+    ObjectBody,
+    ObjectChanged,
+    ObjectInfo,
+    ObjectNotFound,
+    StoreError,
+    StoreFailed,
+    StoreUnavailable,
+)
+
+#: Seconds to wait for a connection, and for each read from an open one.
+CONNECT_TIMEOUT_S = 5
+READ_TIMEOUT_S = 60
+#: One retry for connection errors: a store that is down should become a 503 quickly.
+MAX_ATTEMPTS = 2
+#: S3's default type for objects uploaded without one; it says nothing, so the name decides.
+_S3_DEFAULT_TYPES = {"binary/octet-stream", "application/octet-stream"}
+_NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
+_CHANGED = {"PreconditionFailed", "412"}
+_UNAVAILABLE = {"SlowDown", "ServiceUnavailable", "503", "RequestTimeout", "InternalError"}
+
+
+class S3Store:
+    """Keys under ``s3://bucket/prefix``; one aiobotocore client, created by :meth:`connect`."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str, *, chunk_size: int) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.chunk_size = chunk_size
+        self._exit_stack = AsyncExitStack()
+
+    def __repr__(self) -> str:
+        return f"S3Store('s3://{self.bucket}/{self.prefix}')"
+
+    @classmethod
+    async def connect(
+        cls,
+        bucket: str,
+        prefix: str,
+        *,
+        endpoint_url: str | None,
+        region: str | None,
+        max_connections: int,
+        chunk_size: int,
+    ) -> S3Store:
+        config = AioConfig(
+            connect_timeout=CONNECT_TIMEOUT_S,
+            read_timeout=READ_TIMEOUT_S,
+            retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+            max_pool_connections=max_connections,
+            # Path style works with every S3-compatible server; AWS endpoints still get
+            # virtual-hosted style when no endpoint is configured.
+            s3={"addressing_style": "path" if endpoint_url else "auto"},
+        )
+        exit_stack = AsyncExitStack()
+        client = await exit_stack.enter_async_context(
+            get_session().create_client(
+                "s3", endpoint_url=endpoint_url, region_name=region or "us-east-1", config=config
+            )
+        )
+        store = cls(client, bucket, prefix, chunk_size=chunk_size)
+        store._exit_stack = exit_stack
+        return store
+
+    async def aclose(self) -> None:
+        await self._exit_stack.aclose()
+
+    async def stat(self, key: str) -> ObjectInfo:
+        with _mapped_errors(key):
+            head = await self.client.head_object(
+                Bucket=self.bucket, Key=self.prefix + key, ChecksumMode="ENABLED"
+            )
+        return _info(key, head)
+
+    async def get(self, key: str) -> tuple[ObjectInfo, ObjectBody]:
+        with _mapped_errors(key):
+            response = await self.client.get_object(
+                Bucket=self.bucket, Key=self.prefix + key, ChecksumMode="ENABLED"
+            )
+        try:
+            info = _info(key, response)
+        except Exception:
+            response["Body"].close()
+            raise
+        return info, S3Body(response["Body"], info.size, self.chunk_size, key=key)
+
+    async def open(self, key: str, start: int, end: int, *, etag: str | None = None) -> ObjectBody:
+        request: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + key}
+        if end > start:
+            request["Range"] = f"bytes={start}-{end - 1}"
+        if etag is not None:
+            request["IfMatch"] = etag
+        with _mapped_errors(key):
+            response = await self.client.get_object(**request)
+        return S3Body(response["Body"], end - start, self.chunk_size, key=key)
+
+
+class S3Body:
+    """A ``GetObject`` body read in chunks of at most ``chunk_size`` bytes."""
+
+    # aiohttp keeps receiving while we send, up to twice the requested read size, then
+    # stops reading the socket (TCP flow control reaches S3): read-ahead with a fixed bound.
+    reads_ahead = True
+
+    def __init__(self, stream: Any, length: int, chunk_size: int, *, key: str) -> None:
+        self._stream = stream
+        self._remaining = length
+        self._chunk_size = chunk_size
+        self._key = key
+        self._closed = False
+
+    def __aiter__(self) -> S3Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._closed or self._remaining <= 0:
+            raise StopAsyncIteration
+        # Whatever aiohttp has received, up to a chunk: gathering exactly chunk_size bytes
+        # would cost a copy and measured slower (bench/downloads.py).
+        try:
+            chunk: bytes = await self._stream.read(min(self._chunk_size, self._remaining))
+        except Exception as error:  # botocore, aiohttp or socket: mid-body, all are failures
+            raise StoreFailed(f"reading {self._key!r} from S3 failed: {error}") from error
+        if not chunk:
+            raise StoreFailed(f"S3 ended {self._key!r} {self._remaining} bytes early")
+        self._remaining -= len(chunk)
+        return chunk
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            # Closes the connection (not released to the pool) if the body was not read to
+            # its end, so an aborted download never leaves a half-read socket behind.
+            self._stream.close()
+
+
+@contextmanager
+def _mapped_errors(key: str) -> Iterator[None]:
+    """Turns botocore's and aiohttp's exceptions into the store's own."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as error:
+        raise _store_error(key, error) from error
+
+
+def _store_error(key: str, error: Exception) -> StoreError:
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        status = str(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+        if code in _NOT_FOUND or (status == "404" and code != "NoSuchBucket"):
+            return ObjectNotFound(key)
+        if code in _CHANGED or status == "412":
+            return ObjectChanged(key)
+        if code in _UNAVAILABLE or status == "503":
+            return StoreUnavailable(f"S3 is unavailable: {code or status}")
+        return StoreFailed(f"S3 refused {key!r}: {code or status}")
+    # aiobotocore wraps aiohttp's connection errors in botocore's; OSError covers the rest.
+    if isinstance(error, ConnectionError | HTTPClientError | TimeoutError | OSError):
+        return StoreUnavailable(f"S3 cannot be reached: {error}")
+    return StoreFailed(f"S3 failed on {key!r}: {error}")
+
+
+def _info(key: str, metadata: dict[str, Any]) -> ObjectInfo:
+    """ObjectInfo from HeadObject's, or an unranged GetObject's, response."""
+    content_type = metadata.get("ContentType")
+    return ObjectInfo(
+        key=key,
+        size=int(metadata["ContentLength"]),
+        etag=metadata["ETag"],
+        last_modified=metadata["LastModified"],
+        content_type=None if content_type in _S3_DEFAULT_TYPES else content_type,
+        sha256=_full_object_sha256(metadata),
+    )
+
+
+def _full_object_sha256(head: dict[str, Any]) -> bytes | None:
+    # Multipart uploads may carry a checksum of checksums ("...-N", type COMPOSITE): not the
+    # SHA-256 of the bytes, so it cannot verify a download.
+    value = head.get("ChecksumSHA256")
+    if not value or "-" in value or head.get("ChecksumType") == "COMPOSITE":
+        return None
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return digest if len(digest) == 32 else None

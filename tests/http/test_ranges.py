@@ -1,0 +1,148 @@
+"""Range, If-Range and If-None-Match evaluation against RFC 9110, checked by property."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streamway.http.ranges import (
+    ByteRange,
+    RangeNotSatisfiable,
+    format_http_date,
+    if_range_matches,
+    is_not_modified,
+    parse_entity_tags,
+    parse_ranges,
+)
+
+ETAG = '"abc-123"'
+MODIFIED = datetime(2025, 3, 1, 12, 30, 15, tzinfo=UTC)
+
+sizes = st.integers(min_value=0, max_value=10**12)
+positions = st.integers(min_value=0, max_value=2 * 10**12)
+
+
+def expected_slice(spec: tuple[int | None, int | None], size: int) -> tuple[int, int] | None:
+    """The reference: RFC 9110 14.1.2 written out with Python slices."""
+    first, last = spec
+    if first is None:  # suffix -n
+        assert last is not None
+        if last == 0 or size == 0:
+            return None
+        return (max(0, size - last), size)
+    if first >= size:
+        return None
+    return (first, size if last is None else min(last + 1, size))
+
+
+def render(spec: tuple[int | None, int | None]) -> str:
+    first, last = spec
+    if first is None:
+        return f"-{last}"
+    return f"{first}-" if last is None else f"{first}-{last}"
+
+
+range_specs = st.one_of(
+    st.tuples(st.none(), positions),
+    st.tuples(positions, st.none()),
+    st.tuples(positions, positions).map(lambda t: (min(t), max(t))),
+)
+
+
+@given(size=sizes, spec=range_specs)
+def test_one_range_matches_the_rfc(size: int, spec: tuple[int | None, int | None]) -> None:
+    expected = expected_slice(spec, size)
+    if expected is None:
+        with pytest.raises(RangeNotSatisfiable) as error:
+            parse_ranges(f"bytes={render(spec)}", size)
+        assert error.value.content_range == f"bytes */{size}"
+    else:
+        (got,) = parse_ranges(f"bytes={render(spec)}", size) or []
+        assert (got.start, got.end) == expected
+        assert 0 <= got.start < got.end <= size
+        assert got.content_range(size) == f"bytes {got.start}-{got.end - 1}/{size}"
+
+
+@given(size=sizes, specs=st.lists(range_specs, min_size=1, max_size=5))
+def test_several_ranges_keep_the_satisfiable_ones_in_order(
+    size: int, specs: list[tuple[int | None, int | None]]
+) -> None:
+    expected = [e for e in (expected_slice(s, size) for s in specs) if e is not None]
+    header = "bytes = " + " , ".join(render(s) for s in specs)
+    if not expected:
+        with pytest.raises(RangeNotSatisfiable):
+            parse_ranges(header, size)
+    else:
+        assert [(r.start, r.end) for r in parse_ranges(header, size) or []] == expected
+
+
+@given(header=st.text(max_size=40), size=sizes)
+def test_any_header_is_ignored_served_or_unsatisfiable_never_an_error(
+    header: str, size: int
+) -> None:
+    try:
+        ranges = parse_ranges(header, size)
+    except RangeNotSatisfiable:
+        return
+    for byte_range in ranges or []:
+        assert 0 <= byte_range.start < byte_range.end <= size
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bytes=5-1",  # last < first: invalid, ignored
+        "items=0-1",  # unknown unit
+        "bytes=abc",
+        "bytes=",
+        "bytes=1-2-3",
+        "bytes=--5",
+        "bytes 0-1",
+        "bytes=0-1,5-2",  # one invalid spec spoils the header
+        "bytes=+1-2",
+    ],
+)
+def test_headers_that_do_not_parse_are_ignored(header: str) -> None:
+    assert parse_ranges(header, 100) is None
+
+
+def test_unit_is_case_insensitive_and_empty_elements_are_tolerated() -> None:
+    assert parse_ranges("Bytes=0-0,,-1", 10) == [ByteRange(0, 1), ByteRange(9, 10)]
+
+
+def test_if_range_with_a_strong_etag_must_match_exactly() -> None:
+    assert if_range_matches(None, ETAG, MODIFIED)
+    assert if_range_matches(ETAG, ETAG, MODIFIED)
+    assert not if_range_matches('"other"', ETAG, MODIFIED)
+    assert not if_range_matches(f"W/{ETAG}", ETAG, MODIFIED)  # weak never matches
+    assert not if_range_matches(f"{ETAG}, {ETAG}", ETAG, MODIFIED)
+
+
+def test_if_range_with_a_date_must_equal_last_modified() -> None:
+    assert if_range_matches(format_http_date(MODIFIED), ETAG, MODIFIED)
+    assert if_range_matches("Saturday, 01-Mar-25 12:30:15 GMT", ETAG, MODIFIED)  # RFC 850
+    assert if_range_matches("Sat Mar  1 12:30:15 2025", ETAG, MODIFIED)  # asctime
+    later = format_http_date(MODIFIED + timedelta(seconds=1))
+    assert not if_range_matches(later, ETAG, MODIFIED)
+    assert not if_range_matches("not a date", ETAG, MODIFIED)
+
+
+def test_if_none_match_uses_weak_comparison_and_wins_over_if_modified_since() -> None:
+    assert is_not_modified(ETAG, None, ETAG, MODIFIED)
+    assert is_not_modified(f'"x", W/{ETAG}', None, ETAG, MODIFIED)
+    assert is_not_modified("*", None, ETAG, MODIFIED)
+    assert not is_not_modified('"x"', None, ETAG, MODIFIED)
+    assert not is_not_modified('"x"', format_http_date(MODIFIED), ETAG, MODIFIED)
+    assert is_not_modified(None, format_http_date(MODIFIED), ETAG, MODIFIED)
+    earlier = format_http_date(MODIFIED - timedelta(seconds=1))
+    assert not is_not_modified(None, earlier, ETAG, MODIFIED)
+    assert not is_not_modified(None, "garbage", ETAG, MODIFIED)
+
+
+@given(st.lists(st.tuples(st.booleans(), st.from_regex(r"[!#-~]{0,12}", fullmatch=True))))
+def test_entity_tag_lists_round_trip(tags: list[tuple[bool, str]]) -> None:
+    header = ", ".join(("W/" if weak else "") + f'"{opaque}"' for weak, opaque in tags)
+    assert parse_entity_tags(header) == [(weak, f'"{opaque}"') for weak, opaque in tags]

@@ -1,0 +1,107 @@
+"""The S3 store against a real S3-protocol server (moto_server over HTTP on loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from streamway.config import Settings
+from streamway.storage import (
+    ObjectChanged,
+    ObjectNotFound,
+    S3Store,
+    StoreUnavailable,
+    open_store,
+)
+from tests.service.downloads_server import BUCKET, MotoS3, free_port, moto_s3, s3_credentials
+
+DATA = os.urandom(12 * 1024 * 1024 + 7)
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoS3]:
+    with moto_s3() as server:
+        server.put("files/big.bin", DATA)
+        server.put("files/plain.txt", b"no checksum", checksum=False, ContentType="text/plain")
+        yield server
+
+
+def store_settings(moto: MotoS3, prefix: str = "files") -> Settings:
+    return Settings(
+        store_url=f"s3://{BUCKET}/{prefix}",
+        s3_endpoint_url=moto.endpoint,
+        download_chunk_size=256 * 1024,
+    )
+
+
+def test_stat_comes_from_head_object_with_the_full_object_checksum(moto: MotoS3) -> None:
+    async def run() -> None:
+        store = await open_store(store_settings(moto))
+        assert isinstance(store, S3Store)
+        try:
+            info = await store.stat("big.bin")
+            assert info.size == len(DATA)
+            assert info.sha256 == hashlib.sha256(DATA).digest()
+            assert info.content_type is None  # S3's binary/octet-stream default says nothing
+            plain = await store.stat("plain.txt")
+            assert (plain.sha256, plain.content_type) == (None, "text/plain")
+            with pytest.raises(ObjectNotFound):
+                await store.stat("missing.bin")
+            with pytest.raises(ObjectNotFound):  # the prefix is part of the key
+                await store.stat("files/big.bin")
+        finally:
+            await store.aclose()
+
+    asyncio.run(run())
+
+
+def test_ranged_gets_return_exact_bytes_in_bounded_chunks(moto: MotoS3) -> None:
+    async def run() -> None:
+        store = await open_store(store_settings(moto))
+        try:
+            etag = (await store.stat("big.bin")).etag
+            for start, end in [(0, len(DATA)), (5, 6), (len(DATA) - 1000, len(DATA))]:
+                body = await store.open("big.bin", start, end, etag=etag)
+                try:
+                    chunks = [chunk async for chunk in body]
+                finally:
+                    await body.aclose()
+                assert b"".join(chunks) == DATA[start:end]
+                assert max(len(c) for c in chunks) <= 256 * 1024
+            with pytest.raises(ObjectChanged):
+                await store.open("big.bin", 0, 10, etag='"another-version"')
+
+            info, body = await store.get("big.bin")  # one GetObject: metadata and bytes
+            try:
+                assert info == await store.stat("big.bin")
+                assert hashlib.sha256(b"".join([c async for c in body])).digest() == info.sha256
+            finally:
+                await body.aclose()
+            with pytest.raises(ObjectNotFound):
+                await store.get("missing.bin")
+        finally:
+            await store.aclose()
+
+    asyncio.run(run())
+
+
+def test_an_unreachable_endpoint_is_unavailable_not_missing() -> None:
+    async def run() -> None:
+        settings = Settings(
+            store_url=f"s3://{BUCKET}", s3_endpoint_url=f"http://127.0.0.1:{free_port()}"
+        )
+        store = await open_store(settings)
+        try:
+            with pytest.raises(StoreUnavailable):
+                await store.stat("big.bin")
+            with pytest.raises(StoreUnavailable):
+                await store.open("big.bin", 0, 10)
+        finally:
+            await store.aclose()
+
+    with s3_credentials():
+        asyncio.run(run())
