@@ -13,8 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ TEST_ENV = {
     "STREAMWAY_SEED": "7",
     "STREAMWAY_LOG_LEVEL": "INFO",
 }
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -118,5 +121,64 @@ def streamway_server(
         try:
             wait_until_listening(port, process, timeout_s=60)
             yield RunningServer(f"http://127.0.0.1:{port}", port, process, log_path)
+        finally:
+            stop_process(process)
+
+
+@dataclass
+class RunningFunction:
+    """A function process running ``python -m streamway.aws_lambda`` against an emulator."""
+
+    api: Any  # streamway.local.runtime_api.RuntimeAPIServer
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def peak_rss_kib(self) -> int:
+        """The process's peak resident set size so far (VmHWM)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmHWM in /proc status")
+
+    def output(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def start_function_process(
+    api_env: Mapping[str, str], app: str, env: Mapping[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """Starts ``python -m streamway.aws_lambda`` serving ``app``; its output goes to a file."""
+    log_path = Path(tempfile.mkstemp(prefix="streamway-lambda-", suffix=".log")[1])
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamway.aws_lambda"],
+            env={
+                **os.environ,
+                **TEST_ENV,
+                **api_env,
+                "STREAMWAY_APP": app,
+                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+                **(env or {}),
+            },
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+        )
+    return process, log_path
+
+
+@asynccontextmanager
+async def lambda_function(
+    app: str = "tests.aws_lambda.apps:app",
+    env: Mapping[str, str] | None = None,
+    **emulator_options: Any,
+) -> AsyncIterator[RunningFunction]:
+    """The Runtime API emulator on loopback and a real runtime process serving ``app``."""
+    from streamway.local.runtime_api import RuntimeAPIServer
+
+    async with RuntimeAPIServer(**emulator_options) as api:
+        process, log_path = start_function_process(api.function_env(), app, env)
+        try:
+            yield RunningFunction(api, process, log_path)
         finally:
             stop_process(process)

@@ -43,6 +43,26 @@ class Settings(BaseSettings):
         description="Request bodies above this are refused with 413 (API Gateway's own limit).",
     )
 
+    # --- the native Lambda runtime (python -m streamway.aws_lambda) ---------------------
+    app: str = Field(
+        default="streamway.service.asgi:app",
+        description="The ASGI app the Lambda runtime serves, as `module:attribute`.",
+    )
+    lambda_invoke_mode: Literal["response_stream", "buffered"] = Field(
+        default="response_stream",
+        # LWA's name and values, so one function configuration works under either.
+        validation_alias=AliasChoices("STREAMWAY_LAMBDA_INVOKE_MODE", "AWS_LWA_INVOKE_MODE"),
+        description="`response_stream` for STREAM integrations and RESPONSE_STREAM function "
+        "URLs; `buffered` for BUFFERED ones. Non-HTTP events are always buffered.",
+    )
+    lambda_pass_through_path: str = Field(
+        default="/events",
+        validation_alias=AliasChoices(
+            "STREAMWAY_LAMBDA_PASS_THROUGH_PATH", "AWS_LWA_PASS_THROUGH_PATH"
+        ),
+        description="Where non-HTTP events are POSTed as JSON (LWA's pass-through path).",
+    )
+
     # --- agent and model ---------------------------------------------------------------
     model: str = Field(
         default="local",

@@ -1,0 +1,55 @@
+"""The invocation context a Lambda handler gets, built from ``invocation/next``'s headers."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamway.aws_lambda.client import NextInvocation
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """Mirrors the attributes of the Python runtime's context object."""
+
+    aws_request_id: str
+    deadline_ms: int
+    invoked_function_arn: str
+    trace_id: str | None = None
+    function_name: str = field(
+        default_factory=lambda: os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+    )
+    function_version: str = field(
+        default_factory=lambda: os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+    )
+    memory_limit_in_mb: str = field(
+        default_factory=lambda: os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+    )
+    log_group_name: str = field(
+        default_factory=lambda: os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+    )
+    log_stream_name: str = field(
+        default_factory=lambda: os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+    )
+    client_context: Any = None
+    identity: Any = None
+
+    @classmethod
+    def from_next(cls, invocation: NextInvocation) -> LambdaContext:
+        headers = invocation.headers
+        client_context = headers.get("lambda-runtime-client-context")
+        identity = headers.get("lambda-runtime-cognito-identity")
+        return cls(
+            aws_request_id=invocation.request_id,
+            deadline_ms=int(headers.get("lambda-runtime-deadline-ms", "0")),
+            invoked_function_arn=headers.get("lambda-runtime-invoked-function-arn", ""),
+            trace_id=headers.get("lambda-runtime-trace-id"),
+            client_context=json.loads(client_context) if client_context else None,
+            identity=json.loads(identity) if identity else None,
+        )
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self.deadline_ms - int(time.time() * 1000))

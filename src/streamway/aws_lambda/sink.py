@@ -1,0 +1,31 @@
+"""Where an invocation's HTTP response goes: streamed or buffered to the Runtime API."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, Protocol
+
+from streamway.aws_lambda.events.base import RawHeaders
+
+
+class ResponseSink(Protocol):
+    async def start(self, status: int, headers: RawHeaders) -> None:
+        """Status and headers are final (``http.response.start``)."""
+
+    async def write(self, data: bytes) -> None:
+        """One body chunk; returns when the connection took it (backpressure)."""
+
+    async def finish(self) -> None:
+        """The body is complete."""
+
+    async def fail(self, error: BaseException) -> None:
+        """The app failed: ``/error`` if nothing went out yet, else an honest failed stream."""
+
+
+def error_payload(error: BaseException, error_type: str | None = None) -> dict[str, Any]:
+    """The error JSON Lambda runtimes send: ``errorType``, ``errorMessage``, trace lines."""
+    return {
+        "errorType": error_type or type(error).__name__,
+        "errorMessage": str(error),
+        "stackTrace": traceback.format_exception(error),
+    }

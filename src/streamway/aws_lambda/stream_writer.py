@@ -1,0 +1,93 @@
+"""Streaming mode: ``POST .../invocation/{id}/response`` as a chunked HTTP integration response.
+
+On the wire (facts §2, as the Node.js runtime sends it): the streaming headers, then the
+JSON prelude and 8 NUL bytes, then each body chunk as the app sends it, then the zero chunk.
+A failure after the request began ends it with real HTTP trailers carrying the error type
+and a base64 JSON body, not with trailer-shaped text inside the body (the Rust runtime's,
+and so Lambda Web Adapter's, behaviour), so the stream is seen to have failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+
+import h11
+
+from streamway.aws_lambda.client import (
+    ERROR_BODY_TRAILER,
+    ERROR_TYPE_HEADER,
+    RuntimeAPIClient,
+    expect_accepted,
+)
+from streamway.aws_lambda.events.base import EventSource, RawHeaders
+from streamway.aws_lambda.sink import error_payload
+
+log = logging.getLogger("streamway.aws_lambda")
+
+CONTENT_TYPE = "application/vnd.awslambda.http-integration-response"
+DELIMITER = b"\x00" * 8
+
+STREAMING_HEADERS = (
+    ("Lambda-Runtime-Function-Response-Mode", "streaming"),
+    ("Transfer-Encoding", "chunked"),
+    ("Trailer", ERROR_TYPE_HEADER),
+    ("Trailer", ERROR_BODY_TRAILER),
+    ("Content-Type", CONTENT_TYPE),
+)
+
+
+class StreamingResponse:
+    """A :class:`~streamway.aws_lambda.sink.ResponseSink` that streams to the Runtime API.
+
+    It holds no body of its own: each chunk goes to the socket at once and ``write()``
+    returns only when the socket buffer is below its bound, so a slow Runtime API
+    connection slows the app's ``send()``.
+    """
+
+    def __init__(self, client: RuntimeAPIClient, request_id: str, source: EventSource) -> None:
+        self.client = client
+        self.request_id = request_id
+        self.source = source
+        self.started = False
+
+    async def start(self, status: int, headers: RawHeaders) -> None:
+        prelude = json.dumps(self.source.prelude(status, headers), separators=(",", ":"))
+        connection = self.client.connection
+        await connection.begin("POST", f"/invocation/{self.request_id}/response", STREAMING_HEADERS)
+        self.started = True
+        # Sent at once, even before any body: API Gateway starts the client's response on the
+        # delimiter, and an empty body must still produce prelude + delimiter (the Node.js
+        # runtime only writes them on the first body write).
+        await connection.send(h11.Data(data=prelude.encode()))
+        await connection.send(h11.Data(data=DELIMITER))
+
+    async def write(self, data: bytes) -> None:
+        if data:  # an empty chunk would read as the end of the chunked body
+            await self.client.connection.send(h11.Data(data=data))
+
+    async def finish(self) -> None:
+        reply = await self.client.connection.end()
+        expect_accepted(reply, "streamed response")
+
+    async def fail(self, error: BaseException) -> None:
+        if not self.started:
+            await self.client.post_error(self.request_id, error_payload(error))
+            return
+        payload = error_payload(error)
+        body = json.dumps(
+            {
+                "errorType": payload["errorType"],
+                "errorMessage": payload["errorMessage"],
+                "trace": payload["stackTrace"],
+            },
+            separators=(",", ":"),
+        )
+        trailers = [
+            (ERROR_TYPE_HEADER, payload["errorType"]),
+            (ERROR_BODY_TRAILER, base64.b64encode(body.encode()).decode("ascii")),
+        ]
+        log.error("the app failed mid-stream; ending the response with error trailers")
+        reply = await self.client.connection.end(trailers)
+        expect_accepted(reply, "failed stream")

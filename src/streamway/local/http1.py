@@ -1,0 +1,134 @@
+"""Just enough HTTP/1.1 for the local emulators: requests with chunked bodies and trailers.
+
+Why not h11 here: h11 copies every body byte twice more (into its receive buffer, then out
+of it) on top of the StreamReader's copy, which made the emulator the bottleneck of a
+streamed response at about 300 MiB/s. Reading a chunk is ``readexactly(size)``: one copy.
+Why not uvicorn: an ASGI server cannot hand request trailers to its app. The runtime side
+keeps h11 (``streamway.aws_lambda.client``), so the two ends do not share a parser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+
+_MAX_HEAD = 64 * 1024
+
+REASONS = {
+    200: "OK",
+    202: "Accepted",
+    400: "Bad Request",
+    404: "Not Found",
+    410: "Gone",
+    413: "Payload Too Large",
+}
+
+
+class BadRequest(Exception):
+    """The peer sent something that is not HTTP/1.1 as this server reads it."""
+
+
+@dataclass
+class Request:
+    method: str
+    target: str
+    #: Lower-case names; repeated headers joined with ", " (RFC 9110 §5.3).
+    headers: dict[str, str]
+    reader: asyncio.StreamReader
+    trailers: dict[str, str] = field(default_factory=dict)
+    keep_alive: bool = True
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+    async def body(self) -> AsyncIterator[bytes]:
+        """The body, chunk by chunk as framed; trailers land in :attr:`trailers`. Read once."""
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            async for chunk in self._chunks():
+                yield chunk
+            return
+        length = int(self.headers.get("content-length", "0") or 0)
+        if length:
+            yield await self.reader.readexactly(length)
+
+    async def read(self, limit: int | None = None) -> bytes:
+        """The whole body; bytes past ``limit`` are read and dropped."""
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.body():
+            size += len(chunk)
+            if limit is None or size <= limit:
+                parts.append(chunk)
+        return b"".join(parts)
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            line = await self.reader.readuntil(b"\r\n")
+            try:
+                size = int(line.split(b";", 1)[0], 16)
+            except ValueError:
+                raise BadRequest(f"bad chunk size line {line!r}") from None
+            if size == 0:
+                self.trailers = _fields(await _read_fields(self.reader))
+                return
+            chunk = await self.reader.readexactly(size)
+            if await self.reader.readexactly(2) != b"\r\n":
+                raise BadRequest("a chunk does not end with CRLF")
+            yield chunk
+
+
+async def read_request(reader: asyncio.StreamReader) -> Request | None:
+    """The next request's head, or None when the peer closed the connection between requests."""
+    try:
+        line = await reader.readuntil(b"\r\n")
+    except asyncio.IncompleteReadError as closed:
+        if closed.partial:
+            raise BadRequest("the connection closed inside a request line") from None
+        return None
+    try:
+        method, target, version = line.decode("latin-1").rstrip("\r\n").split(" ")
+    except ValueError:
+        raise BadRequest(f"bad request line {line!r}") from None
+    if version not in ("HTTP/1.1", "HTTP/1.0"):
+        raise BadRequest(f"unsupported version {version}")
+    headers = _fields(await _read_fields(reader))
+    connection = headers.get("connection", "").lower()
+    keep_alive = "close" not in connection and (version == "HTTP/1.1" or "keep-alive" in connection)
+    return Request(method, target, headers, reader, keep_alive=keep_alive)
+
+
+async def _read_fields(reader: asyncio.StreamReader) -> list[tuple[str, str]]:
+    fields: list[tuple[str, str]] = []
+    size = 0
+    while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+        size += len(line)
+        if size > _MAX_HEAD:
+            raise BadRequest("header section too large")
+        name, sep, value = line.decode("latin-1").partition(":")
+        if not sep or not name or name != name.strip():
+            raise BadRequest(f"bad header line {line!r}")
+        fields.append((name.lower(), value.strip()))
+    return fields
+
+
+def _fields(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    joined: dict[str, str] = {}
+    for name, value in pairs:
+        joined[name] = f"{joined[name]}, {value}" if name in joined else value
+    return joined
+
+
+def response_head(status: int, headers: Iterable[tuple[str, str]]) -> bytes:
+    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def write_chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
+    """One chunk of a chunked body; separate writes so ``data`` itself is not copied first."""
+    if data:
+        writer.write(b"%x\r\n" % len(data))
+        writer.write(data)
+        writer.write(b"\r\n")

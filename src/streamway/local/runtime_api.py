@@ -1,0 +1,536 @@
+"""A Lambda Runtime API emulator: the server side of what a function's runtime talks to.
+
+It serves ``/2018-06-01/runtime/...`` (``invocation/next`` as a long poll, ``response`` in
+buffered and streaming mode, ``error``, ``init/error``) on loopback, and offers an invoke
+API to whoever plays the caller: tests, the benchmark, and the local API Gateway.
+
+Why not uvicorn/Starlette: a streamed response ends with HTTP *trailers*
+(``Lambda-Runtime-Function-Error-Type``/``-Body``) when the function fails mid-stream, and
+ASGI has no way to hand request trailers to an app. :mod:`streamway.local.http1` reads them
+(and is why this is not h11 either: see there).
+
+Backpressure runs end to end: body chunks go through a small bounded queue per invocation,
+and the connection stops being read while that queue is full, so a slow consumer of
+:meth:`Invocation.chunks` slows the function's ``send()`` through TCP flow control.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from streamway.local.http1 import BadRequest, Request, read_request, response_head, write_chunk
+
+log = logging.getLogger("streamway.local.runtime_api")
+
+API_PREFIX = "/2018-06-01/runtime"
+#: RIE's path for invoking a function over HTTP; handy for curl and for callers in other processes.
+INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+
+STREAMING_CONTENT_TYPE = "application/vnd.awslambda.http-integration-response"
+RESPONSE_MODE_HEADER = "lambda-runtime-function-response-mode"
+ERROR_TYPE_HEADER = "lambda-runtime-function-error-type"
+ERROR_BODY_TRAILER = "lambda-runtime-function-error-body"
+PRELUDE_DELIMITER = b"\x00" * 8
+#: "The delimiter must be 8 null bytes and it must appear within the first 16KB of stream data."
+PRELUDE_MAX_BYTES = 16 * 1024
+
+#: Lambda's caps: 6 MB for a buffered response, 200 MB for a streamed one.
+MAX_BUFFERED_BYTES = 6 * 1024 * 1024
+MAX_STREAMED_BYTES = 200 * 1024 * 1024
+
+_READ_SIZE = 1024 * 1024
+#: StreamReader pauses the socket when its buffer passes twice its limit; the default (64 KiB)
+#: makes a 1 MiB chunk cost many pause/resume rounds, which capped throughput near 250 MiB/s.
+_STREAM_LIMIT = 4 * 1024 * 1024
+_QUEUED_CHUNKS = 8
+
+Mode = Literal["buffered", "streaming"]
+
+
+class PreludeError(ValueError):
+    """The stream did not start with a JSON prelude and 8 NUL bytes within 16 KB."""
+
+
+@dataclass
+class InvocationResult:
+    """How one invocation ended, as the caller of Lambda would learn it."""
+
+    request_id: str
+    mode: Mode | None
+    #: The Content-Type and other headers of the function's ``response`` POST.
+    response_headers: dict[str, str]
+    chunks: list[bytes]
+    #: ``{"errorType", "errorMessage", ...}`` from ``/error``, error trailers or a timeout.
+    error: dict[str, Any] | None
+    trailers: dict[str, str]
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def payload(self) -> Any:
+        """A buffered result as JSON (what ``Invoke`` returns)."""
+        return json.loads(self.body)
+
+    def http_response(self) -> tuple[dict[str, Any], bytes]:
+        """A streamed HTTP integration response split into its prelude and body."""
+        return split_prelude(self.body)
+
+
+def split_prelude(data: bytes) -> tuple[dict[str, Any], bytes]:
+    index = data.find(PRELUDE_DELIMITER, 0, PRELUDE_MAX_BYTES + len(PRELUDE_DELIMITER))
+    if index < 0:
+        raise PreludeError("no 8-NUL delimiter within the first 16 KB of the stream")
+    prelude = json.loads(data[:index]) if index else {}
+    if not isinstance(prelude, dict):
+        raise PreludeError("the prelude is not a JSON object")
+    return prelude, data[index + len(PRELUDE_DELIMITER) :]
+
+
+class Invocation:
+    """One event on its way through the function, and the response coming back."""
+
+    def __init__(self, event: Any, timeout_s: float, trace_id: str | None) -> None:
+        self.request_id = str(uuid.uuid4())
+        self.event = event
+        self.timeout_s = timeout_s
+        self.trace_id = trace_id or _trace_id()
+        self.deadline_ms: int | None = None
+        self.mode: Mode | None = None
+        self.response_headers: dict[str, str] = {}
+        self.error: dict[str, Any] | None = None
+        self.trailers: dict[str, str] = {}
+        self.received_at: float | None = None
+        self.response_started_at: float | None = None
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(_QUEUED_CHUNKS)
+        self._reading = False
+        self._responded = asyncio.Event()
+        self._done = asyncio.Event()
+        self._deadline_task: asyncio.Task[None] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    async def response_started(self) -> Mode | None:
+        """Waits until the function began its answer; its mode, or None for ``/error``."""
+        await self._responded.wait()
+        return self.mode
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The response body, chunk by chunk as the function sends it. Read it once.
+
+        Chunks read here are not kept, so a caller can pass on a stream of any size.
+        """
+        if self._reading:
+            raise RuntimeError("the response body is already being read")
+        self._reading = True
+        while (chunk := await self._queue.get()) is not None:
+            yield chunk
+
+    async def http_response(self) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
+        """A streamed HTTP integration response: its prelude, then the body as it arrives.
+
+        This is what an API Gateway front consumes: status and headers as soon as the
+        delimiter arrives, then body bytes without waiting for the end of the stream.
+        """
+        chunks = self.chunks()
+        head = b""
+        async for chunk in chunks:
+            head += chunk
+            if PRELUDE_DELIMITER in head[: PRELUDE_MAX_BYTES + len(PRELUDE_DELIMITER)]:
+                break
+            if len(head) > PRELUDE_MAX_BYTES + len(PRELUDE_DELIMITER):
+                break
+        prelude, rest = split_prelude(head)
+
+        async def body() -> AsyncIterator[bytes]:
+            if rest:
+                yield rest
+            async for chunk in chunks:
+                yield chunk
+
+        return prelude, body()
+
+    async def result(self) -> InvocationResult:
+        """Waits for the end of the invocation; its body unless :meth:`chunks` read it."""
+        chunks = [chunk async for chunk in self.chunks()] if not self._reading else []
+        await self._done.wait()
+        return InvocationResult(
+            request_id=self.request_id,
+            mode=self.mode,
+            response_headers=self.response_headers,
+            chunks=chunks,
+            error=self.error,
+            trailers=self.trailers,
+        )
+
+    # --- the server side ---------------------------------------------------------------
+
+    def _start(self, mode: Mode | None, headers: dict[str, str]) -> None:
+        self.mode = mode
+        self.response_headers = headers
+        self.response_started_at = time.perf_counter()
+        self._responded.set()
+
+    async def _put(self, chunk: bytes) -> None:
+        if not self.done:
+            await self._queue.put(chunk)
+            # Queue.put does not yield while there is room, and reading a socket with data
+            # buffered does not either: without this the reader would run ahead of the
+            # consumer until the queue filled, delaying the first byte by several chunks.
+            await asyncio.sleep(0)
+
+    async def _finish(self, error: dict[str, Any] | None = None) -> None:
+        if self.done:
+            return
+        self.error = error
+        self._responded.set()
+        self._done.set()
+        if self._deadline_task is not None and self._deadline_task is not asyncio.current_task():
+            self._deadline_task.cancel()
+        await self._queue.put(None)
+
+    def _abort(self, error: dict[str, Any]) -> None:
+        """Ends the invocation without waiting for a reader (used when the emulator closes)."""
+        if self.done:
+            return
+        self.error = error
+        self._responded.set()
+        self._done.set()
+        if self._deadline_task is not None:
+            self._deadline_task.cancel()
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+
+    def _arm_deadline(self) -> None:
+        self.received_at = time.perf_counter()
+        self.deadline_ms = int(time.time() * 1000 + self.timeout_s * 1000)
+        self._deadline_task = asyncio.get_running_loop().create_task(self._expire())
+
+    async def _expire(self) -> None:
+        await asyncio.sleep(self.timeout_s)
+        log.warning("invocation timed out", extra={"request_id": self.request_id})
+        # Lambda would now stop the function; a late response is refused (410 Gone).
+        with contextlib.suppress(asyncio.QueueFull):
+            while not self._queue.empty():
+                self._queue.get_nowait()
+        await self._finish(
+            {
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"Task timed out after {self.timeout_s:.2f} seconds",
+            }
+        )
+
+
+def _trace_id() -> str:
+    root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+    return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+
+
+@dataclass
+class FunctionConfig:
+    """What Lambda tells a function about itself through its environment."""
+
+    name: str = "streamway"
+    version: str = "$LATEST"
+    memory_mb: int = 1024
+    timeout_s: float = 900.0
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.name}"
+
+
+class RuntimeAPIServer:
+    """The emulator. ``async with RuntimeAPIServer() as api:`` then run a function against
+    ``api.address`` (its ``AWS_LAMBDA_RUNTIME_API``) and call :meth:`invoke`."""
+
+    def __init__(
+        self,
+        config: FunctionConfig | None = None,
+        *,
+        max_streamed_bytes: int | None = MAX_STREAMED_BYTES,
+    ) -> None:
+        self.config = config or FunctionConfig()
+        self.max_streamed_bytes = max_streamed_bytes
+        self.init_error: dict[str, Any] | None = None
+        self.init_error_type: str | None = None
+        self.next_calls: list[float] = []
+        self._init_failed = asyncio.Event()
+        self._first_next = asyncio.Event()
+        self._pending: asyncio.Queue[Invocation] = asyncio.Queue()
+        self._active: dict[str, Invocation] = {}
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = await asyncio.start_server(self._serve, host, port, limit=_STREAM_LIMIT)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+        for invocation in self._active.values():
+            invocation._abort(_error("Emulator.Closed", "the Runtime API emulator closed"))
+
+    async def __aenter__(self) -> RuntimeAPIServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def address(self) -> str:
+        """``host:port``, the value of ``AWS_LAMBDA_RUNTIME_API`` for the function."""
+        assert self._server is not None, "start() the server first"
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return f"{host}:{port}"
+
+    def function_env(self) -> dict[str, str]:
+        """The environment Lambda gives a function (the Node client refuses to start without
+        the function name, version, memory size and log names)."""
+        config = self.config
+        return {
+            "AWS_LAMBDA_RUNTIME_API": self.address,
+            "AWS_LAMBDA_FUNCTION_NAME": config.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": config.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[{config.version}]{uuid.uuid4().hex}",
+            "AWS_REGION": config.region,
+            "AWS_DEFAULT_REGION": config.region,
+            **config.extra_env,
+        }
+
+    async def wait_for_first_next(self) -> float:
+        """Waits until the function first asked for work; when that was (perf_counter)."""
+        await self._first_next.wait()
+        return self.next_calls[0]
+
+    async def wait_for_init_error(self) -> dict[str, Any]:
+        await self._init_failed.wait()
+        assert self.init_error is not None
+        return self.init_error
+
+    # --- the invoke API ----------------------------------------------------------------
+
+    async def invoke(
+        self, event: Any, *, timeout_s: float | None = None, trace_id: str | None = None
+    ) -> Invocation:
+        """Queues ``event`` for the function; the returned invocation yields its response."""
+        invocation = Invocation(event, timeout_s or self.config.timeout_s, trace_id)
+        self._active[invocation.request_id] = invocation
+        await self._pending.put(invocation)
+        return invocation
+
+    # --- the HTTP side -----------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await _Connection(self, reader, writer).run()
+        except (ConnectionError, asyncio.IncompleteReadError, BadRequest) as error:
+            log.debug("runtime connection ended: %r", error)
+        except asyncio.CancelledError:
+            # close() cancels connections parked in a long poll; that ends them normally.
+            pass
+        finally:
+            self._connections.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+
+class _Connection:
+    """One keep-alive connection from a runtime (or an HTTP invoker)."""
+
+    def __init__(
+        self, api: RuntimeAPIServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.api = api
+        self.reader = reader
+        self.writer = writer
+
+    async def run(self) -> None:
+        while (request := await read_request(self.reader)) is not None:
+            await self._route(request)
+            if not request.keep_alive:
+                return
+
+    async def _write(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.writer.write(response_head(status, [*headers, ("content-length", str(len(body)))]))
+        self.writer.write(body)
+        await self.writer.drain()
+
+    async def _reply(self, status: int, payload: Any) -> None:
+        await self._write(
+            status, [("content-type", "application/json")], json.dumps(payload).encode()
+        )
+
+    async def _route(self, request: Request) -> None:
+        method, path, headers = request.method, request.path, request.headers
+        parts = path.removeprefix(API_PREFIX).strip("/").split("/")
+        if method == "GET" and path == f"{API_PREFIX}/invocation/next":
+            await request.read()
+            await self._next()
+        elif method == "POST" and parts[:1] == ["invocation"] and len(parts) == 3:
+            invocation = self.api._active.get(parts[1])
+            if invocation is None or invocation.done:
+                await request.read()
+                status = 410 if invocation is not None else 400
+                await self._reply(status, _error("InvalidRequestID", "unknown or finished"))
+            elif parts[2] == "response":
+                await self._response(invocation, request)
+            elif parts[2] == "error":
+                await self._function_error(invocation, request)
+            else:
+                await request.read()
+                await self._not_found()
+        elif method == "POST" and path == f"{API_PREFIX}/init/error":
+            body = await request.read(MAX_BUFFERED_BYTES)
+            self.api.init_error = _json_or_text(body)
+            self.api.init_error_type = headers.get(ERROR_TYPE_HEADER)
+            self.api._init_failed.set()
+            await self._reply(202, {"status": "OK"})
+        elif method == "POST" and path == INVOKE_PATH:
+            await self._invoke_over_http(request)
+        else:
+            await request.read()
+            await self._not_found()
+
+    async def _not_found(self) -> None:
+        await self._reply(404, _error("NotFound", "no such Runtime API resource"))
+
+    async def _next(self) -> None:
+        self.api.next_calls.append(time.perf_counter())
+        self.api._first_next.set()
+        invocation = await self.api._pending.get()
+        invocation._arm_deadline()
+        config = self.api.config
+        headers = [
+            ("content-type", "application/json"),
+            ("lambda-runtime-aws-request-id", invocation.request_id),
+            ("lambda-runtime-deadline-ms", str(invocation.deadline_ms)),
+            ("lambda-runtime-invoked-function-arn", config.arn),
+            ("lambda-runtime-trace-id", invocation.trace_id),
+        ]
+        try:
+            await self._write(200, headers, json.dumps(invocation.event).encode())
+        except ConnectionError:
+            await invocation._finish(_error("Runtime.ExitError", "the runtime went away"))
+            raise
+
+    async def _response(self, invocation: Invocation, request: Request) -> None:
+        streaming = request.headers.get(RESPONSE_MODE_HEADER, "").lower() == "streaming"
+        invocation._start("streaming" if streaming else "buffered", request.headers)
+        await asyncio.sleep(0)  # let a waiting caller see the start before the body is read
+        limit = self.api.max_streamed_bytes if streaming else MAX_BUFFERED_BYTES
+        size = 0
+        too_large = False
+        async for chunk in request.body():
+            size += len(chunk)
+            if limit is not None and size > limit:
+                too_large = True
+                continue
+            await invocation._put(chunk)
+        trailers = request.trailers
+        invocation.trailers = trailers
+        if too_large:
+            too_large_error = _error(
+                "Function.ResponseSizeTooLarge", f"Response payload size exceeded {limit} bytes"
+            )
+            await invocation._finish(too_large_error)
+            await self._reply(413, too_large_error)
+            return
+        error: dict[str, Any] | None = None
+        if ERROR_TYPE_HEADER in trailers:
+            error = _decode_error_body(trailers.get(ERROR_BODY_TRAILER, ""))
+            error.setdefault("errorType", trailers[ERROR_TYPE_HEADER])
+        await invocation._finish(error)
+        await self._reply(202, {"status": "OK"})
+
+    async def _function_error(self, invocation: Invocation, request: Request) -> None:
+        error = _json_or_text(await request.read(MAX_BUFFERED_BYTES))
+        if not isinstance(error, dict):
+            error = {"errorMessage": str(error)}
+        error.setdefault("errorType", request.headers.get(ERROR_TYPE_HEADER, "Unhandled"))
+        invocation._start(None, request.headers)
+        await invocation._finish(error)
+        await self._reply(202, {"status": "OK"})
+
+    async def _invoke_over_http(self, request: Request) -> None:
+        """RIE's invoke endpoint: the event in, the raw response out as it streams.
+
+        A streamed response comes back chunked exactly as the function sent it (prelude,
+        delimiter, body); a failed one with status 200 and an ``X-Amz-Function-Error``
+        header, as Lambda's ``Invoke`` does, or cut short if the failure came mid-stream.
+        """
+        invocation = await self.api.invoke(_json_or_text(await request.read()))
+        mode = await invocation.response_started()
+        if mode is None:
+            result = await invocation.result()
+            await self._write(
+                200,
+                [("content-type", "application/json"), ("x-amz-function-error", "Unhandled")],
+                json.dumps(result.error).encode(),
+            )
+            return
+        content_type = invocation.response_headers.get("content-type", "application/json")
+        self.writer.write(
+            response_head(200, [("content-type", content_type), ("transfer-encoding", "chunked")])
+        )
+        async for chunk in invocation.chunks():
+            write_chunk(self.writer, chunk)
+            await self.writer.drain()
+        await invocation.result()
+        if invocation.error is not None:
+            # Mid-stream failure: no clean end of the chunked body, the caller sees it failed.
+            self.writer.close()
+            raise ConnectionResetError("the function failed mid-stream")
+        self.writer.write(b"0\r\n\r\n")
+        await self.writer.drain()
+
+
+def _error(error_type: str, message: str) -> dict[str, Any]:
+    return {"errorType": error_type, "errorMessage": message}
+
+
+def _json_or_text(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
+
+
+def _decode_error_body(value: str) -> dict[str, Any]:
+    try:
+        decoded = json.loads(base64.b64decode(value, validate=True))
+    except ValueError:
+        return {"errorMessage": value}
+    return decoded if isinstance(decoded, dict) else {"errorMessage": str(decoded)}

@@ -1,0 +1,199 @@
+"""The bridge's event handlers against AWS's documented event examples: exact ASGI scopes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from streamway.aws_lambda.bridge import AsgiBridge
+from streamway.aws_lambda.context import LambdaContext
+from streamway.aws_lambda.events import HttpApiV2, PassThrough, RestApiV1
+from tests.aws_lambda.apps import app
+from tests.aws_lambda.fixtures import load_event
+
+CONTEXT = LambdaContext(
+    aws_request_id="8476a536-e9f4-11e8-9739-2dfe598c3fcd",
+    deadline_ms=1_700_000_000_000,
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:streamway",
+)
+ASGI = {"version": "3.0", "spec_version": "2.3"}
+
+
+def _scope_of(name: str) -> tuple[dict[str, Any], dict[str, Any], type[Any], bytes]:
+    event = load_event(name)
+    source = AsgiBridge(app).source_for(event, CONTEXT)
+    scope = source.scope()
+    assert scope.pop("aws.event") is event
+    assert scope.pop("aws.context") is CONTEXT
+    return event, scope, type(source), source.body()
+
+
+def test_rest_v1_documented_get_event() -> None:
+    _, scope, source, body = _scope_of("rest_v1_get")
+    assert source is RestApiV1
+    assert body == b""
+    assert scope == {
+        "type": "http",
+        "asgi": ASGI,
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "https",
+        # requestContext.path is /Prod/: the stage becomes the root path.
+        "path": "/Prod/",
+        "raw_path": None,
+        "root_path": "/Prod",
+        "query_string": b"",
+        "headers": [
+            (
+                b"accept",
+                b"text/html,application/xhtml+xml,application/xml;q=0.9,image/webp,"
+                b"image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.9",
+            ),
+            (b"accept-encoding", b"gzip, deflate, br"),
+            (b"accept-language", b"en-US,en;q=0.9"),
+            (b"cookie", b"s_fid=7AABXMPL1AFD9BBF-0643XMPL09956DE2; regStatus=pre-register;"),
+            (b"host", b"70ixmpl4fl.execute-api.us-east-2.amazonaws.com"),
+            (b"sec-fetch-dest", b"document"),
+            (
+                b"user-agent",
+                b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+                b"(KHTML, like Gecko) Chrome/80.0.3987.132 Safari/537.36",
+            ),
+            (b"x-amzn-trace-id", b"Root=1-5e66d96f-7491f09xmpl79d18acf3d050"),
+            (b"x-forwarded-for", b"52.255.255.12"),
+            (b"x-forwarded-port", b"443"),
+            (b"x-forwarded-proto", b"https"),
+        ],
+        "client": ("52.255.255.12", 0),
+        "server": ("70ixmpl4fl.execute-api.us-east-2.amazonaws.com", 443),
+    }
+
+
+def test_rest_v1_post_with_stage_query_repeats_and_base64_body() -> None:
+    event, scope, source, body = _scope_of("rest_v1_post_base64")
+    assert source is RestApiV1
+    assert body == b'{"request": "hi"}'
+    assert scope == {
+        "type": "http",
+        "asgi": ASGI,
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": "/v1/streaming/chat",
+        "raw_path": None,
+        "root_path": "/v1",
+        # multiValueQueryStringParameters, re-encoded: both `tag` values, the space escaped.
+        "query_string": b"tag=a&tag=b&q=hello+world",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"host", b"abc123.execute-api.eu-west-1.amazonaws.com"),
+            (b"x-forwarded-port", b"443"),
+            (b"x-forwarded-proto", b"https"),
+            (b"x-custom", b"one"),
+            (b"x-custom", b"two"),
+        ],
+        "client": ("203.0.113.7", 0),
+        "server": ("abc123.execute-api.eu-west-1.amazonaws.com", 443),
+    }
+    assert event["requestContext"]["resourcePath"] == "/streaming/{proxy+}"
+
+
+@pytest.mark.parametrize(
+    ("name", "client", "server"),
+    [
+        ("http_v2", ("192.0.2.1", 0), ("id.execute-api.us-east-1.amazonaws.com", 443)),
+        (
+            "function_url",
+            ("123.123.123.123", 0),
+            ("<url-id>.lambda-url.us-west-2.on.aws", 443),
+        ),
+    ],
+)
+def test_http_v2_and_function_url_documented_events(
+    name: str, client: tuple[str, int], server: tuple[str, int]
+) -> None:
+    event, scope, source, body = _scope_of(name)
+    assert source is HttpApiV2
+    assert body == event["body"].encode()
+    assert scope == {
+        "type": "http",
+        "asgi": ASGI,
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": "/my/path",
+        "raw_path": None,
+        "root_path": "",
+        "query_string": b"parameter1=value1&parameter1=value2&parameter2=value",
+        "headers": [
+            (b"header1", b"value1"),
+            (b"header2", b"value1,value2"),
+            # 2.0 moves cookies out of the headers; the scope gets them back as one header.
+            (b"cookie", b"cookie1; cookie2"),
+        ],
+        "client": client,
+        "server": server,
+    }
+
+
+def test_an_http_api_payload_1_0_event_is_rest_shaped() -> None:
+    event = load_event("rest_v1_get")
+    event["version"] = "1.0"
+    assert RestApiV1.infer(event)
+    assert not HttpApiV2.infer(event)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"Records": [{"eventSource": "aws:sqs", "body": "hi"}]},
+        {"source": "aws.events", "detail-type": "Scheduled Event"},
+        ["not", "an", "object"],
+        "a string",
+    ],
+)
+def test_other_events_pass_through_as_json(event: Any) -> None:
+    source = AsgiBridge(app, pass_through_path="/jobs").source_for(event, CONTEXT)
+    assert type(source) is PassThrough
+    assert not source.streams
+    scope = source.scope()
+    assert (scope["method"], scope["path"]) == ("POST", "/jobs")
+    assert json.loads(source.body()) == event
+
+
+def test_response_shapes_for_each_source() -> None:
+    headers = [
+        (b"Content-Type", b"text/event-stream"),
+        (b"vary", b"accept"),
+        (b"vary", b"origin"),
+        (b"set-cookie", b"s=1"),
+    ]
+    rest = RestApiV1(load_event("rest_v1_get"), CONTEXT)
+    url = HttpApiV2(load_event("function_url"), CONTEXT)
+    assert rest.prelude(200, headers) == {
+        "statusCode": 200,
+        "headers": {"content-type": "text/event-stream"},
+        "multiValueHeaders": {"vary": ["accept", "origin"]},
+        "cookies": ["s=1"],
+    }
+    assert url.prelude(200, headers) == {
+        "statusCode": 200,
+        "headers": {"content-type": "text/event-stream", "vary": "accept,origin"},
+        "cookies": ["s=1"],
+    }
+    assert json.loads(rest.buffered(200, headers, b"data: 1\n\n")) == {
+        "statusCode": 200,
+        "headers": {"content-type": "text/event-stream", "set-cookie": "s=1"},
+        "multiValueHeaders": {"vary": ["accept", "origin"]},
+        "body": "data: 1\n\n",
+        "isBase64Encoded": False,
+    }
+    assert json.loads(url.buffered(200, [(b"content-type", b"image/png")], b"\x89PNG")) == {
+        "statusCode": 200,
+        "headers": {"content-type": "image/png"},
+        "cookies": [],
+        "body": "iVBORw==",
+        "isBase64Encoded": True,
+    }

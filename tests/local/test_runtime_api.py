@@ -1,0 +1,218 @@
+"""The Runtime API emulator spoken to with hand-written HTTP/1.1 bytes over a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+
+import h11
+import httpx
+import pytest
+
+from streamway.local.runtime_api import FunctionConfig, RuntimeAPIServer
+
+pytestmark = pytest.mark.timeout(30)
+
+NEXT = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+class RawClient:
+    """A runtime written with bytes: what goes on the wire is exactly what the test says."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.conn = h11.Connection(h11.CLIENT)
+
+    @classmethod
+    async def connect(cls, api: RuntimeAPIServer) -> RawClient:
+        host, port = api.address.split(":")
+        return cls(*await asyncio.open_connection(host, int(port)))
+
+    async def exchange(self, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Sends raw request bytes and parses the reply (h11 only reads, it never writes)."""
+        self.writer.write(raw)
+        await self.writer.drain()
+        # Feed h11 the request as if it had sent it, so it expects a reply.
+        self.conn = h11.Connection(h11.CLIENT)
+        self.conn.send(h11.Request(method="GET", target="/", headers=[("host", "x")]))
+        self.conn.send(h11.EndOfMessage())
+        status, headers, body = 0, {}, b""
+        while True:
+            event = self.conn.next_event()
+            if event is h11.NEED_DATA:
+                self.conn.receive_data(await self.reader.read(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+                headers = {k.decode(): v.decode() for k, v in event.headers}
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                return status, headers, body
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+async def test_next_carries_the_headers_lambda_sends() -> None:
+    config = FunctionConfig(name="fn", region="eu-west-1", account_id="111122223333")
+    async with RuntimeAPIServer(config) as api:
+        client = await RawClient.connect(api)
+        before = int(time.time() * 1000)
+        invocation = await api.invoke({"hello": "world"}, timeout_s=60, trace_id="Root=1-abc")
+        status, headers, body = await client.exchange(NEXT)
+        await client.close()
+        assert api.function_env()["AWS_LAMBDA_FUNCTION_NAME"] == "fn"
+
+    assert status == 200
+    assert json.loads(body) == {"hello": "world"}
+    assert headers["content-type"] == "application/json"
+    assert headers["lambda-runtime-aws-request-id"] == invocation.request_id
+    assert headers["lambda-runtime-invoked-function-arn"] == (
+        "arn:aws:lambda:eu-west-1:111122223333:function:fn"
+    )
+    assert headers["lambda-runtime-trace-id"] == "Root=1-abc"
+    deadline = int(headers["lambda-runtime-deadline-ms"])
+    assert before + 59_000 <= deadline <= int(time.time() * 1000) + 60_000
+
+
+async def test_streamed_response_with_chunk_framing_and_trailers() -> None:
+    async with RuntimeAPIServer() as api:
+        client = await RawClient.connect(api)
+        invocation = await api.invoke({})
+        await client.exchange(NEXT)
+        error = base64.b64encode(b'{"errorType":"Runtime.X","errorMessage":"late"}').decode()
+        head = (
+            f"POST /2018-06-01/runtime/invocation/{invocation.request_id}/response HTTP/1.1\r\n"
+            "Host: x\r\n"
+            "Lambda-Runtime-Function-Response-Mode: streaming\r\n"
+            "Transfer-Encoding: chunked\r\n"
+            "Trailer: Lambda-Runtime-Function-Error-Type\r\n"
+            "Trailer: Lambda-Runtime-Function-Error-Body\r\n"
+            "Content-Type: application/vnd.awslambda.http-integration-response\r\n\r\n"
+        ).encode()
+        prelude = b'{"statusCode":200,"headers":{"content-type":"text/event-stream"},"cookies":[]}'
+        client.writer.write(head + b"%x\r\n" % len(prelude) + prelude + b"\r\n")
+        client.writer.write(b"8\r\n" + b"\x00" * 8 + b"\r\n" + b"5\r\nhello\r\n")
+        # The head and the first bytes reach the caller before the request ends.
+        started, body = await asyncio.wait_for(invocation.http_response(), 5)
+        assert await anext(body) == b"hello"
+        status, _, reply = await client.exchange(
+            b"0\r\nLambda-Runtime-Function-Error-Type: Runtime.X\r\n"
+            + f"Lambda-Runtime-Function-Error-Body: {error}\r\n\r\n".encode()
+        )
+        result = await invocation.result()
+        await client.close()
+
+    assert (status, json.loads(reply)) == (202, {"status": "OK"})
+    assert started == {
+        "statusCode": 200,
+        "headers": {"content-type": "text/event-stream"},
+        "cookies": [],
+    }
+    assert result.mode == "streaming"
+    assert result.error == {"errorType": "Runtime.X", "errorMessage": "late"}
+
+
+async def test_buffered_error_and_init_error_endpoints() -> None:
+    async with RuntimeAPIServer() as api:
+        client = await RawClient.connect(api)
+        first = await api.invoke({})
+        second = await api.invoke({})
+        await client.exchange(NEXT)
+        body = b'{"ok":true}'
+        status, _, _ = await client.exchange(
+            f"POST /2018-06-01/runtime/invocation/{first.request_id}/response HTTP/1.1\r\n"
+            f"Host: x\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        assert status == 202
+        await client.exchange(NEXT)
+        error = b'{"errorMessage":"bad","errorType":"KeyError","stackTrace":[]}'
+        await client.exchange(
+            f"POST /2018-06-01/runtime/invocation/{second.request_id}/error HTTP/1.1\r\n"
+            "Host: x\r\nLambda-Runtime-Function-Error-Type: KeyError\r\n"
+            f"Content-Length: {len(error)}\r\n\r\n".encode()
+            + error
+        )
+        # A second answer to a finished invocation is refused; so is an unknown id.
+        late, _, _ = await client.exchange(
+            f"POST /2018-06-01/runtime/invocation/{first.request_id}/response HTTP/1.1\r\n"
+            "Host: x\r\nContent-Length: 0\r\n\r\n".encode()
+        )
+        unknown, _, _ = await client.exchange(
+            b"POST /2018-06-01/runtime/invocation/nope/response HTTP/1.1\r\n"
+            b"Host: x\r\nContent-Length: 0\r\n\r\n"
+        )
+        init, _, _ = await client.exchange(
+            b"POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: x\r\n"
+            b"Lambda-Runtime-Function-Error-Type: Runtime.ImportModuleError\r\n"
+            b'Content-Length: 42\r\n\r\n{"errorType":"Runtime.ImportModuleError"}\n'
+        )
+        await client.close()
+        first_result, second_result = await first.result(), await second.result()
+
+    assert (first_result.mode, first_result.payload(), first_result.ok) == (
+        "buffered",
+        {"ok": True},
+        True,
+    )
+    assert second_result.error == {"errorMessage": "bad", "errorType": "KeyError", "stackTrace": []}
+    assert (late, unknown, init) == (410, 400, 202)
+    assert api.init_error == {"errorType": "Runtime.ImportModuleError"}
+    assert api.init_error_type == "Runtime.ImportModuleError"
+
+
+async def test_deadline_ends_the_invocation_as_timed_out() -> None:
+    async with RuntimeAPIServer() as api:
+        client = await RawClient.connect(api)
+        invocation = await api.invoke({}, timeout_s=0.3)
+        await client.exchange(NEXT)
+        result = await asyncio.wait_for(invocation.result(), 5)
+        late, _, _ = await client.exchange(
+            f"POST /2018-06-01/runtime/invocation/{invocation.request_id}/response HTTP/1.1\r\n"
+            "Host: x\r\nContent-Length: 2\r\n\r\n{}".encode()
+        )
+        await client.close()
+    assert result.error == {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": "Task timed out after 0.30 seconds",
+    }
+    assert late == 410
+
+
+async def test_invoke_over_http_streams_the_raw_response() -> None:
+    async with RuntimeAPIServer() as api:
+        client = await RawClient.connect(api)
+
+        async def function() -> None:
+            _, headers, body = await client.exchange(NEXT)
+            request_id = headers["lambda-runtime-aws-request-id"]
+            client.writer.write(
+                f"POST /2018-06-01/runtime/invocation/{request_id}/response HTTP/1.1\r\n"
+                "Host: x\r\nLambda-Runtime-Function-Response-Mode: streaming\r\n"
+                "Transfer-Encoding: chunked\r\n"
+                "Content-Type: application/vnd.awslambda.http-integration-response\r\n\r\n"
+                "2\r\n{}\r\n8\r\n".encode()
+                + b"\x00" * 8
+                + b"\r\n2\r\n"
+                + body[:2]
+                + b"\r\n"
+            )
+            await client.exchange(b"0\r\n\r\n")
+
+        async with httpx.AsyncClient() as http:
+            task = asyncio.create_task(function())
+            response = await http.post(
+                f"http://{api.address}/2015-03-31/functions/function/invocations",
+                content=b'"hi"',
+            )
+            await task
+        await client.close()
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.awslambda.http-integration-response"
+    assert response.content == b"{}" + b"\x00" * 8 + b'"h'
