@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from streamway import __version__
 from streamway.agent.runner import AgentRunner
 from streamway.config import Settings
-from streamway.service import downloads, streaming
+from streamway.service import downloads, objects, page, streaming
 from streamway.service.errors import install_error_handlers
 from streamway.service.middleware import RequestContextMiddleware
 from streamway.storage import open_store
@@ -36,6 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(streaming.router)
     app.include_router(downloads.router)
+    app.include_router(objects.router)
+    app.include_router(page.router)
 
     @app.get("/stats", summary="Counters for generations and the admission queue")
     async def stats(request: Request) -> dict[str, Any]:
