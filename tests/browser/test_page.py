@@ -155,6 +155,17 @@ def test_odd_keys_are_shown_as_text_and_linked_percent_encoded(
     assert dialogs == []
 
 
+def test_a_stream_that_breaks_mid_answer_is_shown_as_failed(page: Page, store: Path) -> None:
+    env = {"STREAMWAY_MAX_TOKENS": "1500", "STREAMWAY_STORE_URL": str(store)}
+    with streamway_server(env) as doomed:
+        start_long_answer(page, doomed)
+        doomed.process.kill()  # the connection drops with the answer half written
+        expect(page.locator("#chat-error")).to_contain_text("The stream failed")
+        expect(page.locator("#state")).to_have_text("failed")
+        expect(page.locator("#answer")).not_to_be_empty()  # what arrived stays readable
+        expect(page.locator("#send")).to_be_enabled()
+
+
 def test_the_page_fits_a_phone(browser: Browser, server: RunningServer) -> None:
     context = browser.new_context(
         viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
