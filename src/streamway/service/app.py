@@ -12,7 +12,7 @@ from streamway import __version__
 from streamway.agent.runner import AgentRunner
 from streamway.agent.sessions import SessionStore
 from streamway.config import Settings
-from streamway.service import agentcore, agentcore_ws, downloads, streaming
+from streamway.service import agentcore, agentcore_ws, downloads, objects, page, streaming
 from streamway.service.errors import install_error_handlers
 from streamway.service.middleware import RequestContextMiddleware
 from streamway.storage import open_store
@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(agentcore.router)
     app.include_router(agentcore_ws.router)
     app.state.ping_status = agentcore.PingStatus()
+    app.include_router(objects.router)
+    app.include_router(page.router)
 
     @app.get("/stats", summary="Counters for generations and the admission queue")
     async def stats(request: Request) -> dict[str, Any]:

@@ -77,7 +77,7 @@ async def download(key: str, request: Request) -> Response:
         else:
             info, body = await store.stat(key), None
     except StoreError as error:
-        raise _api_error(error, key) from None
+        raise api_error_for(error, key) from None
     if body is not None:
         headers = _representation_headers(info)
         headers["content-length"] = str(info.size)
@@ -112,7 +112,7 @@ async def download(key: str, request: Request) -> Response:
     try:
         body = await store.open(key, selected.start, selected.end, etag=info.etag)
     except StoreError as error:
-        raise _api_error(error, key) from None
+        raise api_error_for(error, key) from None
     return ObjectResponse(
         status,
         headers,
@@ -126,7 +126,7 @@ async def download(key: str, request: Request) -> Response:
 def _representation_headers(info: ObjectInfo) -> dict[str, str]:
     filename = info.key.rsplit("/", 1)[-1]
     headers = {
-        "content-type": info.content_type or _guess_content_type(filename),
+        "content-type": info.content_type or guess_content_type(filename),
         "accept-ranges": "bytes",
         "etag": info.etag,
         "last-modified": format_http_date(info.last_modified),
@@ -137,7 +137,8 @@ def _representation_headers(info: ObjectInfo) -> dict[str, str]:
     return headers
 
 
-def _guess_content_type(filename: str) -> str:
+def guess_content_type(filename: str) -> str:
+    """A media type from the name, for stores that keep none (and for listings)."""
     guessed, _ = mimetypes.guess_type(filename, strict=False)
     return guessed or "application/octet-stream"
 
@@ -166,7 +167,8 @@ def _requested_range(request: Request, info: ObjectInfo) -> ByteRange | None:
     return ranges[0]
 
 
-def _api_error(error: StoreError, key: str) -> ApiError:
+def api_error_for(error: StoreError, key: str) -> ApiError:
+    """The JSON error a store failure is answered with (also used by the object listing)."""
     if isinstance(error, InvalidKey):
         return ApiError(400, "invalid_key", f"The key is not allowed: {error}.")
     if isinstance(error, ObjectNotFound):

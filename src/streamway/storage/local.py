@@ -5,7 +5,11 @@ so no shared file position, no seek-and-discard and no blocking of the event loo
 ends early (truncated while it is served) is a failure, not a short success.
 
 A file's SHA-256 is known when a sidecar ``<name>.sha256`` (``sha256sum`` output) is at least
-as new as the file; it is never computed by reading the object.
+as new as the file; it is never computed by reading the object. Listings leave sidecars out.
+
+A listing walks the directory under the prefix and sorts the keys it finds on every call:
+simple and stateless (the cursor is the last key returned), and fast enough for the
+directories a local store holds.
 """
 
 from __future__ import annotations
@@ -13,15 +17,18 @@ from __future__ import annotations
 import asyncio
 import os
 import stat as stat_module
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from streamway.storage.keys import check_key
 from streamway.storage.store import (
     InvalidKey,
     ObjectBody,
     ObjectChanged,
     ObjectInfo,
     ObjectNotFound,
+    ObjectPage,
     StoreFailed,
     StoreUnavailable,
 )
@@ -88,6 +95,64 @@ class LocalStore:
             os.close(fd)
             raise
         return fd, info
+
+    async def list(self, prefix: str = "", *, cursor: str | None, limit: int) -> ObjectPage:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._list, prefix, cursor, limit)
+
+    def _list(self, prefix: str, cursor: str | None, limit: int) -> ObjectPage:
+        if not self.root.is_dir():
+            raise StoreUnavailable(f"the store's directory {self.root} does not exist")
+        # Only the directory the prefix names can hold matching keys: walk that one.
+        start = prefix.rpartition("/")[0]
+        found = sorted(
+            (
+                (key, st)
+                for key, st in self._walk(self.root / start, f"{start}/" if start else "")
+                if key.startswith(prefix) and (cursor is None or key > cursor)
+            ),
+            key=lambda item: item[0],
+        )
+        page = found[:limit]
+        items = [
+            ObjectInfo(
+                key=key,
+                size=st.st_size,
+                etag=_etag(st),
+                last_modified=datetime.fromtimestamp(int(st.st_mtime), UTC),
+            )
+            for key, st in page
+        ]
+        return ObjectPage(items, page[-1][0] if len(found) > limit else None)
+
+    def _walk(self, directory: Path, key_prefix: str) -> Iterator[tuple[str, os.stat_result]]:
+        """(key, stat) of every regular file under ``directory`` that a download would serve."""
+        try:
+            entries = list(os.scandir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as error:
+            raise StoreFailed(f"cannot list {key_prefix or '/'}: {error.strerror}") from error
+        names = {entry.name for entry in entries}
+        for entry in entries:
+            key = key_prefix + entry.name
+            try:
+                check_key(key)
+                if entry.is_symlink():
+                    self.path_of(key)  # a link out of the root is not served: not listed
+                if entry.is_dir(follow_symlinks=False):
+                    yield from self._walk(Path(entry.path), key + "/")
+                    continue
+                if entry.is_dir():  # a linked directory could loop back: not followed
+                    continue
+                st = entry.stat()
+            except (InvalidKey, OSError):
+                continue
+            sidecar_of = entry.name.removesuffix(SIDECAR_SUFFIX)
+            if sidecar_of != entry.name and sidecar_of in names:
+                continue
+            if stat_module.S_ISREG(st.st_mode):
+                yield key, st
 
     def _missing(self, key: str) -> ObjectNotFound | StoreUnavailable:
         if not self.root.is_dir():  # a missing store is not a missing object

@@ -5,7 +5,8 @@ the object comes back). ``get`` is one unranged ``GetObject`` whose response hea
 metadata, so a plain download costs one request, not two. ``open`` is a ranged ``GetObject``
 with ``If-Match`` on the ETag from ``stat``, so an object replaced in between fails instead
 of mixing two versions. A body closed before its end closes its HTTP connection rather than
-returning it to the pool half-read.
+returning it to the pool half-read. ``list`` is one ``ListObjectsV2`` per page, with
+``StartAfter`` the cursor (the last key of the previous page).
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from streamway.storage.keys import check_key
 from streamway.storage.store import (
+    InvalidKey,
     ObjectBody,
     ObjectChanged,
     ObjectInfo,
     ObjectNotFound,
+    ObjectPage,
     StoreError,
     StoreFailed,
     StoreUnavailable,
@@ -116,6 +120,41 @@ class S3Store:
         with _mapped_errors(key):
             response = await self.client.get_object(**request)
         return S3Body(response["Body"], end - start, self.chunk_size, key=key)
+
+    async def list(self, prefix: str = "", *, cursor: str | None, limit: int) -> ObjectPage:
+        request: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Prefix": self.prefix + prefix,
+            "MaxKeys": limit,
+        }
+        if cursor is not None:
+            request["StartAfter"] = self.prefix + cursor
+        with _mapped_errors(prefix):
+            response = await self.client.list_objects_v2(**request)
+        contents = response.get("Contents", [])
+        items = [
+            ObjectInfo(
+                key=key,
+                size=int(entry["Size"]),
+                etag=entry["ETag"],
+                last_modified=entry["LastModified"],
+            )
+            for entry in contents
+            if _servable(key := entry["Key"].removeprefix(self.prefix))
+        ]
+        more = response.get("IsTruncated", False) and contents
+        return ObjectPage(items, contents[-1]["Key"].removeprefix(self.prefix) if more else None)
+
+
+def _servable(key: str) -> bool:
+    # "folder/" markers that consoles create are not objects anyone downloads.
+    if key.endswith("/"):
+        return False
+    try:
+        check_key(key)
+    except InvalidKey:
+        return False
+    return True
 
 
 class S3Body:

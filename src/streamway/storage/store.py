@@ -6,6 +6,7 @@ dates, type, checksum) from metadata alone: a file's ``stat``, S3's ``HeadObject
 ranged read upstream (``pread`` at an offset, S3's ranged ``GetObject``), never by reading and
 discarding. The body owns its upstream resource (file descriptor, HTTP connection) until
 :meth:`ObjectBody.aclose`, which the caller must call, whether the body was read or not.
+:meth:`ObjectStore.list` pages through keys in order (UTF-8 byte order, as S3 lists them).
 
 Errors are the store's own, so the HTTP layer maps them to statuses without knowing the store.
 """
@@ -32,6 +33,17 @@ class ObjectInfo:
     """From the object's metadata; None when the store has none (callers guess from the key)."""
     sha256: bytes | None = None
     """SHA-256 of the whole object (32 raw bytes) when the store knows it without reading."""
+
+
+@dataclass(frozen=True)
+class ObjectPage:
+    """One page of a listing, in key order."""
+
+    items: list[ObjectInfo]
+    next_cursor: str | None
+    """Pass back as ``cursor`` for the next page; None when this page is the last. A page may
+    hold fewer than ``limit`` items (keys the store will not serve are left out) and still
+    have a next one."""
 
 
 @runtime_checkable
@@ -69,6 +81,14 @@ class ObjectStore(Protocol):
 
         What a plain download needs: no ``stat`` round trip first, and the metadata and
         bytes come from the same version of the object.
+        """
+
+    async def list(self, prefix: str = "", *, cursor: str | None, limit: int) -> ObjectPage:
+        """Up to ``limit`` objects whose keys start with ``prefix``, after the key ``cursor``.
+
+        Items come from the listing alone, without a request per object: ``content_type``
+        and ``sha256`` are None. Keys that :func:`~streamway.storage.keys.check_key`
+        refuses are left out, since downloading them would fail.
         """
 
     async def aclose(self) -> None:

@@ -1,0 +1,254 @@
+"""The page in a real browser (Debian's Chromium via Playwright) against real streamway servers.
+
+What a person sees: the answer growing token by token, Stop ending the generation on the
+server, files downloading under their own names with the right bytes, and all of it
+working under an API Gateway stage prefix and on a phone-sized screen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from streamway.storage.samples import LARGE_SAMPLE, PDF_SAMPLE, ensure_samples
+from tests.browser.conftest import prefixed_server, screenshot
+from tests.servers import RunningServer, streamway_server
+
+# SmolLM2 writes several hundred tokens for this prompt with seed 7: seconds of streaming.
+LONG_PROMPT = "Write a very long story about a lighthouse keeper."
+ODD_KEY = 'a b/"q"<x>.txt'
+HOSTILE_KEY = "<img src=x onerror=alert(1)>.txt"
+
+
+def eventually(check: Callable[[], Any], timeout_s: float = 10) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        time.sleep(0.05)
+    return result
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("store")
+    ensure_samples(directory)
+    for key in (ODD_KEY, HOSTILE_KEY):
+        (directory / key).parent.mkdir(parents=True, exist_ok=True)
+        (directory / key).write_text("odd but served\n")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def server(store: Path) -> Iterator[RunningServer]:
+    """streamway serve with the real local model and long answers, at the root."""
+    env = {"STREAMWAY_MAX_TOKENS": "1500", "STREAMWAY_STORE_URL": str(store)}
+    with streamway_server(env) as running:
+        yield running
+
+
+def start_long_answer(page: Page, server: RunningServer) -> None:
+    page.goto(f"{server.url}/")
+    page.fill("#prompt", LONG_PROMPT)
+    page.click("#send")
+    expect(page.locator("#state")).to_have_text("streaming", timeout=60_000)
+
+
+def test_the_answer_grows_in_the_page_while_it_streams(page: Page, server: RunningServer) -> None:
+    start_long_answer(page, server)
+    # Each snapshot waits for the answer to change, then reads its length, the state and
+    # the clock together: a page that showed the answer only at the end would have no
+    # snapshot in the "streaming" state, or one jump from empty to the whole answer.
+    snapshots = []
+    length = 0
+    for _ in range(6):
+        page.wait_for_function(
+            "(n) => document.getElementById('answer').textContent.length > n",
+            arg=length,
+            timeout=30_000,
+        )
+        snapshot = page.evaluate(
+            """() => [document.getElementById('answer').textContent.length,
+                      document.getElementById('state').textContent, performance.now()]"""
+        )
+        snapshots.append(snapshot)
+        length = snapshot[0]
+    lengths = [length for length, _, _ in snapshots]
+    assert all(later > earlier for earlier, later in itertools.pairwise(lengths)), snapshots
+    assert {state for _, state, _ in snapshots} == {"streaming"}, snapshots
+    assert snapshots[-1][2] - snapshots[0][2] > 50, snapshots  # spread over time, not one burst
+    expect(page.locator("#ttft")).to_have_text(re.compile(r"^\d+ ms$"))
+    expect(page.locator("#tps")).to_have_text(re.compile(r"^\d+\.\d$"))
+    screenshot(page, "chat-streaming")
+    page.click("#stop")
+    expect(page.locator("#state")).to_have_text("stopped")
+
+
+def test_stop_cancels_generation_on_the_server(page: Page, server: RunningServer) -> None:
+    eventually(lambda: server.stats()["generations"]["active"] == 0)
+    before = server.stats()["generations"]
+    start_long_answer(page, server)
+    expect(page.locator("#answer")).to_have_text(re.compile(r"\S+ \S+ \S+"), timeout=30_000)
+    assert server.stats()["generations"]["active"] == 1
+    page.click("#stop")
+    expect(page.locator("#state")).to_have_text("stopped")
+    expect(page.locator("#send")).to_be_enabled()
+    expect(page.locator("#stop")).to_be_disabled()
+
+    stats = eventually(lambda: (s := server.stats())["generations"]["active"] == 0 and s)
+    assert stats["generations"]["cancelled"] == before["cancelled"] + 1
+    assert stats["generations"]["completed"] == before["completed"]
+    stopped_at = stats["model"]["tokens_generated"]
+    time.sleep(0.5)  # a generation that kept going would add ~35 tokens here
+    assert server.stats()["model"]["tokens_generated"] == stopped_at
+    expect(page.locator("#chat-error")).to_be_hidden()
+
+
+def test_downloads_are_saved_under_the_servers_name_with_the_right_bytes(
+    page: Page, server: RunningServer, store: Path, tmp_path: Path
+) -> None:
+    page.goto(f"{server.url}/")
+    expect(page.locator("#files tr")).to_have_count(4)
+    screenshot(page, "files")
+    for name in (LARGE_SAMPLE, PDF_SAMPLE):
+        with page.expect_download(timeout=120_000) as started:
+            page.get_by_role("link", name=name, exact=True).click()
+        download = started.value
+        assert download.suggested_filename == name
+        saved = tmp_path / download.suggested_filename
+        download.save_as(saved)
+        assert download.failure() is None
+        assert saved.stat().st_size == (store / name).stat().st_size
+        expected = (store / f"{name}.sha256").read_text().split()[0]
+        assert sha256_of(saved) == expected
+    assert (tmp_path / LARGE_SAMPLE).stat().st_size > 10_000_000
+
+
+def test_odd_keys_are_shown_as_text_and_linked_percent_encoded(
+    page: Page, server: RunningServer
+) -> None:
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{server.url}/")
+    for key in (ODD_KEY, HOSTILE_KEY):
+        link = page.get_by_role("link", name=key, exact=True)
+        expect(link).to_have_attribute("href", "download/" + quote(key, safe="/"))
+        expect(link).to_have_text(key)
+    assert page.locator("main img").count() == 0
+    assert dialogs == []
+
+
+def test_a_stream_that_breaks_mid_answer_is_shown_as_failed(page: Page, store: Path) -> None:
+    env = {"STREAMWAY_MAX_TOKENS": "1500", "STREAMWAY_STORE_URL": str(store)}
+    with streamway_server(env) as doomed:
+        start_long_answer(page, doomed)
+        doomed.process.kill()  # the connection drops with the answer half written
+        expect(page.locator("#chat-error")).to_contain_text("The stream failed")
+        expect(page.locator("#state")).to_have_text("failed")
+        expect(page.locator("#answer")).not_to_be_empty()  # what arrived stays readable
+        expect(page.locator("#send")).to_be_enabled()
+
+
+def test_the_page_fits_a_phone(browser: Browser, server: RunningServer) -> None:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+    )
+    try:
+        phone = context.new_page()
+        phone.goto(f"{server.url}/")
+        phone.fill("#prompt", "Say hello in one short sentence.")
+        phone.click("#send")
+        expect(phone.locator("#state")).to_have_text(
+            re.compile(r"^done: \d+ tokens$"), timeout=90_000
+        )
+        expect(phone.locator("#files tr")).to_have_count(4)
+        screenshot(phone, "phone")
+        # Nothing wider than the screen: the page never scrolls sideways.
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def dev_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("dev-store")
+    ensure_samples(directory)
+    (directory / LARGE_SAMPLE).unlink()  # not needed here; keeps the listing to small files
+    (directory / f"{LARGE_SAMPLE}.sha256").unlink()
+    for index in range(60):
+        (directory / "many" / f"file-{index:02}.txt").parent.mkdir(exist_ok=True)
+        (directory / "many" / f"file-{index:02}.txt").write_text(f"file {index}\n")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def dev_server(dev_store: Path) -> Iterator[RunningServer]:
+    env = {"STREAMWAY_STORE_URL": str(dev_store), "STREAMWAY_MAX_PROMPT_CHARS": "200"}
+    with prefixed_server(env) as running:
+        yield running
+
+
+def test_the_page_works_under_a_stage_prefix_with_the_keyboard(
+    page: Page, dev_server: RunningServer, dev_store: Path, tmp_path: Path
+) -> None:
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(dev_server.url)  # ".../dev", no slash: as API Gateway serves a stage's root
+    assert page.url == f"{dev_server.url}/"
+
+    # Files, a page at a time.
+    expect(page.locator("#files tr")).to_have_count(50)
+    page.get_by_role("button", name="Load more").click()
+    expect(page.locator("#files tr")).to_have_count(61)
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+
+    # The chat by keyboard only: Tab reaches the question first, Shift+Enter is a new line.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "prompt"
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Say hello.")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("Briefly.")
+    assert page.input_value("#prompt") == "Say hello.\nBriefly."
+    page.keyboard.press("Enter")
+    expect(page.locator("#state")).to_have_text(re.compile(r"^done: \d+ tokens$"), timeout=60_000)
+    expect(page.locator("#answer")).not_to_be_empty()
+    expect(page.locator("#ttft")).to_have_text(re.compile(r"^\d+ ms$"))
+    screenshot(page, "dev-prefix")
+
+    # A JSON error from the service is shown as its message.
+    page.fill("#prompt", "x" * 300)
+    page.keyboard.press("Enter")
+    expect(page.locator("#chat-error")).to_contain_text("The prompt has 300 characters")
+    expect(page.locator("#state")).to_have_text("failed")
+    screenshot(page, "dev-prefix-error")
+
+    with page.expect_download() as started:
+        page.get_by_role("link", name=PDF_SAMPLE, exact=True).click()
+    download = started.value
+    assert download.suggested_filename == PDF_SAMPLE
+    download.save_as(tmp_path / PDF_SAMPLE)
+    assert (tmp_path / PDF_SAMPLE).read_bytes() == (dev_store / PDF_SAMPLE).read_bytes()
+
+    # Every request stayed under the prefix: no absolute path, nothing from elsewhere.
+    assert requests[0] == dev_server.url  # the navigation itself
+    outside = [url for url in requests[1:] if not url.startswith(f"{dev_server.url}/")]
+    assert outside == [], outside
+    assert f"{dev_server.url}/streaming" in requests
