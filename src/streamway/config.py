@@ -24,6 +24,13 @@ DEFAULT_STORE_URL = "file://./samples"
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer clearly and concisely in plain prose."
 
 
+def _default_sessions_dir() -> Path:
+    # On Lambda only /tmp is writable; elsewhere keep conversations across reboots.
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return Path("/tmp/streamway/sessions")
+    return Path.home() / ".streamway" / "sessions"
+
+
 class Settings(BaseSettings):
     """Everything the service can be configured with. Field docs double as the reference."""
 
@@ -152,7 +159,7 @@ class Settings(BaseSettings):
         "`text/event-stream` nor `application/json`.",
     )
     sessions_dir: Path = Field(
-        default_factory=lambda: Path.home() / ".streamway" / "sessions",
+        default_factory=lambda: _default_sessions_dir(),
         description="Where conversations of AgentCore sessions are kept (Strands file sessions).",
     )
     session_idle_timeout_s: float = Field(
