@@ -1,0 +1,1 @@
+"""The API definition shared by `streamway local` and the deploy stack."""
