@@ -21,6 +21,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from streamway.storage.samples import LARGE_SAMPLE, PDF_SAMPLE, ensure_samples
 from tests.browser.conftest import prefixed_server, screenshot
+from tests.peers.loopback import serve_in_thread
+from tests.peers.openai_chat import ANSWER, OpenAIChatPeer
 from tests.servers import RunningServer, streamway_server
 
 # SmolLM2 writes several hundred tokens for this prompt with seed 7: seconds of streaming.
@@ -252,3 +254,69 @@ def test_the_page_works_under_a_stage_prefix_with_the_keyboard(
     outside = [url for url in requests[1:] if not url.startswith(f"{dev_server.url}/")]
     assert outside == [], outside
     assert f"{dev_server.url}/streaming" in requests
+
+
+# --- the service's own errors, as the page shows them ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scripted() -> Iterator[tuple[OpenAIChatPeer, RunningServer]]:
+    """streamway on a scripted OpenAI-compatible peer: one slot, no waiting room, slow chunks,
+    so a second question is refused and a failure can be put in the middle of an answer."""
+    peer = OpenAIChatPeer(delay_s=0.3)
+    with serve_in_thread(peer) as url:
+        env = {
+            "STREAMWAY_MODEL": "openai:scripted",
+            "STREAMWAY_OPENAI_BASE_URL": f"{url}/v1",
+            "STREAMWAY_OPENAI_API_KEY": "sk-test",
+            "STREAMWAY_CONCURRENCY": "1",
+            "STREAMWAY_QUEUE_SIZE": "0",
+        }
+        with streamway_server(env) as running:
+            yield peer, running
+
+
+def test_a_model_failure_mid_answer_shows_the_services_error_event(
+    page: Page, scripted: tuple[OpenAIChatPeer, RunningServer]
+) -> None:
+    peer, server = scripted
+    peer.mode = "drop_mid_stream"  # the model's connection drops after a few chunks
+    try:
+        page.goto(f"{server.url}/")
+        page.fill("#prompt", "Name three colours.")
+        page.click("#send")
+        # The SSE error event's message, not a network failure: the stream itself ended cleanly.
+        expect(page.locator("#chat-error")).to_be_visible(timeout=30_000)
+        expect(page.locator("#chat-error")).to_contain_text("The model failed mid-answer")
+        expect(page.locator("#state")).to_have_text("failed")
+        partial = "".join(ANSWER[: peer.chunks_before_drop - 1])
+        expect(page.locator("#answer")).to_have_text(partial)  # what arrived stays readable
+        expect(page.locator("#send")).to_be_enabled()
+        screenshot(page, "model-failed-mid-answer")
+    finally:
+        peer.mode = "answer"
+
+
+def test_a_busy_server_is_shown_with_its_503_message(
+    page: Page, scripted: tuple[OpenAIChatPeer, RunningServer]
+) -> None:
+    _, server = scripted
+    page.goto(f"{server.url}/")
+    second = page.context.new_page()
+    second.goto(f"{server.url}/")
+
+    page.fill("#prompt", "Name three colours.")
+    page.click("#send")
+    expect(page.locator("#state")).to_have_text("streaming", timeout=30_000)
+
+    second.fill("#prompt", "And three more.")
+    second.click("#send")
+    expect(second.locator("#chat-error")).to_contain_text("All 1 generation slots are busy")
+    expect(second.locator("#chat-error")).to_contain_text(re.compile(r"Retry after \d+ s"))
+    expect(second.locator("#state")).to_have_text("failed")
+    expect(second.locator("#answer")).to_be_empty()
+    screenshot(second, "busy-503")
+
+    # The first answer is untouched by the refusal and completes.
+    expect(page.locator("#state")).to_have_text(re.compile(r"^done: \d+ tokens$"), timeout=30_000)
+    expect(page.locator("#answer")).to_have_text("".join(ANSWER))
