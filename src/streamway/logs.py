@@ -43,6 +43,21 @@ class JsonLinesFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class AlreadyLogged(Exception):
+    """An exception streamway logged, with its request id, before raising it on purpose.
+
+    Raising after a response started is how an ASGI app makes the server drop the connection
+    (see ``StreamAborted``); uvicorn then logs its own "Exception in ASGI application"
+    traceback, without the request id, which would report the same failure twice.
+    """
+
+
+class _DropAlreadyLogged(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, AlreadyLogged)
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Send streamway's and uvicorn's logs to stderr as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
@@ -54,5 +69,8 @@ def configure_logging(level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _DropAlreadyLogged) for f in uvicorn_errors.filters):
+        uvicorn_errors.addFilter(_DropAlreadyLogged())
     # streamway writes its own access line (with the request id); uvicorn's would be a duplicate.
     logging.getLogger("uvicorn.access").disabled = True

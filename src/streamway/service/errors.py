@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from streamway.logs import request_id_var
+from streamway.logs import AlreadyLogged, request_id_var
 
 log = logging.getLogger("streamway.errors")
 
@@ -42,8 +42,11 @@ class ApiError(Exception):
         self.details = details
 
 
-class StreamAborted(Exception):
+class StreamAborted(AlreadyLogged):
     """Raised after the response started, so the server drops the connection mid-body.
+
+    Whoever raises it has logged the failure with the request id first (hence
+    :class:`~streamway.logs.AlreadyLogged`: uvicorn's own traceback line is dropped).
 
     An ASGI app cannot "un-send" a 200; the only honest signal left is to never send the
     final chunk. uvicorn closes the connection when an app raises after
