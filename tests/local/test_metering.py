@@ -197,7 +197,7 @@ def test_summary_text_shows_each_cost_line() -> None:
     assert "1 requests (2 billed by API Gateway, 0 incomplete)" in text
     assert "1 Lambda invocations (1 cold), 16.0 MiB streamed" in text
     assert "2 x $3.5/M" in text
-    assert "1.000 GB-s" in text
+    assert "1.000 GB-s x $0.0000166667" in text
     assert f"{10 * MB / GB:.4f} GB x $0.008/GB" in text
     total = meter.summary()["estimated_cost_usd"]["total"]
     assert text.splitlines()[-1].endswith(f"${total:.6f}")

@@ -196,27 +196,32 @@ class Meter:
             "Estimated AWS cost (list prices, us-east-1 x86, no free tier):",
             _cost_line(
                 "API Gateway requests",
-                f"{s['requests_billed']} x ${p.api_gateway_per_million_requests}/M",
+                f"{s['requests_billed']} x ${_rate(p.api_gateway_per_million_requests)}/M",
                 cost["api_gateway_requests"],
             ),
             _cost_line(
                 "Lambda requests",
-                f"{s['invocations']} x ${p.lambda_per_million_requests}/M",
+                f"{s['invocations']} x ${_rate(p.lambda_per_million_requests)}/M",
                 cost["lambda_requests"],
             ),
             _cost_line(
                 "Lambda duration",
-                f"{s['lambda_gb_seconds']:.3f} GB-s x ${p.lambda_per_gb_second}",
+                f"{s['lambda_gb_seconds']:.3f} GB-s x ${_rate(p.lambda_per_gb_second)}",
                 cost["lambda_duration"],
             ),
             _cost_line(
                 "Lambda streamed bytes",
-                f"{s['streamed_bytes_billed'] / GB:.4f} GB x ${p.streamed_bytes_per_gb}/GB",
+                f"{s['streamed_bytes_billed'] / GB:.4f} GB x ${_rate(p.streamed_bytes_per_gb)}/GB",
                 cost["lambda_streamed_bytes"],
             ),
             _cost_line("total", "", cost["total"]),
         ]
         return "\n".join(lines)
+
+
+def _rate(usd: float) -> str:
+    # Plain decimals: "$0.0000166667", not "$1.66667e-05".
+    return f"{usd:.10f}".rstrip("0").rstrip(".")
 
 
 def _cost_line(label: str, basis: str, usd: float) -> str:
