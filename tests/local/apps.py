@@ -7,6 +7,7 @@ Behaviours shared with the runtime tests come from :mod:`tests.aws_lambda.apps`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Any
@@ -25,7 +26,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     root = scope.get("root_path", "")
     section, _, rest = scope["path"].removeprefix(root).lstrip("/").partition("/")
     name = "/" + rest
-    if name == "/event":
+    if name == "/event" or section == "items":
         await _echo_event(scope, receive, send)
     elif name == "/big-header":
         # A prelude of more than 16 KB: its delimiter comes too late for API Gateway.
@@ -37,6 +38,16 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send(_start([(b"content-type", b"text/plain")]))
         await send({"type": "http.response.body", "body": b"first", "more_body": True})
         os._exit(3)
+    elif name == "/trickle":
+        # A piece every 0.2 s for `seconds`: never idle, but long.
+        query = dict(p.split("=", 1) for p in scope["query_string"].decode().split("&") if p)
+        await receive()
+        await send(_start([(b"content-type", b"text/plain")]))
+        deadline = asyncio.get_running_loop().time() + float(query.get("seconds", "5"))
+        while asyncio.get_running_loop().time() < deadline:
+            await send({"type": "http.response.body", "body": b".", "more_body": True})
+            await asyncio.sleep(0.2)
+        await send({"type": "http.response.body", "body": b"end"})
     elif name == "/pid":
         await _text(send, str(os.getpid()).encode(), [(PID_HEADER, str(os.getpid()).encode())])
     elif name == "/base64":
