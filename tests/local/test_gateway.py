@@ -8,7 +8,6 @@ provokes it. The client is httpx (or curl where its exit status is the point).
 from __future__ import annotations
 
 import base64
-import json
 import socket
 import subprocess
 import threading
