@@ -32,6 +32,9 @@ class Exchange:
     init_ms: float | None = None
     #: False when the body did not reach its end (cut, timed out, client gone).
     completed: bool = False
+    #: The client has every byte it will get (a HEAD's headers, or Content-Length bytes),
+    #: even if the stream's formal end has not been sent yet.
+    content_complete: bool = False
     error: str | None = None
 
     def headers_sent(self, status: int) -> None:

@@ -181,6 +181,8 @@ class Sandbox:
                 extra={"function": self.spec.name, "sandbox": self.number},
             )
             await self.stop()
+        else:
+            await self.api.close()
 
     def _on_exit(self, exited: asyncio.Future[int]) -> None:
         if self.state == "dead":
@@ -192,9 +194,13 @@ class Sandbox:
             "function process exited",
             extra={"function": self.spec.name, "sandbox": self.number, "returncode": code},
         )
-        if self.current is not None:
+        if self.current is not None and self.current.mode is None:
+            # Died before answering. (One that died mid-answer is ended by the emulator once
+            # it has read what the function sent, so none of it is lost.)
             self.current.cancel(_error("Runtime.ExitError", f"the process exited with {code}"))
-        self._closing = asyncio.ensure_future(self.api.close())
+        if self.current is None or self.current.done:
+            self._closing = asyncio.ensure_future(self.api.close())
+        # Otherwise the emulator is still handing over the answer; settle() closes it.
 
     async def stop(self) -> None:
         """Stops the process (SIGTERM, then SIGKILL) and the emulator."""

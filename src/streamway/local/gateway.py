@@ -128,7 +128,10 @@ class LocalGateway:
                 exchange.content_sent(len(answer.body))
                 exchange.end(completed=True)
         except _ClientGone:
-            exchange.end(completed=False, error="the client went away")
+            if exchange.content_complete:
+                exchange.end(completed=True)
+            else:
+                exchange.end(completed=False, error="the client went away")
         finally:
             if exchange.ended_at is None:
                 exchange.end(completed=False)
@@ -213,6 +216,7 @@ class LocalGateway:
                     limits,
                     gateway_headers=gateway_headers,
                     pacers=self.pacers(),
+                    head_request=request.method == "HEAD",
                 )
                 return await _until_disconnect(relay, receive)
             timeout_s = self.buffered_timeout_s or route.timeout_ms / 1000
@@ -229,9 +233,12 @@ class LocalGateway:
         finally:
             if invocation is not None:
                 exchange.function_ms = _function_ms(invocation)
-                # Whatever ended the relay early (the client, a timeout, a cut), the
-                # function's answer has no reader any more.
-                invocation.cancel({"errorType": ABANDONED, "errorMessage": "no one is reading"})
+                if not exchange.content_complete:
+                    # Whatever ended the relay early (the client, a timeout, a cut), the
+                    # function's answer has no reader any more. A client that already has
+                    # every byte (and hung up before the stream's formal end) lets the
+                    # function finish instead.
+                    invocation.cancel({"errorType": ABANDONED, "errorMessage": "no one is reading"})
             lease.release()
 
     # --- the rest ----------------------------------------------------------------------

@@ -485,12 +485,18 @@ class _Connection:
         limit = self.api.max_streamed_bytes if streaming else MAX_BUFFERED_BYTES
         size = 0
         too_large = False
-        async for chunk in request.body():
-            size += len(chunk)
-            if limit is not None and size > limit:
-                too_large = True
-                continue
-            await invocation._put(chunk)
+        try:
+            async for chunk in request.body():
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    too_large = True
+                    continue
+                await invocation._put(chunk)
+        except (ConnectionError, asyncio.IncompleteReadError, BadRequest):
+            # The function (or its process) went away mid-response: what it sent still
+            # reaches the reader, then the invocation ends as failed.
+            await invocation._finish(_error("Runtime.ExitError", "the response was cut off"))
+            raise
         trailers = request.trailers
         invocation.trailers = trailers
         if too_large:

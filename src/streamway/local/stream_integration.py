@@ -92,6 +92,7 @@ async def relay_stream(
     *,
     gateway_headers: Sequence[tuple[bytes, bytes]],
     pacers: Sequence[Pacer] = (),
+    head_request: bool = False,
 ) -> GatewayResponse | None:
     """Streams the invocation to the client. Returns the gateway response to send instead
     when the stream fails before its headers; raises :class:`StreamCut` after them."""
@@ -124,6 +125,8 @@ async def relay_stream(
         {"type": "http.response.start", "status": status, "headers": [*headers, *gateway_headers]}
     )
     exchange.headers_sent(status)
+    length = _content_length(headers)
+    exchange.content_complete = head_request or length == 0
     rest = head[index + len(PRELUDE_DELIMITER) :]
     try:
         piece: bytes | None = rest
@@ -133,6 +136,8 @@ async def relay_stream(
                     await pacer.pace(len(piece))
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
                 exchange.content_sent(len(piece))
+                if length is not None and exchange.bytes_out >= length:
+                    exchange.content_complete = True
             piece = await chunks.next()
     except _TimedOut:
         _cut(exchange, "the stream timed out (integration or idle timeout)")
@@ -140,6 +145,13 @@ async def relay_stream(
         _cut(exchange, f"the function failed mid-stream: {invocation.error.get('errorType')}")
     await send({"type": "http.response.body", "body": b"", "more_body": False})
     exchange.end(completed=True)
+    return None
+
+
+def _content_length(headers: Sequence[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length" and value.isdigit():
+            return int(value)
     return None
 
 
