@@ -82,20 +82,20 @@ async def collect(
     except (ValueError, PreludeError) as error:
         exchange.error = f"malformed Lambda proxy response: {error}"
         return responses.BAD_GATEWAY
-    except _TooLarge:
+    except ResponseTooLarge:
         exchange.error = "the response body is over API Gateway's 10 MB"
         return responses.BAD_GATEWAY
-    except _NotBase64:
+    except BodyNotBase64:
         exchange.error = "isBase64Encoded but the body is not base64"
         return responses.INTERNAL_ERROR
 
 
-class _TooLarge(Exception):
-    pass
+class ResponseTooLarge(Exception):
+    """The body is over API Gateway's 10 MB (a 502)."""
 
 
-class _NotBase64(Exception):
-    pass
+class BodyNotBase64(Exception):
+    """``isBase64Encoded`` with a body that does not decode (API_CONFIGURATION_ERROR, 500)."""
 
 
 def shape(response: Any, accept: str | None, binary_media_types: Sequence[str]) -> BufferedAnswer:
@@ -115,9 +115,9 @@ def shape(response: Any, accept: str | None, binary_media_types: Sequence[str]) 
         try:
             data = base64.b64decode(text, validate=True)
         except binascii.Error:
-            raise _NotBase64() from None
+            raise BodyNotBase64() from None
     if len(data) > MAX_RESPONSE_BYTES:
-        raise _TooLarge()
+        raise ResponseTooLarge()
     merged = merge_headers(response.get("headers"), response.get("multiValueHeaders"))
     pairs = [
         (name.encode("latin-1"), value.encode("latin-1"))
