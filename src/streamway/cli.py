@@ -147,32 +147,36 @@ def local(
 ) -> None:
     from streamway.config import Settings
     from streamway.local.options import LocalOptions
-    from streamway.local.server import run
+    from streamway.local.server import build_gateway, run
     from streamway.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level)
     _ensure_default_samples(settings)
-    run(
-        LocalOptions(
-            host=host,
-            port=port,
-            stage=stage,
-            definition=definition,
-            app=app,
-            concurrency=concurrency,
-            memory_mb=memory,
-            function_timeout_s=function_timeout,
-            stream_timeout_s=stream_timeout,
-            buffered_timeout_s=buffered_timeout,
-            stream_idle_timeout_s=stream_idle_timeout,
-            throttle=throttle,
-            api_keys=tuple(api_key or ()),
-            jwks=jwks,
-            jwt_issuer=jwt_issuer,
-            jwt_audience=jwt_audience,
-        )
+    options = LocalOptions(
+        host=host,
+        port=port,
+        stage=stage,
+        definition=definition,
+        app=app,
+        concurrency=concurrency,
+        memory_mb=memory,
+        function_timeout_s=function_timeout,
+        stream_timeout_s=stream_timeout,
+        buffered_timeout_s=buffered_timeout,
+        stream_idle_timeout_s=stream_idle_timeout,
+        throttle=throttle,
+        api_keys=tuple(api_key or ()),
+        jwks=jwks,
+        jwt_issuer=jwt_issuer,
+        jwt_audience=jwt_audience,
     )
+    try:
+        gateway = build_gateway(options)
+    except ValueError as error:  # a bad definition, or auth options that cannot work
+        typer.echo(f"streamway local: {error}", err=True)
+        raise typer.Exit(2) from None
+    run(gateway, options)
 
 
 def _ensure_default_samples(settings: Settings) -> None:

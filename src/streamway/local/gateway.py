@@ -26,7 +26,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from starlette.types import Message, Receive, Scope, Send
@@ -40,6 +40,9 @@ from streamway.local.gateway_responses import GatewayResponse
 from streamway.local.rest_event import ClientRequest, RequestIds, StageContext, build_event
 from streamway.local.runtime_api import Invocation
 from streamway.local.stream_integration import Pacer, StreamLimits, relay_stream
+
+if TYPE_CHECKING:
+    from streamway.local.auth import GatewayAuth
 
 log = logging.getLogger("streamway.local.gateway")
 access_log = logging.getLogger("streamway.local.access")
@@ -71,6 +74,7 @@ class LocalGateway:
         stream_idle_timeout_s: float,
         max_request_bytes: int,
         pacers: Callable[[], Sequence[Pacer]] = tuple,
+        auth: GatewayAuth | None = None,
     ) -> None:
         self.definition = definition
         self.stage = stage
@@ -80,6 +84,7 @@ class LocalGateway:
         self.stream_idle_timeout_s = stream_idle_timeout_s
         self.max_request_bytes = max_request_bytes
         self.pacers = pacers
+        self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -159,6 +164,11 @@ class LocalGateway:
         declared = dict(headers).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_request_bytes:
             return responses.REQUEST_TOO_LARGE
+        granted = self._authorize(route, headers)
+        if isinstance(granted, GatewayResponse):
+            exchange.error = "refused by auth"
+            return granted
+        claims, api_key = granted
         try:
             body = await _read_body(receive, self.max_request_bytes)
         except _TooLarge:
@@ -173,7 +183,16 @@ class LocalGateway:
             server_port=(scope.get("server") or ("", 0))[1] or 0,
             protocol=f"HTTP/{scope.get('http_version', '1.1')}",
         )
-        event = build_event(request, route, in_stage, path_parameters, self.stage, ids)
+        event = build_event(
+            request,
+            route,
+            in_stage,
+            path_parameters,
+            self.stage,
+            ids,
+            claims=claims,
+            api_key=api_key,
+        )
         pool = self.pools[route.transfer_mode]
         exchange.memory_mb = pool.spec.memory_mb
         try:
@@ -240,6 +259,23 @@ class LocalGateway:
                     # function finish instead.
                     invocation.cancel({"errorType": ABANDONED, "errorMessage": "no one is reading"})
             lease.release()
+
+    def _authorize(
+        self, route: Route, headers: Sequence[tuple[str, str]]
+    ) -> tuple[dict[str, Any] | None, str | None] | GatewayResponse:
+        """(claims, API key) for the event, or API Gateway's refusal (401/403)."""
+        if self.auth is None or not route.security:
+            return None, None
+        from streamway.api.definition import API_KEY_SCHEME
+        from streamway.local.auth import GatewayDenied
+
+        lowered = {name.lower(): value for name, value in headers}
+        try:
+            claims = self.auth.check(route, lowered)
+        except GatewayDenied as denied:
+            return GatewayResponse(denied.status, denied.message, denied.error_type)
+        api_key = lowered.get("x-api-key") if API_KEY_SCHEME in route.security else None
+        return claims, api_key
 
     # --- the rest ----------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from streamway.local.functions import FunctionPool, FunctionSpec, InvokeMode
 from streamway.local.gateway import LocalGateway
 from streamway.local.options import LocalOptions
 from streamway.local.rest_event import StageContext, api_id_for
+from streamway.local.stream_integration import Pacer
+from streamway.local.throttle import gateway_and_lambda_throttle
 
 FUNCTION_NAMES: dict[TransferMode, tuple[str, InvokeMode]] = {
     "STREAM": ("StreamFunction", "response_stream"),
@@ -45,6 +47,14 @@ def build_gateway(options: LocalOptions) -> LocalGateway:
         )
         for mode, (name, invoke_mode) in FUNCTION_NAMES.items()
     }
+    auth = None
+    if options.api_keys or options.jwks:
+        # Imported only when asked for: JWT checks need the `gateway` extra (pyjwt[crypto]).
+        from streamway.local.auth import GatewayAuth
+
+        auth = GatewayAuth.from_options(
+            definition, options.api_keys, options.jwks, options.jwt_issuer, options.jwt_audience
+        )
     title = str(definition.document.get("info", {}).get("title", "streamway"))
     stage = StageContext(
         stage=options.stage,
@@ -60,15 +70,23 @@ def build_gateway(options: LocalOptions) -> LocalGateway:
         buffered_timeout_s=options.buffered_timeout_s,
         stream_idle_timeout_s=options.stream_idle_timeout_s,
         max_request_bytes=options.max_request_bytes,
+        pacers=_pacers if options.throttle else tuple,
+        auth=auth,
     )
 
 
-def run(options: LocalOptions) -> None:
+def _pacers() -> tuple[Pacer, ...]:
+    # A STREAM response behind Lambda passes Lambda's cap, then API Gateway's: in effect 6 MB
+    # at once, then 2 MB/s. One pair per response.
+    return (gateway_and_lambda_throttle(),)
+
+
+def run(gateway: LocalGateway, options: LocalOptions) -> None:
     """Serves until interrupted; the lifespan shutdown stops the function processes."""
     import uvicorn
 
     uvicorn.run(
-        build_gateway(options),
+        gateway,
         host=options.host,
         port=options.port,
         log_config=None,
