@@ -1,0 +1,249 @@
+"""What `streamway local` would have cost on AWS, and API Gateway's access log line per request.
+
+Every request the local gateway answers becomes one :class:`RequestRecord`.
+:meth:`Meter.record` writes it as a JSON access-log line named with API Gateway's
+``$context`` variables and adds it to the running totals. :meth:`Meter.summary` prices the
+totals with :class:`Prices`.
+
+How AWS bills it (docs/local-metering.md has the sources):
+
+* API Gateway (REST): per request. "Each 10MB rounded up billed as single request" for a
+  streamed response (AWS Compute blog, as summarised by aws-news.com; **UNCONFIRMED** on the
+  pricing page). So a STREAMED response counts ``ceil(bytes / 10 MB)``, at least 1. A
+  BUFFERED one counts 1.
+* Lambda: per invocation, plus duration in GB-seconds. Duration is "rounded up to the
+  nearest 1 ms" and multiplied by memory / 1024 (aws.amazon.com/lambda/pricing).
+* Lambda response streaming: bytes past the first 6 MB of each streamed response, per GB.
+  Third-party guides describe a streaming charge with "the first 6MB per request free";
+  the rate default of $0.008/GB is **UNCONFIRMED**: we could not find it quoted anywhere.
+  Override it with ``--price streamed_bytes_per_gb=...``.
+
+Not modelled: free tiers, volume tiers, data transfer out, CloudWatch logs. The estimate
+is a list-price upper bound for one Region (us-east-1, x86).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from streamway.local.throttle import MB
+
+access_log = logging.getLogger("streamway.local.access")
+
+#: API Gateway bills a streamed response as one request per 10 MB started.
+BILLING_CHUNK_BYTES = 10 * MB
+#: Lambda's streaming charge starts after the first 6 MB of each response.
+LAMBDA_STREAMING_FREE_BYTES = 6 * MB
+#: AWS prices data per GB, meaning 2**30 bytes.
+GB = 1024 * MB
+
+TransferMode = Literal["STREAMED", "BUFFERED"]
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the local API Gateway saw it (times in milliseconds)."""
+
+    request_id: str
+    method: str
+    path: str  # as requested, without the stage
+    resource: str  # the matched resource template, e.g. /download/{proxy+}
+    stage: str
+    status: int
+    transfer_mode: TransferMode
+    bytes_out: int  # response body bytes sent to the client
+    time_to_all_headers_ms: float
+    time_to_first_content_ms: float | None  # None: no body byte was sent
+    latency_ms: float  # request received to last byte sent
+    #: What Lambda bills: the invocation, plus the init phase on a cold start. None means
+    #: the function was never invoked, e.g. the gateway refused the request (401/403/404).
+    function_duration_ms: float | None
+    memory_mb: int
+    cold_start: bool
+    source_ip: str
+    completed: bool  # False when the stream was cut (client gone, timeout, function error)
+
+    @property
+    def invoked(self) -> bool:
+        return self.function_duration_ms is not None
+
+    @property
+    def billed_requests(self) -> int:
+        """API Gateway requests this one counts as: one per 10 MB started when streamed."""
+        if self.transfer_mode == "BUFFERED":
+            return 1
+        return max(1, math.ceil(self.bytes_out / BILLING_CHUNK_BYTES))
+
+    @property
+    def billed_duration_ms(self) -> int:
+        return 0 if self.function_duration_ms is None else math.ceil(self.function_duration_ms)
+
+    @property
+    def streamed_bytes_billed(self) -> int:
+        """Bytes past Lambda's first 6 MB of a streamed response."""
+        if self.transfer_mode != "STREAMED" or not self.invoked:
+            return 0
+        return max(0, self.bytes_out - LAMBDA_STREAMING_FREE_BYTES)
+
+
+@dataclass
+class Prices:
+    """List prices in USD, us-east-1, x86. Any of them can be set with ``name=value``."""
+
+    #: REST APIs, first 333 million requests a month (AWS whitepaper "Best Practices for
+    #: Designing Amazon API Gateway Private APIs", cost optimization, Table 4).
+    api_gateway_per_million_requests: float = 3.50
+    #: x86, first 6 billion GB-seconds a month (aws.amazon.com/lambda/pricing).
+    lambda_per_gb_second: float = 0.0000166667
+    #: "$0.20 per 1 million requests" (AWS whitepaper "How AWS Pricing Works", Lambda).
+    lambda_per_million_requests: float = 0.20
+    #: Lambda response streaming, per GB past the first 6 MB of a response. UNCONFIRMED.
+    streamed_bytes_per_gb: float = 0.008
+
+    @classmethod
+    def from_assignments(cls, assignments: Iterable[str]) -> Prices:
+        """Defaults overridden by ``name=value`` strings, as ``--price`` options give them."""
+        names = [field.name for field in dataclasses.fields(cls)]
+        values: dict[str, float] = {}
+        for assignment in assignments:
+            name, sep, raw = assignment.partition("=")
+            name = name.strip()
+            if not sep or name not in names:
+                raise ValueError(
+                    f"--price takes name=value with a name among {', '.join(names)}; "
+                    f"got {assignment!r}"
+                )
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ValueError(f"--price {name}: {raw!r} is not a number") from None
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"--price {name}: a price is a finite number >= 0")
+            values[name] = value
+        return cls(**values)
+
+
+class Meter:
+    """Writes the access log and keeps the totals of one `streamway local` run."""
+
+    def __init__(self, prices: Prices | None = None) -> None:
+        self.prices = prices or Prices()
+        self.records: list[RequestRecord] = []
+
+    def record(self, rec: RequestRecord) -> None:
+        self.records.append(rec)
+        entry = access_log_entry(rec)
+        access_log.info(
+            "%s %s %s %d bytes %.1f ms",
+            rec.method,
+            rec.path,
+            rec.status,
+            rec.bytes_out,
+            rec.latency_ms,
+            extra=entry,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        records = self.records
+        invoked = [rec for rec in records if rec.invoked]
+        requests_billed = sum(rec.billed_requests for rec in records)
+        streamed_billed = sum(rec.streamed_bytes_billed for rec in records)
+        # One division at the end, so the sum is exact rather than accumulated float error.
+        mb_ms = sum(rec.billed_duration_ms * rec.memory_mb for rec in invoked)
+        gb_seconds = mb_ms / (1000 * 1024)
+        prices = self.prices
+        cost = {
+            "api_gateway_requests": requests_billed * prices.api_gateway_per_million_requests / 1e6,
+            "lambda_requests": len(invoked) * prices.lambda_per_million_requests / 1e6,
+            "lambda_duration": gb_seconds * prices.lambda_per_gb_second,
+            "lambda_streamed_bytes": streamed_billed / GB * prices.streamed_bytes_per_gb,
+        }
+        cost["total"] = sum(cost.values())
+        return {
+            "requests": len(records),
+            "requests_billed": requests_billed,
+            "requests_incomplete": sum(not rec.completed for rec in records),
+            "bytes_out": sum(rec.bytes_out for rec in records),
+            "bytes_streamed": sum(
+                rec.bytes_out for rec in records if rec.transfer_mode == "STREAMED"
+            ),
+            "streamed_bytes_billed": streamed_billed,
+            "invocations": len(invoked),
+            "cold_starts": sum(rec.cold_start for rec in invoked),
+            "lambda_gb_seconds": gb_seconds,
+            "estimated_cost_usd": cost,
+            "prices": dataclasses.asdict(prices),
+        }
+
+    def summary_text(self) -> str:
+        """The summary for a person, printed when `streamway local` exits."""
+        s = self.summary()
+        p = self.prices
+        cost = s["estimated_cost_usd"]
+        lines = [
+            f"{s['requests']} requests ({s['requests_billed']} billed by API Gateway, "
+            f"{s['requests_incomplete']} incomplete), {s['invocations']} Lambda invocations "
+            f"({s['cold_starts']} cold), {s['bytes_streamed'] / MB:.1f} MiB streamed",
+            "Estimated AWS cost (list prices, us-east-1 x86, no free tier):",
+            _cost_line(
+                "API Gateway requests",
+                f"{s['requests_billed']} x ${p.api_gateway_per_million_requests}/M",
+                cost["api_gateway_requests"],
+            ),
+            _cost_line(
+                "Lambda requests",
+                f"{s['invocations']} x ${p.lambda_per_million_requests}/M",
+                cost["lambda_requests"],
+            ),
+            _cost_line(
+                "Lambda duration",
+                f"{s['lambda_gb_seconds']:.3f} GB-s x ${p.lambda_per_gb_second}",
+                cost["lambda_duration"],
+            ),
+            _cost_line(
+                "Lambda streamed bytes",
+                f"{s['streamed_bytes_billed'] / GB:.4f} GB x ${p.streamed_bytes_per_gb}/GB",
+                cost["lambda_streamed_bytes"],
+            ),
+            _cost_line("total", "", cost["total"]),
+        ]
+        return "\n".join(lines)
+
+
+def _cost_line(label: str, basis: str, usd: float) -> str:
+    return f"  {label:<22} {basis:<36} ${usd:.6f}"
+
+
+def access_log_entry(rec: RequestRecord) -> dict[str, Any]:
+    """The access-log fields: API Gateway's ``$context`` names, then streamway's own.
+
+    Locally the gateway adds no time of its own. ``responseLatency`` and
+    ``integration.latency`` are therefore the same number.
+    """
+    return {
+        "requestId": rec.request_id,
+        "ip": rec.source_ip,
+        "httpMethod": rec.method,
+        "resourcePath": rec.resource,
+        "path": f"/{rec.stage}{rec.path}",
+        "stage": rec.stage,
+        "status": rec.status,
+        "responseLength": rec.bytes_out,
+        "responseLatency": round(rec.latency_ms),
+        "integration.responseTransferMode": rec.transfer_mode,
+        "integration.timeToAllHeaders": round(rec.time_to_all_headers_ms),
+        "integration.timeToFirstContent": (
+            None if rec.time_to_first_content_ms is None else round(rec.time_to_first_content_ms)
+        ),
+        "integration.latency": round(rec.latency_ms),
+        "streamway.billedRequests": rec.billed_requests,
+        "streamway.functionDurationMs": rec.function_duration_ms,
+        "streamway.memoryMb": rec.memory_mb,
+        "streamway.coldStart": rec.cold_start,
+        "streamway.completed": rec.completed,
+    }
