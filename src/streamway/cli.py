@@ -86,7 +86,9 @@ _LOCAL_HELP = (
     "\n\n"
     "API Gateway's limits apply: 403 for unknown routes, 413 over 10 MB of request, "
     "BUFFERED: 29 s (504) and 10 MB (502); STREAM: the route's timeout (up to 15 min) and a "
-    "5 min idle timeout. GET /_local/functions shows the function processes. The functions "
+    "5 min idle timeout. GET /_local/functions shows the function processes, "
+    "GET /_local/metering the requests, bytes and Lambda GB-seconds with an AWS cost "
+    "estimate (also logged on exit). The functions "
     "read the same STREAMWAY_* settings as `streamway serve` (see docs/local.md)."
 )
 
@@ -144,6 +146,13 @@ def local(
     ] = None,
     jwt_issuer: Annotated[str | None, typer.Option(help="The JWT's required iss.")] = None,
     jwt_audience: Annotated[str | None, typer.Option(help="The JWT's required aud.")] = None,
+    price: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Override a list price of the cost estimate, as name=value (e.g. "
+            "lambda_per_gb_second=0.0000133334); repeatable. See GET /_local/metering."
+        ),
+    ] = None,
 ) -> None:
     from streamway.config import Settings
     from streamway.local.options import LocalOptions
@@ -170,6 +179,7 @@ def local(
         jwks=jwks,
         jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience,
+        prices=tuple(price or ()),
     )
     try:
         gateway = build_gateway(options)

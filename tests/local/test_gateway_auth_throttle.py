@@ -153,3 +153,35 @@ def test_throttle_lets_6_mib_through_then_2_mib_per_second(throttled: RunningLoc
     assert response.status_code == 200
     assert len(response.content) == 9 * 1024 * 1024
     assert elapsed >= 1.45, f"9 MiB took {elapsed:.2f} s: not throttled"
+
+
+# --- metering -------------------------------------------------------------------------------
+
+
+def test_metering_counts_requests_bytes_and_billing_and_logs_on_exit() -> None:
+    with streamway_local(args=TEST_API) as running:
+        assert httpx.get(f"{running.url}/buffered/pid", timeout=30).status_code == 200
+        streamed = httpx.get(f"{running.url}/stream/large?mib=25", timeout=60)
+        assert len(streamed.content) == 25 * 1024 * 1024
+        assert httpx.get(f"{running.url}/nope", timeout=30).status_code == 403
+        summary = httpx.get(f"{running.root}/_local/metering", timeout=10).json()
+        access = running.wait_for_log(
+            lambda e: e.get("integration.responseTransferMode") == "STREAMED"
+        )
+    exit_line = running.wait_for_log(lambda e: e.get("message", "").startswith("metering"))
+
+    assert summary["requests"] == 3
+    # 1 buffered + 3 for 25 MiB streamed (one per 10 MB started) + 1 refused.
+    assert summary["requests_billed"] == 5
+    assert summary["invocations"] == 2
+    assert summary["cold_starts"] == 2
+    assert summary["bytes_streamed"] == 25 * 1024 * 1024
+    assert summary["lambda_gb_seconds"] > 0
+    assert summary["estimated_cost_usd"]["total"] > 0
+    assert access["status"] == 200
+    assert access["resourcePath"] == "/stream/{proxy+}"
+    assert access["path"] == "/dev/stream/large"
+    assert access["responseLength"] == 25 * 1024 * 1024
+    assert access["integration.timeToAllHeaders"] <= access["integration.latency"]
+    assert access["streamway.coldStart"] is True
+    assert exit_line["requests_billed"] == 5

@@ -16,7 +16,9 @@ Per request, in API Gateway's order:
    :mod:`streamway.local.buffered_integration`), watched for the client leaving, which
    cancels the invocation.
 
-``GET /_local/functions`` (outside any stage) shows the sandboxes.
+``GET /_local/functions`` (outside any stage) shows the sandboxes, ``GET /_local/metering``
+what the run would have cost on AWS (:mod:`streamway.local.metering`, which also writes the
+access log line of every request).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from streamway.local.buffered_integration import BufferedAnswer, collect
 from streamway.local.exchange import Exchange
 from streamway.local.functions import ABANDONED, FunctionPool, InitFailed, Lease, Throttled
 from streamway.local.gateway_responses import GatewayResponse
+from streamway.local.metering import Meter, RequestRecord
 from streamway.local.rest_event import ClientRequest, RequestIds, StageContext, build_event
 from streamway.local.runtime_api import Invocation
 from streamway.local.stream_integration import Pacer, StreamLimits, relay_stream
@@ -45,7 +48,7 @@ if TYPE_CHECKING:
     from streamway.local.auth import GatewayAuth
 
 log = logging.getLogger("streamway.local.gateway")
-access_log = logging.getLogger("streamway.local.access")
+metering_log = logging.getLogger("streamway.local.metering")
 
 T = TypeVar("T")
 
@@ -75,6 +78,7 @@ class LocalGateway:
         max_request_bytes: int,
         pacers: Callable[[], Sequence[Pacer]] = tuple,
         auth: GatewayAuth | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self.definition = definition
         self.stage = stage
@@ -85,6 +89,7 @@ class LocalGateway:
         self.max_request_bytes = max_request_bytes
         self.pacers = pacers
         self.auth = auth
+        self.meter = meter or Meter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -103,8 +108,11 @@ class LocalGateway:
                 return
 
     async def close(self) -> None:
-        """Stops every function process."""
+        """Stops every function process and logs what the run would have cost on AWS."""
         await asyncio.gather(*(pool.close() for pool in self.pools.values()))
+        metering_log.info(
+            "metering summary\n%s", self.meter.summary_text(), extra=self.meter.summary()
+        )
 
     # --- one request -------------------------------------------------------------------
 
@@ -285,29 +293,45 @@ class LocalGateway:
                 "functions": [pool.describe() for pool in self.pools.values()]
             }
             await _send_json(send, 200, payload)
+        elif scope["method"] == "GET" and scope["path"] == "/_local/metering":
+            await _send_json(send, 200, self.meter.summary())
         else:
             await _send_json(send, 404, {"message": "no such local endpoint"})
 
     def _record(self, exchange: Exchange) -> None:
-        access_log.info(
-            "request",
-            extra={
-                "request_id": exchange.request_id,
-                "method": exchange.method,
-                "path": exchange.path,
-                "resource": exchange.resource,
-                "status": exchange.status,
-                "transfer_mode": exchange.transfer_mode,
-                "bytes": exchange.bytes_out,
-                "time_to_all_headers_ms": exchange.time_to_all_headers_ms,
-                "time_to_first_content_ms": exchange.time_to_first_content_ms,
-                "latency_ms": exchange.latency_ms,
-                "function_ms": exchange.function_ms,
-                "cold_start": exchange.cold_start,
-                "completed": exchange.completed,
-                "error": exchange.error,
-            },
+        """Meters the request (which writes API Gateway's access log line); a failure's
+        reason goes to the gateway's own log with the request id."""
+        in_stage = _path_in_stage(exchange.path, self.stage.stage)
+        invoked = exchange.function_ms is not None
+        self.meter.record(
+            RequestRecord(
+                request_id=exchange.request_id,
+                method=exchange.method,
+                path=in_stage if in_stage is not None else exchange.path,
+                resource=exchange.resource or "-",
+                stage=self.stage.stage,
+                status=exchange.status,
+                transfer_mode=exchange.transfer_mode,
+                bytes_out=exchange.bytes_out,
+                time_to_all_headers_ms=exchange.time_to_all_headers_ms or 0.0,
+                time_to_first_content_ms=exchange.time_to_first_content_ms,
+                latency_ms=exchange.latency_ms or 0.0,
+                # Lambda bills the init phase of a cold start with the invocation.
+                function_duration_ms=(exchange.function_ms or 0.0) + (exchange.init_ms or 0.0)
+                if invoked
+                else None,
+                memory_mb=exchange.memory_mb or 0,
+                cold_start=exchange.cold_start,
+                source_ip=exchange.source_ip,
+                completed=exchange.completed,
+            )
         )
+        if exchange.error is not None:
+            log.warning(
+                "request failed: %s",
+                exchange.error,
+                extra={"request_id": exchange.request_id, "status": exchange.status},
+            )
 
 
 def _raw_path(scope: Scope) -> str:

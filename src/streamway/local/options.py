@@ -36,3 +36,5 @@ class LocalOptions:
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     stage_variables: dict[str, str] = field(default_factory=dict)
+    #: ``name=value`` overrides of the metering's list prices.
+    prices: tuple[str, ...] = ()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from streamway.api.definition import ApiDefinition, TransferMode, load_definition
 from streamway.local.functions import FunctionPool, FunctionSpec, InvokeMode
 from streamway.local.gateway import LocalGateway
+from streamway.local.metering import Meter, Prices
 from streamway.local.options import LocalOptions
 from streamway.local.rest_event import StageContext, api_id_for
 from streamway.local.stream_integration import Pacer
@@ -72,6 +73,7 @@ def build_gateway(options: LocalOptions) -> LocalGateway:
         max_request_bytes=options.max_request_bytes,
         pacers=_pacers if options.throttle else tuple,
         auth=auth,
+        meter=Meter(Prices.from_assignments(options.prices)),
     )
 
 
