@@ -42,6 +42,8 @@ State = Literal["starting", "warm", "busy", "settling", "dead"]
 _SETTLE_WAIT_S = 1.0
 #: The error a caller cancels an invocation with when it stops reading early.
 ABANDONED = "Gateway.Abandoned"
+#: The emulator's error for an invocation past the function's timeout.
+TIMED_OUT = "Sandbox.Timedout"
 
 #: How long a process may take to stop after SIGTERM before it is killed.
 _STOP_GRACE_S = 5.0
@@ -151,7 +153,7 @@ class Sandbox:
         to ask for the next one; if it was abandoned, the function may still be running."""
         invocation = self.current
         error_type = (invocation.error or {}).get("errorType") if invocation else None
-        if self.state == "busy" and error_type != ABANDONED:
+        if self.state == "busy" and error_type not in (ABANDONED, TIMED_OUT):
             self.state = "settling"
 
     async def settle(self) -> None:
@@ -159,8 +161,7 @@ class Sandbox:
         process if that does not happen by the invocation's deadline (or it timed out)."""
         invocation = self.current
         timed_out = (
-            invocation is not None
-            and (invocation.error or {}).get("errorType") == "Sandbox.Timedout"
+            invocation is not None and (invocation.error or {}).get("errorType") == TIMED_OUT
         )
         remaining = self.spec.timeout_s
         if invocation is not None and invocation.deadline_ms is not None:
