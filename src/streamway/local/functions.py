@@ -45,6 +45,8 @@ ABANDONED = "Gateway.Abandoned"
 #: The emulator's error for an invocation past the function's timeout.
 TIMED_OUT = "Sandbox.Timedout"
 
+#: Lambda's limit on the init phase (before it is retried within the function timeout).
+INIT_TIMEOUT_S = 10.0
 #: How long a process may take to stop after SIGTERM before it is killed.
 _STOP_GRACE_S = 5.0
 
@@ -118,7 +120,8 @@ class Sandbox:
         try:
             await asyncio.wait(
                 {ready, failed, self._exited},
-                timeout=self.spec.timeout_s,
+                # Lambda gives init 10 s, then retries it within the function's timeout.
+                timeout=max(INIT_TIMEOUT_S, self.spec.timeout_s),
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
@@ -153,7 +156,8 @@ class Sandbox:
         to ask for the next one; if it was abandoned, the function may still be running."""
         invocation = self.current
         error_type = (invocation.error or {}).get("errorType") if invocation else None
-        if self.state == "busy" and error_type not in (ABANDONED, TIMED_OUT):
+        # (A timed-out one is about to be replaced: also worth a short wait.)
+        if self.state == "busy" and error_type != ABANDONED:
             self.state = "settling"
 
     async def settle(self) -> None:
