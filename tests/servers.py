@@ -126,6 +126,74 @@ def streamway_server(
 
 
 @dataclass
+class RunningLocal(RunningServer):
+    """``streamway local``: :attr:`url` is the stage's base URL, :attr:`root` the server's."""
+
+    root: str = ""
+    stage: str = "dev"
+
+    def functions(self) -> dict[str, dict[str, Any]]:
+        """``GET /_local/functions`` keyed by function name."""
+        answer = httpx.get(f"{self.root}/_local/functions", timeout=5).json()
+        return {entry["function"]: entry for entry in answer["functions"]}
+
+    def peak_rss_kib(self) -> int:
+        """The gateway process's peak resident set size so far (VmHWM)."""
+        return _status_kib(self.process.pid, "VmHWM")
+
+    def rss_kib(self) -> int:
+        return _status_kib(self.process.pid, "VmRSS")
+
+
+def _status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc status")
+
+
+@contextmanager
+def streamway_local(
+    env: Mapping[str, str] | None = None, *, args: tuple[str, ...] = (), stage: str = "dev"
+) -> Iterator[RunningLocal]:
+    """Runs ``python -m streamway local`` (gateway + function processes) on a free port.
+
+    The repository root is on the functions' PYTHONPATH, so ``--app tests....`` works.
+    """
+    port = free_port()
+    log_path = Path(tempfile.mkstemp(prefix="streamway-local-", suffix=".log")[1])
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamway",
+                "local",
+                "--port",
+                str(port),
+                "--stage",
+                stage,
+                *args,
+            ],
+            env={
+                **os.environ,
+                **TEST_ENV,
+                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+                **(env or {}),
+            },
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+        )
+        try:
+            wait_until_listening(port, process, timeout_s=60)
+            root = f"http://127.0.0.1:{port}"
+            yield RunningLocal(f"{root}/{stage}", port, process, log_path, root=root, stage=stage)
+        finally:
+            stop_process(process)
+
+
+@dataclass
 class RunningFunction:
     """A function process running ``python -m streamway.aws_lambda`` against an emulator."""
 

@@ -59,5 +59,12 @@ def test_serve_honours_port_like_lambda_web_adapter() -> None:
 def test_help_lists_the_commands() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("serve", "chat"):
+    for command in ("serve", "local", "chat"):
         assert command in result.stdout
+
+
+def test_local_help_names_its_options_and_limits() -> None:
+    result = run_cli("local", "--help")
+    assert result.returncode == 0
+    for text in ("--stage", "--concurrency", "--throttle", "--api-key", "--jwks", "/_local/"):
+        assert text in result.stdout

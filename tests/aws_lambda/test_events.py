@@ -100,6 +100,15 @@ def test_rest_v1_post_with_stage_query_repeats_and_base64_body() -> None:
     assert event["requestContext"]["resourcePath"] == "/streaming/{proxy+}"
 
 
+def test_rest_v1_path_arrives_percent_encoded_and_is_decoded() -> None:
+    # REST APIs keep the client's percent-encoding in `path` and `requestContext.path`.
+    event = load_event("rest_v1_get")
+    event["path"] = "/download/big%20file%E2%9C%93.bin"
+    event["requestContext"]["path"] = "/dev/download/big%20file%E2%9C%93.bin"
+    scope = RestApiV1(event, CONTEXT).scope()
+    assert (scope["path"], scope["root_path"]) == ("/dev/download/big file\u2713.bin", "/dev")
+
+
 @pytest.mark.parametrize(
     ("name", "client", "server"),
     [

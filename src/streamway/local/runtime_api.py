@@ -120,6 +120,8 @@ class Invocation:
         self._responded = asyncio.Event()
         self._done = asyncio.Event()
         self._deadline_task: asyncio.Task[None] | None = None
+        #: The connection the function is answering on, closed by :meth:`cancel`.
+        self._writer: asyncio.StreamWriter | None = None
 
     @property
     def done(self) -> bool:
@@ -177,6 +179,23 @@ class Invocation:
             error=self.error,
             trailers=self.trailers,
         )
+
+    def cancel(self, error: dict[str, Any]) -> None:
+        """Ends the invocation now, for a caller that will not read the rest (its client
+        left, a gateway timeout, the function's process died).
+
+        Chunks not yet read are dropped and the function's connection is closed, so a
+        function blocked on a full queue is released and its next write fails, and it
+        goes back to ``next``. Lambda does not do this: a stream whose caller went away
+        runs on, and is billed, to its end (facts §2).
+        """
+        if self.done:
+            return
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._abort(error)
+        if self._writer is not None:
+            self._writer.close()
 
     # --- the server side ---------------------------------------------------------------
 
@@ -275,6 +294,7 @@ class RuntimeAPIServer:
         self.next_calls: list[float] = []
         self._init_failed = asyncio.Event()
         self._first_next = asyncio.Event()
+        self._next_called = asyncio.Condition()
         self._pending: asyncio.Queue[Invocation] = asyncio.Queue()
         self._active: dict[str, Invocation] = {}
         self._server: asyncio.Server | None = None
@@ -330,6 +350,12 @@ class RuntimeAPIServer:
         """Waits until the function first asked for work; when that was (perf_counter)."""
         await self._first_next.wait()
         return self.next_calls[0]
+
+    async def wait_for_next_call(self, count: int) -> None:
+        """Waits until the function has asked for work ``count`` times in all: a sandbox is
+        free again only once its runtime is back in ``next``."""
+        async with self._next_called:
+            await self._next_called.wait_for(lambda: len(self.next_calls) >= count)
 
     async def wait_for_init_error(self) -> dict[str, Any]:
         await self._init_failed.wait()
@@ -430,7 +456,12 @@ class _Connection:
     async def _next(self) -> None:
         self.api.next_calls.append(time.perf_counter())
         self.api._first_next.set()
+        async with self.api._next_called:
+            self.api._next_called.notify_all()
         invocation = await self.api._pending.get()
+        while invocation.done:  # cancelled while it waited for the function
+            invocation = await self.api._pending.get()
+        invocation._writer = self.writer
         invocation._arm_deadline()
         config = self.api.config
         headers = [
@@ -448,17 +479,24 @@ class _Connection:
 
     async def _response(self, invocation: Invocation, request: Request) -> None:
         streaming = request.headers.get(RESPONSE_MODE_HEADER, "").lower() == "streaming"
+        invocation._writer = self.writer
         invocation._start("streaming" if streaming else "buffered", request.headers)
         await asyncio.sleep(0)  # let a waiting caller see the start before the body is read
         limit = self.api.max_streamed_bytes if streaming else MAX_BUFFERED_BYTES
         size = 0
         too_large = False
-        async for chunk in request.body():
-            size += len(chunk)
-            if limit is not None and size > limit:
-                too_large = True
-                continue
-            await invocation._put(chunk)
+        try:
+            async for chunk in request.body():
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    too_large = True
+                    continue
+                await invocation._put(chunk)
+        except (ConnectionError, asyncio.IncompleteReadError, BadRequest):
+            # The function (or its process) went away mid-response: what it sent still
+            # reaches the reader, then the invocation ends as failed.
+            await invocation._finish(_error("Runtime.ExitError", "the response was cut off"))
+            raise
         trailers = request.trailers
         invocation.trailers = trailers
         if too_large:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from streamway.aws_lambda.events.base import (
     ASGI,
@@ -33,8 +33,11 @@ class RestApiV1(EventSource):
         multi = event.get("multiValueHeaders") or {}
         headers = header_pairs(multi) if multi else header_pairs(event.get("headers") or {})
         lowered = {name.decode(): value.decode("latin-1") for name, value in headers}
-        path = event.get("path") or "/"
-        root_path = _root_path(path, context.get("path"))
+        # REST APIs deliver `path` still percent-encoded (HTTP APIs decode it); ASGI's path
+        # is decoded.
+        raw = event.get("path") or "/"
+        path = unquote(raw)
+        root_path = unquote(_root_path(raw, context.get("path")))
         query = event.get("multiValueQueryStringParameters") or {
             name: [value] for name, value in (event.get("queryStringParameters") or {}).items()
         }

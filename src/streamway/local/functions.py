@@ -1,0 +1,345 @@
+"""Function processes: Lambda's execution environments ("sandboxes") on one machine.
+
+Each sandbox is a real ``python -m streamway.aws_lambda`` child with a Runtime API emulator
+of its own, as each Lambda execution environment has its own Runtime API endpoint. A pool
+per function keeps up to ``concurrency`` of them, as Lambda does under a concurrency limit:
+
+- the first request that finds no free sandbox starts one: a *cold start*, whose init time
+  (process start until its first ``next``) is recorded;
+- a sandbox is busy from the invocation until its runtime is back in ``next``, then *warm*
+  and reused;
+- with every sandbox busy at the limit, the request is throttled (Lambda's 429
+  TooManyRequestsException, which the gateway turns into API Gateway's answer);
+- a process that dies is dropped (its invocation fails with ``Runtime.ExitError``) and
+  replaced by a cold start when next needed; one that overruns its timeout is killed, as
+  Lambda resets an environment after a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from streamway.local.runtime_api import FunctionConfig, Invocation, RuntimeAPIServer
+
+log = logging.getLogger("streamway.local.functions")
+
+InvokeMode = Literal["response_stream", "buffered"]
+#: ``settling``: the invocation is over and the runtime is expected back in ``next`` any
+#: moment; ``busy`` after an abandoned invocation means the function may still be running.
+State = Literal["starting", "warm", "busy", "settling", "dead"]
+
+#: How long a request waits for a settling sandbox before starting a new one.
+_SETTLE_WAIT_S = 1.0
+#: The error a caller cancels an invocation with when it stops reading early.
+ABANDONED = "Gateway.Abandoned"
+#: The emulator's error for an invocation past the function's timeout.
+TIMED_OUT = "Sandbox.Timedout"
+
+#: Lambda's limit on the init phase (before it is retried within the function timeout).
+INIT_TIMEOUT_S = 10.0
+#: How long a process may take to stop after SIGTERM before it is killed.
+_STOP_GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One Lambda function as the deploy stack defines it (StreamFunction, BufferedFunction)."""
+
+    name: str
+    invoke_mode: InvokeMode
+    app: str = "streamway.service.asgi:app"
+    memory_mb: int = 1024
+    timeout_s: float = 900.0
+    concurrency: int = 2
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class Throttled(Exception):
+    """Every sandbox is busy and the function is at its concurrency limit."""
+
+
+class InitFailed(Exception):
+    """A new sandbox failed its init: ``/init/error``, or the process exited before ``next``."""
+
+
+def _error(error_type: str, message: str) -> dict[str, Any]:
+    return {"errorType": error_type, "errorMessage": message}
+
+
+class Sandbox:
+    """One execution environment: an emulator and the function process talking to it."""
+
+    def __init__(self, spec: FunctionSpec, number: int) -> None:
+        self.spec = spec
+        self.number = number
+        self.api = RuntimeAPIServer(
+            FunctionConfig(name=spec.name, memory_mb=spec.memory_mb, timeout_s=spec.timeout_s)
+        )
+        self.state: State = "starting"
+        self.invocations = 0
+        self.init_ms: float | None = None
+        self.current: Invocation | None = None
+        self.process: asyncio.subprocess.Process | None = None
+        self._exited: asyncio.Future[int] | None = None
+        self._closing: asyncio.Future[None] | None = None
+        self.free = asyncio.Event()
+
+    @property
+    def alive(self) -> bool:
+        return self.state != "dead"
+
+    async def start(self) -> None:
+        """Starts the process and waits for its first ``next``; raises :class:`InitFailed`."""
+        started = time.perf_counter()
+        await self.api.start()
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "streamway.aws_lambda",
+            env={
+                **os.environ,
+                **self.api.function_env(),
+                "STREAMWAY_APP": self.spec.app,
+                "STREAMWAY_LAMBDA_INVOKE_MODE": self.spec.invoke_mode,
+                **self.spec.env,
+            },
+        )
+        self._exited = asyncio.ensure_future(self.process.wait())
+        ready = asyncio.ensure_future(self.api.wait_for_first_next())
+        failed = asyncio.ensure_future(self.api.wait_for_init_error())
+        try:
+            await asyncio.wait(
+                {ready, failed, self._exited},
+                # Lambda gives init 10 s, then retries it within the function's timeout.
+                timeout=max(INIT_TIMEOUT_S, self.spec.timeout_s),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            failed.cancel()
+            if not ready.done():
+                ready.cancel()
+        if not ready.done() or ready.cancelled():
+            reason = self.api.init_error or "the process exited or did not start in time"
+            await self.stop()
+            raise InitFailed(f"{self.spec.name} #{self.number}: {reason}")
+        self.init_ms = (ready.result() - started) * 1000
+        self._exited.add_done_callback(self._on_exit)
+        log.info(
+            "cold start",
+            extra={
+                "function": self.spec.name,
+                "sandbox": self.number,
+                "pid": self.process.pid,
+                "init_ms": round(self.init_ms, 1),
+            },
+        )
+
+    async def invoke(self, event: Any) -> Invocation:
+        self.state = "busy"
+        self.free.clear()
+        self.invocations += 1
+        self.current = await self.api.invoke(event)
+        return self.current
+
+    def released(self) -> None:
+        """The caller is done with the invocation. If it ran to its end, the runtime is about
+        to ask for the next one; if it was abandoned, the function may still be running."""
+        invocation = self.current
+        error_type = (invocation.error or {}).get("errorType") if invocation else None
+        # (A timed-out one is about to be replaced: also worth a short wait.)
+        if self.state == "busy" and error_type != ABANDONED:
+            self.state = "settling"
+
+    async def settle(self) -> None:
+        """Waits until the runtime is back in ``next`` after the current invocation; kills the
+        process if that does not happen by the invocation's deadline (or it timed out)."""
+        invocation = self.current
+        timed_out = (
+            invocation is not None and (invocation.error or {}).get("errorType") == TIMED_OUT
+        )
+        remaining = self.spec.timeout_s
+        if invocation is not None and invocation.deadline_ms is not None:
+            remaining = max(0.0, invocation.deadline_ms / 1000 - time.time())
+        if not timed_out and self.alive and self._exited is not None:
+            back = asyncio.ensure_future(self.api.wait_for_next_call(self.invocations + 1))
+            watched: set[asyncio.Future[Any]] = {back, self._exited}
+            await asyncio.wait(watched, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            back.cancel()
+            if back.done() and not back.cancelled() and self.alive:
+                self.current = None
+                self.state = "warm"
+                self.free.set()
+                return
+        if self.alive:
+            log.warning(
+                "function timed out; its process is replaced",
+                extra={"function": self.spec.name, "sandbox": self.number},
+            )
+            await self.stop()
+        else:
+            await self.api.close()
+
+    def _on_exit(self, exited: asyncio.Future[int]) -> None:
+        if self.state == "dead":
+            return
+        self.state = "dead"
+        self.free.set()
+        code = exited.result() if not exited.cancelled() else None
+        log.warning(
+            "function process exited",
+            extra={"function": self.spec.name, "sandbox": self.number, "returncode": code},
+        )
+        if self.current is not None and self.current.mode is None:
+            # Died before answering. (One that died mid-answer is ended by the emulator once
+            # it has read what the function sent, so none of it is lost.)
+            self.current.cancel(_error("Runtime.ExitError", f"the process exited with {code}"))
+        if self.current is None or self.current.done:
+            self._closing = asyncio.ensure_future(self.api.close())
+        # Otherwise the emulator is still handing over the answer; settle() closes it.
+
+    async def stop(self) -> None:
+        """Stops the process (SIGTERM, then SIGKILL) and the emulator."""
+        self.state = "dead"
+        self.free.set()
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
+            try:
+                async with asyncio.timeout(_STOP_GRACE_S):
+                    await self.process.wait()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                await self.process.wait()
+        if self.current is not None:
+            self.current.cancel(_error("Runtime.ExitError", "the sandbox was stopped"))
+        await self.api.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "sandbox": self.number,
+            "state": self.state,
+            "pid": self.process.pid if self.process else None,
+            "invocations": self.invocations,
+            "init_ms": round(self.init_ms, 1) if self.init_ms is not None else None,
+            "rss_mib": _rss_mib(self.process.pid) if self.process and self.alive else None,
+        }
+
+
+def _rss_mib(pid: int) -> float | None:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+class Lease:
+    """A sandbox held for one request; :meth:`release` hands it back."""
+
+    def __init__(self, pool: FunctionPool, sandbox: Sandbox, *, cold_start: bool) -> None:
+        self.pool = pool
+        self.sandbox = sandbox
+        self.cold_start = cold_start
+        self.invocation: Invocation | None = None
+
+    @property
+    def init_ms(self) -> float | None:
+        return self.sandbox.init_ms if self.cold_start else None
+
+    async def invoke(self, event: Any) -> Invocation:
+        self.invocation = await self.sandbox.invoke(event)
+        return self.invocation
+
+    def release(self) -> None:
+        """The caller is done. The sandbox is free once its runtime asks for work again,
+        which may be later: a function whose caller left finishes in the background."""
+        self.pool._settle(self.sandbox)
+
+
+class FunctionPool:
+    """The sandboxes of one function, up to its concurrency."""
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        self.sandboxes: list[Sandbox] = []
+        self.cold_starts = 0
+        self.throttles = 0
+        self._numbers = itertools.count(1)
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def acquire(self) -> Lease:
+        """A warm sandbox if one is free, else a new one; raises :class:`Throttled` at the
+        limit and :class:`InitFailed` when a new one fails to start."""
+        while True:
+            self.sandboxes = [sandbox for sandbox in self.sandboxes if sandbox.alive]
+            for sandbox in self.sandboxes:
+                if sandbox.state == "warm":
+                    sandbox.state = "busy"
+                    sandbox.free.clear()
+                    return Lease(self, sandbox, cold_start=False)
+            # A sandbox that just answered is back in `next` within moments: waiting for it
+            # beats a cold start (and keeps a sequential client on one warm sandbox).
+            settling = [s.free.wait() for s in self.sandboxes if s.state == "settling"]
+            if not settling:
+                break
+            waits = [asyncio.ensure_future(wait) for wait in settling]
+            done, pending = await asyncio.wait(
+                waits, timeout=_SETTLE_WAIT_S, return_when=asyncio.FIRST_COMPLETED
+            )
+            for wait in pending:
+                wait.cancel()
+            if not done:
+                break
+        if len(self.sandboxes) >= self.spec.concurrency:
+            self.throttles += 1
+            raise Throttled(f"{self.spec.name} is at its concurrency limit")
+        sandbox = Sandbox(self.spec, next(self._numbers))
+        self.sandboxes.append(sandbox)  # counts against the limit while it starts
+        self.cold_starts += 1
+        try:
+            await sandbox.start()
+        except BaseException:
+            if sandbox in self.sandboxes:
+                self.sandboxes.remove(sandbox)
+            await sandbox.stop()
+            raise
+        sandbox.state = "busy"
+        return Lease(self, sandbox, cold_start=True)
+
+    def _settle(self, sandbox: Sandbox) -> None:
+        sandbox.released()
+        task = asyncio.ensure_future(sandbox.settle())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(*(sandbox.stop() for sandbox in self.sandboxes))
+        self.sandboxes = []
+
+    def describe(self) -> dict[str, Any]:
+        live = [sandbox for sandbox in self.sandboxes if sandbox.alive]
+        return {
+            "function": self.spec.name,
+            "invoke_mode": self.spec.invoke_mode,
+            "concurrency": self.spec.concurrency,
+            "memory_mb": self.spec.memory_mb,
+            "timeout_s": self.spec.timeout_s,
+            "cold_starts": self.cold_starts,
+            "throttles": self.throttles,
+            "invocations": sum(sandbox.invocations for sandbox in self.sandboxes),
+            "sandboxes": [sandbox.describe() for sandbox in live],
+        }

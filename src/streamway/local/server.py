@@ -1,0 +1,99 @@
+"""``streamway local``: the gateway and its two functions, served by uvicorn.
+
+The two functions are those the deploy stack creates from the same definition:
+StreamFunction (``STREAMWAY_LAMBDA_INVOKE_MODE=response_stream``) behind STREAM routes and
+BufferedFunction (``buffered``) behind BUFFERED ones, each running ``options.app``.
+"""
+
+from __future__ import annotations
+
+from streamway.api.definition import ApiDefinition, TransferMode, load_definition
+from streamway.local.functions import FunctionPool, FunctionSpec, InvokeMode
+from streamway.local.gateway import LocalGateway
+from streamway.local.metering import Meter, Prices
+from streamway.local.options import LocalOptions
+from streamway.local.rest_event import StageContext, api_id_for
+from streamway.local.stream_integration import Pacer
+from streamway.local.throttle import gateway_and_lambda_throttle
+
+FUNCTION_NAMES: dict[TransferMode, tuple[str, InvokeMode]] = {
+    "STREAM": ("StreamFunction", "response_stream"),
+    "BUFFERED": ("BufferedFunction", "buffered"),
+}
+
+
+def build_definition(options: LocalOptions) -> ApiDefinition:
+    """The definition with auth applied as the deploy stack would: an API key when keys are
+    given, the JWT authorizer when a JWKS is."""
+    definition = load_definition(options.definition)
+    if options.api_keys or options.jwks:
+        definition = definition.with_auth(
+            api_key=bool(options.api_keys), authorizer=options.jwks is not None
+        )
+    return definition
+
+
+def build_gateway(options: LocalOptions) -> LocalGateway:
+    definition = build_definition(options)
+    pools = {
+        mode: FunctionPool(
+            FunctionSpec(
+                name=name,
+                invoke_mode=invoke_mode,
+                app=options.app,
+                memory_mb=options.memory_mb,
+                timeout_s=options.function_timeout_s,
+                concurrency=options.concurrency,
+            )
+        )
+        for mode, (name, invoke_mode) in FUNCTION_NAMES.items()
+    }
+    auth = None
+    if options.api_keys or options.jwks:
+        # Imported only when asked for: JWT checks need the `gateway` extra (pyjwt[crypto]).
+        from streamway.local.auth import GatewayAuth
+
+        auth = GatewayAuth.from_options(
+            definition, options.api_keys, options.jwks, options.jwt_issuer, options.jwt_audience
+        )
+    title = str(definition.document.get("info", {}).get("title", "streamway"))
+    stage = StageContext(
+        stage=options.stage,
+        api_id=api_id_for(title),
+        binary_media_types=definition.binary_media_types,
+        stage_variables=options.stage_variables or None,
+    )
+    return LocalGateway(
+        definition,
+        stage,
+        pools,
+        stream_timeout_s=options.stream_timeout_s,
+        buffered_timeout_s=options.buffered_timeout_s,
+        stream_idle_timeout_s=options.stream_idle_timeout_s,
+        max_request_bytes=options.max_request_bytes,
+        pacers=_pacers if options.throttle else tuple,
+        auth=auth,
+        meter=Meter(Prices.from_assignments(options.prices)),
+    )
+
+
+def _pacers() -> tuple[Pacer, ...]:
+    # A STREAM response behind Lambda passes Lambda's cap, then API Gateway's: in effect 6 MB
+    # at once, then 2 MB/s. One pair per response.
+    return (gateway_and_lambda_throttle(),)
+
+
+def run(gateway: LocalGateway, options: LocalOptions) -> None:
+    """Serves until interrupted; the lifespan shutdown stops the function processes."""
+    import uvicorn
+
+    uvicorn.run(
+        gateway,
+        host=options.host,
+        port=options.port,
+        log_config=None,
+        access_log=False,
+        # API Gateway sends no Server header of its own; uvicorn's would be a local tell.
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
