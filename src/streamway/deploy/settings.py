@@ -25,7 +25,10 @@ class LocalModelRefused(ValueError):
 class DeploySettings(BaseSettings):
     """Every knob of the stack; field docs double as the reference in docs/deploy.md."""
 
-    model_config = SettingsConfigDict(env_prefix="STREAMWAY_DEPLOY_", extra="ignore")
+    # populate_by_name: tests and callers may pass region=, model=... despite the aliases.
+    model_config = SettingsConfigDict(
+        env_prefix="STREAMWAY_DEPLOY_", extra="ignore", populate_by_name=True
+    )
 
     stack_name: str = Field(default="Streamway", description="The CloudFormation stack name.")
     region: str = Field(

@@ -19,8 +19,10 @@ ELF_MACHINES: dict[str, int] = {"arm64": 183, "x86_64": 62}
 #: The glibc of each runtime's OS: python3.11 runs on Amazon Linux 2 (glibc 2.26),
 #: python3.12 and later on Amazon Linux 2023 (glibc 2.34).
 RUNTIME_GLIBC: dict[str, int] = {"3.11": 26, "3.12": 34, "3.13": 34}
-#: manylinux2014 is glibc 2.17, the oldest tag the wheels we need still ship.
-MANYLINUX_OLDEST_GLIBC = 17
+#: manylinux_2_5 (alias manylinux1) is the oldest manylinux; older wheels load on newer glibc.
+MANYLINUX_OLDEST_GLIBC = 5
+#: PEP 600's aliases for the legacy manylinux names: glibc 2.5, 2.12 and 2.17.
+LEGACY_ALIASES = {5: "manylinux1", 12: "manylinux2010", 17: "manylinux2014"}
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,13 @@ class Target:
         return f"python{self.python}"
 
     def platforms(self) -> list[str]:
-        """Wheel platform tags the runtime's OS can load, best first: manylinux2014 (what AWS
-        documents) and every ``manylinux_2_x`` up to the runtime's glibc. pip does not expand
-        ``manylinux_2_x`` to older ones by itself, so all are listed."""
-        newest = RUNTIME_GLIBC[self.python]
-        return [f"manylinux2014_{self.machine}"] + [
-            f"manylinux_2_{minor}_{self.machine}"
-            for minor in range(newest, MANYLINUX_OLDEST_GLIBC - 1, -1)
-        ]
+        """Wheel platform tags the runtime's OS can load: manylinux2014 first (what AWS
+        documents), then every ``manylinux_2_x`` from the runtime's glibc down, with the legacy
+        aliases. pip does not expand ``manylinux_2_x`` to older ones by itself, so all are
+        listed."""
+        tags = [f"manylinux2014_{self.machine}"]
+        for minor in range(RUNTIME_GLIBC[self.python], MANYLINUX_OLDEST_GLIBC - 1, -1):
+            tags.append(f"manylinux_2_{minor}_{self.machine}")
+            if minor in LEGACY_ALIASES and minor != 17:
+                tags.append(f"{LEGACY_ALIASES[minor]}_{self.machine}")
+        return tags
