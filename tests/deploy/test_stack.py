@@ -257,7 +257,6 @@ def test_waf_web_acl_on_the_stage(full: Template, minimal: Template) -> None:
     (association,) = full.find_resources("AWS::WAFv2::WebACLAssociation").values()
     assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
     assert {"Ref": stage_id} in association["Properties"]["ResourceArn"]["Fn::Join"][1]
-    assert stage_id in association["DependsOn"]
     minimal.resource_count_is("AWS::WAFv2::WebACL", 0)
 
 

@@ -346,15 +346,14 @@ class StreamwayStack(Stack):
             rules=[common, rate],
             visibility_config=visibility("streamway"),
         )
-        association = wafv2.CfnWebACLAssociation(
+        # The stage ARN refers to the stage resource, so CloudFormation associates the ACL
+        # only once the stage exists.
+        wafv2.CfnWebACLAssociation(
             self,
             "WebAclAssociation",
             resource_arn=self.api.deployment_stage.stage_arn,
             web_acl_arn=acl.attr_arn,
         )
-        # The stage ARN is built from names, not a reference: without this the association
-        # could be created before the stage exists.
-        association.node.add_dependency(self.api.deployment_stage)
 
 
 def _policy_statement(statement: Statement) -> iam.PolicyStatement:
