@@ -59,5 +59,5 @@ def test_serve_honours_port_like_lambda_web_adapter() -> None:
 def test_help_lists_the_commands() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("serve", "chat"):
+    for command in ("serve", "chat", "get", "package", "synth", "deploy"):
         assert command in result.stdout

@@ -39,3 +39,15 @@ def test_limits_are_lambdas() -> None:
         DeploySettings(timeout_s=901)
     with pytest.raises(ValueError, match="user_pool_arn is set but cognito is off"):
         DeploySettings(user_pool_arn="arn:aws:cognito-idp:us-east-1:1:userpool/x")
+
+
+def test_every_setting_is_in_the_deploy_doc() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text("utf-8")
+    missing = [
+        name
+        for name in DeploySettings.model_fields
+        if f"STREAMWAY_DEPLOY_{name.upper()}" not in text
+        # The usage plan's three limits share one row: _THROTTLE_BURST, _QUOTA_PER_DAY.
+        and f"_{name.upper()}`" not in text
+    ]
+    assert not missing, f"settings missing from docs/deploy.md: {missing}"
