@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from streamway.deploy.cdk_cli import cdk_command
 from tests.servers import REPO_ROOT
 
 MODEL = "bedrock:us.anthropic.claude-haiku-4-5-20251001-v1:0"
@@ -151,3 +153,47 @@ def test_serving_never_imports_aws_cdk(tmp_path: Path) -> None:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
+
+
+@pytest.mark.skipif(shutil.which("npx") is None, reason="needs Node.js (npx) for the CDK CLI")
+def test_the_cdk_cli_reads_the_assembly(synthesized: Path, tmp_path: Path) -> None:
+    """The real CDK CLI (what `streamway deploy` runs) accepts the in-process assembly."""
+    env = _env(
+        tmp_path, HOME=os.environ.get("HOME", str(tmp_path)), NPM_CONFIG_UPDATE_NOTIFIER="false"
+    )
+    completed = subprocess.run(
+        [*cdk_command(), "ls", "--long", "--app", str(synthesized.parent)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "name: Streamway" in completed.stdout
+    assert "region: us-east-1" in completed.stdout
+
+
+def test_the_cdk_app_file_builds_the_same_stack(tmp_path: Path, placeholder_bundle: Path) -> None:
+    """deploy/app.py, run as deploy/cdk.json tells the CDK CLI to run it."""
+    outdir = tmp_path / "cdk.out"
+    env = _env(
+        tmp_path,
+        STREAMWAY_MODEL=MODEL,
+        STREAMWAY_DEPLOY_BUNDLE=str(placeholder_bundle),
+        CDK_OUTDIR=str(outdir),
+    )
+    app = json.loads((REPO_ROOT / "deploy" / "cdk.json").read_text())["app"]
+    assert app == "cd .. && .venv/bin/python deploy/app.py"
+    completed = subprocess.run(
+        [sys.executable, "deploy/app.py"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    template = json.loads((outdir / "Streamway.template.json").read_text())
+    assert "InvokeUrl" in template["Outputs"]
