@@ -8,7 +8,10 @@ import stat
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from streamway.deploy.archive import prune, write_zip
+from streamway.deploy.package import BundleTooLarge, require_within_limit
 
 
 def _tree(root: Path) -> Path:
@@ -55,3 +58,11 @@ def test_zip_is_reproducible_with_normalised_modes(tmp_path: Path) -> None:
     assert [i.filename for i in infos] == sorted(modes)
     assert report.files == len(infos)
     assert report.unzipped_bytes == sum(i.file_size for i in infos)
+
+
+def test_a_bundle_over_the_limit_is_refused_and_removed(tmp_path: Path) -> None:
+    report = write_zip(_tree(tmp_path / "b"), tmp_path / "b.zip")
+    require_within_limit(report, report.unzipped_bytes)  # exactly at the limit is fine
+    with pytest.raises(BundleTooLarge, match=f"unzips to {report.unzipped_bytes:,} bytes"):
+        require_within_limit(report, report.unzipped_bytes - 1)
+    assert not report.path.exists()

@@ -197,3 +197,10 @@ def test_the_cdk_app_file_builds_the_same_stack(tmp_path: Path, placeholder_bund
     assert completed.returncode == 0, completed.stderr
     template = json.loads((outdir / "Streamway.template.json").read_text())
     assert "InvokeUrl" in template["Outputs"]
+
+
+def test_package_refuses_an_unknown_target_plainly(tmp_path: Path) -> None:
+    completed = _streamway(["package", "--arch", "sparc"], _env(tmp_path), tmp_path)
+    assert completed.returncode == 1
+    assert "the architecture is arm64 or x86_64, not sparc" in completed.stderr
+    assert "Traceback" not in completed.stderr

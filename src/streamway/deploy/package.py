@@ -88,13 +88,19 @@ def package(
             raise BundleMismatch(target, mismatches)
         distributions = _distributions(root)
         report = write_zip(root, out, executables=ENTRY_POINTS)
+    require_within_limit(report, limit_bytes)
+    return BundleReport(target, report, distributions, pruned)
+
+
+def require_within_limit(report: ZipReport, limit_bytes: int = LAMBDA_UNZIPPED_LIMIT) -> None:
+    """Deletes and refuses a zip Lambda would reject at deploy time: better now than after
+    an upload."""
     if report.unzipped_bytes > limit_bytes:
-        out.unlink()
+        report.path.unlink()
         raise BundleTooLarge(
             f"the bundle unzips to {report.unzipped_bytes:,} bytes, over Lambda's "
             f"{limit_bytes:,}: use the container image (STREAMWAY_DEPLOY_RUNTIME=lwa)"
         )
-    return BundleReport(target, report, distributions, pruned)
 
 
 def build_wheel(project: Path, wheel_dir: Path) -> Path:
