@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from streamway.deploy.native import check_bundle, tag_matches
-from streamway.deploy.package import LAMBDA_UNZIPPED_LIMIT
+from streamway.deploy.package import LAMBDA_UNZIPPED_LIMIT, package
 from streamway.deploy.target import Target
 from streamway.local.runtime_api import STREAMING_CONTENT_TYPE, RuntimeAPIServer
 from tests.aws_lambda.fixtures import rest_event
 from tests.deploy.conftest import BuildBundle
-from tests.servers import stop_process
+from tests.servers import REPO_ROOT, stop_process
 
 # Building a bundle is a pip install of ~80 wheels: minutes on a cold cache.
 pytestmark = pytest.mark.timeout(900)
@@ -82,6 +82,19 @@ def test_bundle_layout_and_tags(build_bundle: BuildBundle, python: str, arch: st
     assert report.zip.unzipped_bytes < LAMBDA_UNZIPPED_LIMIT
     assert f"zipped {report.zip.zipped_bytes / 1024 / 1024:.1f} MiB" in report.summary()
     print(report.summary())
+
+
+def test_the_same_inputs_give_the_same_zip(build_bundle: BuildBundle, tmp_path: Path) -> None:
+    first = build_bundle("3.12", "arm64")
+    again = package(Target("3.12", "arm64"), tmp_path / "again.zip", project=REPO_ROOT)
+    assert again.path.read_bytes() == first.path.read_bytes()
+    with zipfile.ZipFile(again.path) as archive:
+        # Nothing in the bundle names the machine or directory it was built in.
+        names = archive.namelist()
+        assert not [n for n in names if n.endswith("direct_url.json")]
+        (record_name,) = [n for n in names if n.startswith("streamway-") and n.endswith("/RECORD")]
+        record = archive.read(record_name).decode()
+    assert "direct_url.json" not in record
 
 
 def test_the_check_refuses_a_bundle_with_a_wrong_arch_extension(

@@ -82,6 +82,7 @@ def package(
         constraints = _pins(work / "constraints.txt") if pin else None
         install([requirement], root, target, find_links=find_links, constraints=constraints)
         add_entry_points(root)
+        forget_build_paths(root)
         pruned = prune(root)
         mismatches = check_bundle(root, target)
         if mismatches:
@@ -154,6 +155,21 @@ def add_entry_points(root: Path) -> None:
             raise PackagingError(f"{source} is missing from the installed streamway")
         shutil.copyfile(source, root / name)
         (root / name).chmod(0o755)
+
+
+def forget_build_paths(root: Path) -> None:
+    """Drops pip's ``direct_url.json`` for what was installed from a local file (streamway's
+    own wheel): it names the build's temporary directory, so it would make every zip differ
+    and tell the function where it was built. RECORD loses the matching line."""
+    for direct_url in root.glob("*.dist-info/direct_url.json"):
+        if '"file://' not in direct_url.read_text(encoding="utf-8"):
+            continue
+        direct_url.unlink()
+        record = direct_url.with_name("RECORD")
+        if record.is_file():
+            lines = record.read_text(encoding="utf-8").splitlines(keepends=True)
+            name = f"{direct_url.parent.name}/direct_url.json,"
+            record.write_text("".join(line for line in lines if not line.startswith(name)))
 
 
 def _pins(path: Path) -> Path:
