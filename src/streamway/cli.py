@@ -228,7 +228,7 @@ _PACKAGE_HELP = (
     "--only-binary=:all:), whatever machine runs this; bootstrap and exec-wrapper go at the "
     "zip root, executable. The bundle is refused when a native file does not match the "
     "target (ELF machine, extension module name, wheel tags) or when it unzips to more than "
-    "Lambda's 250 MB. Needs the deploy extra: pip install 'streamway[deploy]'."
+    "Lambda's 250 MB. Needs the deploy extra: pip install 'streamway\\[deploy]'."
 )
 
 
@@ -242,7 +242,7 @@ def package(
     ] = "arm64",
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="The zip to write. [default: dist/lambda-PYTHON-ARCH.zip]"),
+        typer.Option("--out", help="The zip to write. \\[default: dist/lambda-PYTHON-ARCH.zip]"),
     ] = None,
     with_local_model: Annotated[
         bool,
@@ -264,7 +264,7 @@ def package(
     ] = True,
     project: Annotated[
         Path | None,
-        typer.Option(help="The streamway checkout to build. [default: found from the cwd]"),
+        typer.Option(help="The streamway checkout to build. \\[default: found from the cwd]"),
     ] = None,
 ) -> None:
     """Build the Lambda zip for a target Python and CPU."""
@@ -326,7 +326,7 @@ def deploy(
         typer.Option("--yes", "-y", help="Do not stop to approve new IAM roles and permissions."),
     ] = False,
     profile: Annotated[
-        str | None, typer.Option(help="The AWS profile to deploy with. [default: AWS_PROFILE]")
+        str | None, typer.Option(help="The AWS profile to deploy with. \\[default: AWS_PROFILE]")
     ] = None,
 ) -> None:
     """Deploy the stack to AWS (credentials, package, synth, cdk deploy)."""
