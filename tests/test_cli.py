@@ -59,7 +59,7 @@ def test_serve_honours_port_like_lambda_web_adapter() -> None:
 def test_help_lists_the_commands() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("serve", "local", "chat"):
+    for command in ("serve", "local", "chat", "get", "package", "synth", "deploy"):
         assert command in result.stdout
 
 

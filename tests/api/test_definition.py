@@ -154,3 +154,29 @@ def test_render_without_auth_drops_unused_schemes() -> None:
         for operation in item.values()
         if isinstance(operation, dict) and "x-amazon-apigateway-integration" in operation
     )
+
+
+def test_render_sends_each_transfer_mode_to_its_own_function() -> None:
+    stream_arn = FUNCTION_ARN + "-stream"
+    document = render_openapi(
+        load_definition(),
+        function_arn=FUNCTION_ARN,
+        stream_function_arn=stream_arn,
+        region="eu-west-1",
+    )
+    for resource, item in document["paths"].items():
+        for method, operation in item.items():
+            if method not in ("get", "head", "post"):
+                continue
+            integration = operation["x-amazon-apigateway-integration"]
+            if integration["responseTransferMode"] == "STREAM":
+                expected = (
+                    "arn:aws:apigateway:eu-west-1:lambda:path/2021-11-15/functions/"
+                    f"{stream_arn}/response-streaming-invocations"
+                )
+            else:
+                expected = (
+                    "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/"
+                    f"{FUNCTION_ARN}/invocations"
+                )
+            assert integration["uri"] == expected, (method, resource)

@@ -213,12 +213,19 @@ def render_openapi(
     *,
     function_arn: str,
     region: str,
+    stream_function_arn: str | None = None,
     api_key: bool = False,
     authorizer_arns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The document API Gateway imports: ARNs filled in, auth applied, streamway's own
     extensions removed, and security schemes nobody uses dropped (an unused Cognito scheme
-    with no provider ARNs would fail the import)."""
+    with no provider ARNs would fail the import).
+
+    ``${FunctionArn}`` becomes ``stream_function_arn`` in STREAM integrations and
+    ``function_arn`` in BUFFERED ones. A function cannot tell which kind of integration
+    invoked it (the event is the same), so a deployment with both modes runs two functions,
+    one per invoke mode; one function serves both when ``stream_function_arn`` is None.
+    """
     document = copy.deepcopy(dict(definition.document))
     schemes = (API_KEY_SCHEME,) * api_key + (JWT_SCHEME,) * bool(authorizer_arns)
     for item in document.get("paths", {}).values():
@@ -226,10 +233,10 @@ def render_openapi(
             if method not in HTTP_METHODS:
                 continue
             integration = operation[INTEGRATION]
+            streams = str(integration.get("responseTransferMode", "BUFFERED")).upper() == "STREAM"
+            arn = stream_function_arn if streams and stream_function_arn else function_arn
             integration["uri"] = (
-                str(integration["uri"])
-                .replace("${FunctionArn}", function_arn)
-                .replace("${Region}", region)
+                str(integration["uri"]).replace("${FunctionArn}", arn).replace("${Region}", region)
             )
             if schemes and not operation.get(PUBLIC, False):
                 operation["security"] = [{name: []} for name in schemes]

@@ -1,0 +1,70 @@
+"""Synthesizing the stack in-process, offline: no credentials, no CDK CLI, no Docker.
+
+``streamway synth`` and ``deploy/app.py`` (what ``cdk`` runs) both come here, so the
+template a test inspects is the template ``cdk deploy`` uploads.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from streamway.deploy.settings import DeploySettings
+
+if TYPE_CHECKING:  # aws_cdk is imported only when a stack is actually built
+    import aws_cdk
+
+    from streamway.deploy.stack import StreamwayStack
+
+
+class MissingBundle(FileNotFoundError):
+    """The native runtime needs the zip from ``streamway package`` before synthesis."""
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    outdir: Path
+    stack_name: str
+
+    @property
+    def template(self) -> Path:
+        return self.outdir / f"{self.stack_name}.template.json"
+
+
+def synth(
+    settings: DeploySettings, outdir: Path, *, project_root: Path | None = None
+) -> Synthesized:
+    """Writes the cloud assembly (templates and assets) to ``outdir``."""
+    settings.require_remote_model()  # before anything slow
+    if settings.runtime == "native" and not settings.bundle_path.is_file():
+        raise MissingBundle(
+            f"{settings.bundle_path} does not exist: build it with `streamway package "
+            f"--python {settings.python} --arch {settings.arch} --out {settings.bundle_path}`"
+        )
+    # jsii prints a banner about Node 20's end of life on every import otherwise.
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    import aws_cdk
+
+    app = aws_cdk.App(outdir=str(outdir))
+    build_stack(app, settings, project_root=project_root)
+    app.synth()
+    return Synthesized(outdir, settings.stack_name)
+
+
+def build_stack(
+    app: aws_cdk.App, settings: DeploySettings, *, project_root: Path | None = None
+) -> StreamwayStack:
+    """The stack inside ``app``, for the region and account the settings name."""
+    import aws_cdk
+
+    from streamway.deploy.stack import StreamwayStack
+
+    return StreamwayStack(
+        app,
+        settings.stack_name,
+        settings=settings,
+        project_root=project_root,
+        env=aws_cdk.Environment(region=settings.region, account=settings.account),
+    )
