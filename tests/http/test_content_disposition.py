@@ -30,9 +30,10 @@ def test_quotes_and_line_breaks_cannot_escape_the_header() -> None:
     assert value.count('"') == 2
 
 
-# Names a filesystem or S3 can hold: any code point, including lone surrogates that stand for
-# undecodable bytes in local file names.
-names = st.text(st.characters(codec=None, exclude_categories=()), min_size=1, max_size=60)
+# Names a filesystem or S3 can hold: any code point, including the lone surrogates
+# U+DC80..U+DCFF that stand for undecodable bytes in local file names (PEP 383).
+_ESCAPED_BYTES = st.characters(min_codepoint=0xDC80, max_codepoint=0xDCFF)
+names = st.text(st.characters(codec="utf-8") | _ESCAPED_BYTES, min_size=1, max_size=60)
 
 
 @given(names)
@@ -49,3 +50,17 @@ def test_any_name_gives_a_safe_header_that_round_trips(name: str) -> None:
     assert unquote(encoded, encoding="utf-8", errors="surrogateescape") == name
     if not any("\ud800" <= char <= "\udfff" for char in name):
         assert filename_from_content_disposition(value) == name  # the client side agrees
+
+
+@given(st.text(st.characters(codec=None, exclude_categories=()), min_size=1, max_size=20))
+def test_any_string_at_all_gives_a_safe_header(name: str) -> None:
+    """Even lone surrogates no file name can hold (U+D800): a header, not an exception."""
+    value = content_disposition(name)
+    assert value.isascii()
+    assert value.isprintable()
+    assert value.count('"') == 2
+
+
+def test_a_lone_surrogate_that_is_no_byte_becomes_a_replacement_character() -> None:
+    assert content_disposition("a\ud800b").endswith("filename*=UTF-8''a%EF%BF%BDb")
+    assert content_disposition("a\udcffb").endswith("filename*=UTF-8''a%FFb")

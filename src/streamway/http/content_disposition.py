@@ -34,8 +34,22 @@ def ascii_fallback(filename: str) -> str:
 
 def content_disposition(filename: str, disposition: str = "attachment") -> str:
     """The header value that saves a download as ``filename``."""
-    encoded = quote(filename.encode("utf-8", "surrogateescape"), safe=_ATTR_CHAR_SAFE)
+    encoded = quote(_utf8(filename), safe=_ATTR_CHAR_SAFE)
     return f"{disposition}; filename=\"{ascii_fallback(filename)}\"; filename*=UTF-8''{encoded}"
+
+
+def _utf8(filename: str) -> bytes:
+    """UTF-8 bytes of a name; U+DC80..U+DCFF are the undecodable bytes of a local file name
+    (PEP 383) and go back to those bytes. Any other lone surrogate stands for nothing a file
+    system or S3 key can hold and becomes U+FFFD rather than failing the response."""
+    try:
+        return filename.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        cleaned = "".join(
+            "\ufffd" if "\ud800" <= char <= "\udfff" and not "\udc80" <= char <= "\udcff" else char
+            for char in filename
+        )
+        return cleaned.encode("utf-8", "surrogateescape")
 
 
 def filename_from_content_disposition(value: str) -> str | None:
