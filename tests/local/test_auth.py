@@ -144,10 +144,17 @@ def test_public_routes_need_neither_key_nor_token(
         assert auth.check(route(definition, method, path), {}) is None
 
 
-def test_routes_without_security_are_untouched(jwks_path: Path) -> None:
+def test_routes_without_security_are_untouched(
+    jwks_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     definition = load_definition()  # built without auth: no route has security
-    auth = GatewayAuth.from_options(definition, [], jwks_path)
+    with caplog.at_level(logging.WARNING, logger="streamway.local.auth"):
+        auth = GatewayAuth.from_options(definition, [API_KEY], jwks_path)
     assert auth.check(route(definition, "POST", "/streaming"), {}) is None
+    # Options that protect nothing are worth a warning: with_auth was probably forgotten.
+    assert "no route requires one" in caplog.text
+    assert "no route requires a JWT" in caplog.text
+    assert API_KEY not in caplog.text
 
 
 # --- the Cognito authorizer --------------------------------------------------------------

@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from streamway.local.metering import (
+    ACCESS_LOG_VARIABLES,
     GB,
     Meter,
     Prices,
@@ -142,30 +143,34 @@ def test_bad_price_assignments_are_refused(assignment: str, error: str) -> None:
         Prices.from_assignments([assignment])
 
 
-def test_the_access_log_line_uses_api_gateway_variable_names(
+def test_the_access_log_line_matches_the_deployed_access_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    record = rec(bytes_out=11 * MB, cold_start=True)
+    record = rec(bytes_out=11 * MB, cold_start=True, request_time=1764478800.25)
     with caplog.at_level(logging.INFO, logger="streamway.local.access"):
         Meter().record(record)
     (logged,) = caplog.records
     line = json.loads(JsonLinesFormatter().format(logged))
     assert line["logger"] == "streamway.local.access"
     assert line["message"] == f"GET /download/a.bin 200 {11 * MB} bytes 250.5 ms"
-    assert {k: line[k] for k in access_log_entry(record)} == {
+    # As API Gateway fills the deploy stack's format in: strings, whatever the variable.
+    assert {k: line[k] for k in ACCESS_LOG_VARIABLES} == {
         "requestId": "req-1",
         "ip": "127.0.0.1",
+        "requestTime": "30/Nov/2025:05:00:00 +0000",
         "httpMethod": "GET",
         "resourcePath": "/download/{proxy+}",
-        "path": "/local/download/a.bin",
-        "stage": "local",
-        "status": 200,
-        "responseLength": 11 * MB,
-        "responseLatency": 250,
-        "integration.responseTransferMode": "STREAMED",
-        "integration.timeToAllHeaders": 12,
-        "integration.timeToFirstContent": 16,
-        "integration.latency": 250,
+        "status": "200",
+        "responseLength": str(11 * MB),
+        "responseLatency": "250",
+        "responseTransferMode": "STREAMED",
+        "timeToAllHeaders": "12",
+        "timeToFirstContent": "16",
+        "integrationLatency": "250",
+    }
+    assert {k: v for k, v in line.items() if k.startswith("streamway.")} == {
+        "streamway.path": "/local/download/a.bin",
+        "streamway.stage": "local",
         "streamway.billedRequests": 2,
         "streamway.functionDurationMs": 240.2,
         "streamway.memoryMb": 1024,
@@ -174,9 +179,15 @@ def test_the_access_log_line_uses_api_gateway_variable_names(
     }
 
 
-def test_a_response_without_a_body_has_no_time_to_first_content() -> None:
+def test_every_gateway_field_is_a_documented_context_variable() -> None:
+    entry = access_log_entry(rec())
+    assert {k for k in entry if not k.startswith("streamway.")} == set(ACCESS_LOG_VARIABLES)
+
+
+def test_empty_variables_are_a_dash_as_api_gateway_writes_them() -> None:
     entry = access_log_entry(rec(bytes_out=0, time_to_first_content_ms=None))
-    assert entry["integration.timeToFirstContent"] is None
+    assert entry["timeToFirstContent"] == "-"
+    assert entry["requestTime"] == "-"
 
 
 def test_summary_text_shows_each_cost_line() -> None:
@@ -186,7 +197,7 @@ def test_summary_text_shows_each_cost_line() -> None:
     assert "1 requests (2 billed by API Gateway, 0 incomplete)" in text
     assert "1 Lambda invocations (1 cold), 16.0 MiB streamed" in text
     assert "2 x $3.5/M" in text
-    assert "1.000 GB-s" in text
+    assert "1.000 GB-s x $0.0000166667" in text
     assert f"{10 * MB / GB:.4f} GB x $0.008/GB" in text
     total = meter.summary()["estimated_cost_usd"]["total"]
     assert text.splitlines()[-1].endswith(f"${total:.6f}")

@@ -125,6 +125,12 @@ class GatewayAuth:
             raise AuthConfigError("routes require an API key but no API key was given")
         if JWT_SCHEME in required and jwks_path is None:
             raise AuthConfigError("routes require a JWT but no JWKS file was given")
+        # The opposite mismatch does not break anything. It usually means the definition was
+        # not built with ``with_auth``, so the option would silently do nothing: say so.
+        if api_keys and API_KEY_SCHEME not in required:
+            log.warning("API keys were given but no route requires one")
+        if jwks_path is not None and JWT_SCHEME not in required:
+            log.warning("a JWKS was given but no route requires a JWT")
         jwks = load_jwks(jwks_path) if jwks_path is not None else None
         return cls(tuple(api_keys), jwks, issuer, audience, tuple(scopes))
 

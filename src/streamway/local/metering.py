@@ -1,8 +1,9 @@
 """What `streamway local` would have cost on AWS, and API Gateway's access log line per request.
 
 Every request the local gateway answers becomes one :class:`RequestRecord`.
-:meth:`Meter.record` writes it as a JSON access-log line named with API Gateway's
-``$context`` variables and adds it to the running totals. :meth:`Meter.summary` prices the
+:meth:`Meter.record` writes it as a JSON access-log line and adds it to the running totals.
+The line has the fields and names of the deployed stage's access log (API Gateway's
+``$context`` variables, see :data:`ACCESS_LOG_VARIABLES`). :meth:`Meter.summary` prices the
 totals with :class:`Prices`.
 
 How AWS bills it (docs/local-metering.md has the sources):
@@ -27,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -67,6 +69,8 @@ class RequestRecord:
     cold_start: bool
     source_ip: str
     completed: bool  # False when the stream was cut (client gone, timeout, function error)
+    #: When the request arrived, Unix seconds (``$context.requestTime``); None if unknown.
+    request_time: float | None = None
 
     @property
     def invoked(self) -> bool:
@@ -192,22 +196,22 @@ class Meter:
             "Estimated AWS cost (list prices, us-east-1 x86, no free tier):",
             _cost_line(
                 "API Gateway requests",
-                f"{s['requests_billed']} x ${p.api_gateway_per_million_requests}/M",
+                f"{s['requests_billed']} x ${_rate(p.api_gateway_per_million_requests)}/M",
                 cost["api_gateway_requests"],
             ),
             _cost_line(
                 "Lambda requests",
-                f"{s['invocations']} x ${p.lambda_per_million_requests}/M",
+                f"{s['invocations']} x ${_rate(p.lambda_per_million_requests)}/M",
                 cost["lambda_requests"],
             ),
             _cost_line(
                 "Lambda duration",
-                f"{s['lambda_gb_seconds']:.3f} GB-s x ${p.lambda_per_gb_second}",
+                f"{s['lambda_gb_seconds']:.3f} GB-s x ${_rate(p.lambda_per_gb_second)}",
                 cost["lambda_duration"],
             ),
             _cost_line(
                 "Lambda streamed bytes",
-                f"{s['streamed_bytes_billed'] / GB:.4f} GB x ${p.streamed_bytes_per_gb}/GB",
+                f"{s['streamed_bytes_billed'] / GB:.4f} GB x ${_rate(p.streamed_bytes_per_gb)}/GB",
                 cost["lambda_streamed_bytes"],
             ),
             _cost_line("total", "", cost["total"]),
@@ -215,35 +219,76 @@ class Meter:
         return "\n".join(lines)
 
 
+def _rate(usd: float) -> str:
+    # Plain decimals: "$0.0000166667", not "$1.66667e-05".
+    return f"{usd:.10f}".rstrip("0").rstrip(".")
+
+
 def _cost_line(label: str, basis: str, usd: float) -> str:
     return f"  {label:<22} {basis:<36} ${usd:.6f}"
 
 
-def access_log_entry(rec: RequestRecord) -> dict[str, Any]:
-    """The access-log fields: API Gateway's ``$context`` names, then streamway's own.
+#: The access-log fields API Gateway fills in, under the names the deploy stack gives them
+#: (ACCESS_LOG_FIELDS in streamway.deploy.stack). A query written for the deployed log then
+#: works on the local one. Keep the two in step. integrationStatus, integrationError,
+#: errorMessage and wafStatus are left out: the local gateway has no equivalent.
+ACCESS_LOG_VARIABLES = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "responseTransferMode": "$context.integration.responseTransferMode",
+    "timeToAllHeaders": "$context.integration.timeToAllHeaders",
+    "timeToFirstContent": "$context.integration.timeToFirstContent",
+    "integrationLatency": "$context.integration.latency",
+}
 
-    Locally the gateway adds no time of its own. ``responseLatency`` and
-    ``integration.latency`` are therefore the same number.
+
+def access_log_entry(rec: RequestRecord) -> dict[str, Any]:
+    """One access-log line's fields: API Gateway's, then streamway's own (``streamway.*``).
+
+    API Gateway's fields are written the way API Gateway substitutes ``$context``
+    variables into the deploy stack's JSON format: every value a string, and ``-`` for an
+    empty one. Locally the gateway adds no time of its own, so ``responseLatency`` and
+    ``integrationLatency`` are the same number.
     """
-    return {
+    gateway: dict[str, object] = {
         "requestId": rec.request_id,
         "ip": rec.source_ip,
+        "requestTime": None if rec.request_time is None else _clf_time(rec.request_time),
         "httpMethod": rec.method,
         "resourcePath": rec.resource,
-        "path": f"/{rec.stage}{rec.path}",
-        "stage": rec.stage,
         "status": rec.status,
         "responseLength": rec.bytes_out,
         "responseLatency": round(rec.latency_ms),
-        "integration.responseTransferMode": rec.transfer_mode,
-        "integration.timeToAllHeaders": round(rec.time_to_all_headers_ms),
-        "integration.timeToFirstContent": (
+        "responseTransferMode": rec.transfer_mode,
+        "timeToAllHeaders": round(rec.time_to_all_headers_ms),
+        "timeToFirstContent": (
             None if rec.time_to_first_content_ms is None else round(rec.time_to_first_content_ms)
         ),
-        "integration.latency": round(rec.latency_ms),
-        "streamway.billedRequests": rec.billed_requests,
-        "streamway.functionDurationMs": rec.function_duration_ms,
-        "streamway.memoryMb": rec.memory_mb,
-        "streamway.coldStart": rec.cold_start,
-        "streamway.completed": rec.completed,
+        "integrationLatency": round(rec.latency_ms),
     }
+    entry: dict[str, Any] = {
+        name: "-" if value is None else str(value) for name, value in gateway.items()
+    }
+    entry.update(
+        {
+            "streamway.path": f"/{rec.stage}{rec.path}",
+            "streamway.stage": rec.stage,
+            "streamway.billedRequests": rec.billed_requests,
+            "streamway.functionDurationMs": rec.function_duration_ms,
+            "streamway.memoryMb": rec.memory_mb,
+            "streamway.coldStart": rec.cold_start,
+            "streamway.completed": rec.completed,
+        }
+    )
+    return entry
+
+
+def _clf_time(epoch_s: float) -> str:
+    """``$context.requestTime``: "CLF-formatted request time (dd/MMM/yyyy:HH:mm:ss +-hhmm)"."""
+    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(epoch_s))
