@@ -23,7 +23,7 @@ from streamway.storage.samples import LARGE_SAMPLE, PDF_SAMPLE, ensure_samples
 from tests.browser.conftest import prefixed_server, screenshot
 from tests.peers.loopback import serve_in_thread
 from tests.peers.openai_chat import ANSWER, OpenAIChatPeer
-from tests.servers import RunningServer, streamway_server
+from tests.servers import RunningLocal, RunningServer, streamway_local, streamway_server
 
 # SmolLM2 writes several hundred tokens for this prompt with seed 7: seconds of streaming.
 LONG_PROMPT = "Write a very long story about a lighthouse keeper."
@@ -200,11 +200,21 @@ def dev_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-@pytest.fixture(scope="module")
-def dev_server(dev_store: Path) -> Iterator[RunningServer]:
-    env = {"STREAMWAY_STORE_URL": str(dev_store), "STREAMWAY_MAX_PROMPT_CHARS": "200"}
-    with prefixed_server(env) as running:
-        yield running
+@pytest.fixture(scope="module", params=["mounted", "streamway-local"])
+def dev_server(request: pytest.FixtureRequest, dev_store: Path) -> Iterator[RunningServer]:
+    """The app under ``/dev`` two ways: mounted under uvicorn, and behind ``streamway local``'s
+    API Gateway stage with its functions on the native Lambda runtime."""
+    env = {
+        "STREAMWAY_STORE_URL": str(dev_store),
+        "STREAMWAY_MAX_PROMPT_CHARS": "200",
+        "STREAMWAY_MAX_TOKENS": "1500",
+    }
+    if request.param == "mounted":
+        with prefixed_server(env) as running:
+            yield running
+    else:
+        with streamway_local(env) as running:
+            yield running
 
 
 def test_the_page_works_under_a_stage_prefix_with_the_keyboard(
@@ -233,14 +243,14 @@ def test_the_page_works_under_a_stage_prefix_with_the_keyboard(
     expect(page.locator("#state")).to_have_text(re.compile(r"^done: \d+ tokens$"), timeout=60_000)
     expect(page.locator("#answer")).not_to_be_empty()
     expect(page.locator("#ttft")).to_have_text(re.compile(r"^\d+ ms$"))
-    screenshot(page, "dev-prefix")
+    screenshot(page, f"dev-prefix-{kind(dev_server)}")
 
     # A JSON error from the service is shown as its message.
     page.fill("#prompt", "x" * 300)
     page.keyboard.press("Enter")
     expect(page.locator("#chat-error")).to_contain_text("The prompt has 300 characters")
     expect(page.locator("#state")).to_have_text("failed")
-    screenshot(page, "dev-prefix-error")
+    screenshot(page, f"dev-prefix-error-{kind(dev_server)}")
 
     with page.expect_download() as started:
         page.get_by_role("link", name=PDF_SAMPLE, exact=True).click()
@@ -254,6 +264,33 @@ def test_the_page_works_under_a_stage_prefix_with_the_keyboard(
     outside = [url for url in requests[1:] if not url.startswith(f"{dev_server.url}/")]
     assert outside == [], outside
     assert f"{dev_server.url}/streaming" in requests
+
+
+def kind(server: RunningServer) -> str:
+    return "local" if isinstance(server, RunningLocal) else "mounted"
+
+
+def server_is_idle(server: RunningServer) -> bool:
+    """No answer is being generated: behind ``streamway local``, every sandbox of the
+    streaming function is back in ``next``; under uvicorn, the service's own counters."""
+    if isinstance(server, RunningLocal):
+        sandboxes = server.functions()["StreamFunction"]["sandboxes"]
+        return all(sandbox["state"] == "warm" for sandbox in sandboxes)
+    return bool(server.stats()["generations"]["active"] == 0)
+
+
+def test_stop_under_a_stage_prefix_ends_the_work_on_the_server(
+    page: Page, dev_server: RunningServer
+) -> None:
+    eventually(lambda: server_is_idle(dev_server), timeout_s=30)
+    start_long_answer(page, dev_server)
+    expect(page.locator("#answer")).to_have_text(re.compile(r"\S+ \S+ \S+"), timeout=30_000)
+    assert not server_is_idle(dev_server)
+    page.click("#stop")
+    expect(page.locator("#state")).to_have_text("stopped")
+    # A 1500-token answer takes the model far longer than this to finish on its own.
+    eventually(lambda: server_is_idle(dev_server), timeout_s=3)
+    expect(page.locator("#chat-error")).to_be_hidden()
 
 
 # --- the service's own errors, as the page shows them ----------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import os
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from streamway.storage import (
     ObjectChanged,
     ObjectNotFound,
     S3Store,
+    StoreFailed,
     StoreUnavailable,
     open_store,
 )
@@ -105,3 +107,33 @@ def test_an_unreachable_endpoint_is_unavailable_not_missing() -> None:
 
     with s3_credentials():
         asyncio.run(run())
+
+
+def test_an_object_that_fails_its_sha256_never_arrives_complete(moto: MotoS3) -> None:
+    """The stored checksum is the SHA-256 of other bytes: the body must fail, not end."""
+    data = os.urandom(3 * 256 * 1024 + 11)
+    wrong = base64.b64encode(hashlib.sha256(b"other bytes").digest()).decode()
+    moto.put("files/corrupt.bin", data, ChecksumSHA256=wrong)
+
+    async def run() -> None:
+        store = await open_store(store_settings(moto))
+        try:
+            info, body = await store.get("corrupt.bin")
+            assert info.sha256 == base64.b64decode(wrong)
+            received: list[bytes] = []
+
+            async def read_all() -> None:
+                async for chunk in body:
+                    received.append(chunk)
+
+            try:
+                with pytest.raises(StoreFailed, match="failed its check"):
+                    await read_all()
+            finally:
+                await body.aclose()
+            assert data.startswith(b"".join(received))
+            assert len(b"".join(received)) < len(data)  # the last chunk was held back
+        finally:
+            await store.aclose()
+
+    asyncio.run(run())

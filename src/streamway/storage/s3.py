@@ -109,7 +109,10 @@ class S3Store:
         except Exception:
             response["Body"].close()
             raise
-        return info, S3Body(response["Body"], info.size, self.chunk_size, key=key)
+        verify = info.sha256 is not None
+        return info, S3Body(
+            response["Body"], info.size, self.chunk_size, key=key, verify_end=verify
+        )
 
     async def open(self, key: str, start: int, end: int, *, etag: str | None = None) -> ObjectBody:
         request: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + key}
@@ -164,9 +167,12 @@ class S3Body:
     # stops reading the socket (TCP flow control reaches S3): read-ahead with a fixed bound.
     reads_ahead = True
 
-    def __init__(self, stream: Any, length: int, chunk_size: int, *, key: str) -> None:
+    def __init__(
+        self, stream: Any, length: int, chunk_size: int, *, key: str, verify_end: bool = False
+    ) -> None:
         self._stream = stream
         self._remaining = length
+        self._verify_end = verify_end
         self._chunk_size = chunk_size
         self._key = key
         self._closed = False
@@ -186,7 +192,24 @@ class S3Body:
         if not chunk:
             raise StoreFailed(f"S3 ended {self._key!r} {self._remaining} bytes early")
         self._remaining -= len(chunk)
+        if self._remaining == 0 and self._verify_end:
+            await self._check_end()
         return chunk
+
+    async def _check_end(self) -> None:
+        """Reads past the last byte before handing the last chunk over.
+
+        botocore checks a response's ``x-amz-checksum-sha256`` only when a read returns
+        nothing (``StreamingChecksumBody``): stopping at ``Content-Length`` would skip the
+        check. Holding the last chunk until then means a corrupted object never arrives
+        complete: the response is aborted instead.
+        """
+        try:
+            extra = await self._stream.read(1)
+        except Exception as error:  # botocore's FlexibleChecksumError, or the socket
+            raise StoreFailed(f"{self._key!r} from S3 failed its check: {error}") from error
+        if extra:
+            raise StoreFailed(f"S3 sent more of {self._key!r} than its Content-Length")
 
     async def aclose(self) -> None:
         if not self._closed:
