@@ -18,6 +18,8 @@ class Exchange:
     stage: str
     source_ip: str
     started: float = field(default_factory=time.perf_counter)
+    #: Wall-clock time of arrival (epoch seconds), for the access log's requestTime.
+    received_at: float = field(default_factory=time.time)
     resource: str | None = None
     transfer_mode: TransferMode = "BUFFERED"
     status: int = 0

@@ -190,6 +190,7 @@ class LocalGateway:
             source_ip=exchange.source_ip,
             server_port=(scope.get("server") or ("", 0))[1] or 0,
             protocol=f"HTTP/{scope.get('http_version', '1.1')}",
+            received_at=exchange.received_at,
         )
         event = build_event(
             request,
@@ -324,6 +325,7 @@ class LocalGateway:
                 cold_start=exchange.cold_start,
                 source_ip=exchange.source_ip,
                 completed=exchange.completed,
+                request_time=exchange.received_at,
             )
         )
         if exchange.error is not None:
