@@ -239,6 +239,16 @@ def test_error_trailers_after_streaming_began_cut_the_client(gateway: RunningLoc
     result = curl(f"{gateway.url}/stream/abort")
     assert result.returncode == 18, result.stderr
     assert result.stdout == b"partial answer"
+    # The gateway's failure line points at the function's own log lines.
+    failed = gateway.wait_for_log(
+        lambda e: e.get("message", "").startswith("request failed: the function failed")
+    )
+    gateway.wait_for_log(
+        lambda e: (
+            e.get("request_id") == failed["lambda_request_id"]
+            and e.get("logger") == "streamway.aws_lambda"
+        )
+    )
 
 
 def test_function_error_before_the_prelude_is_502(gateway: RunningLocal) -> None:

@@ -232,6 +232,7 @@ class LocalGateway:
         invocation: Invocation | None = None
         try:
             invocation = await lease.invoke(event)
+            exchange.lambda_request_id = invocation.request_id
             if route.streams:
                 limits = StreamLimits(
                     total_s=self.stream_timeout_s or route.timeout_ms / 1000,
@@ -332,7 +333,12 @@ class LocalGateway:
             log.warning(
                 "request failed: %s",
                 exchange.error,
-                extra={"request_id": exchange.request_id, "status": exchange.status},
+                extra={
+                    "request_id": exchange.request_id,
+                    "status": exchange.status,
+                    # Where to look in the function's own log lines.
+                    "lambda_request_id": exchange.lambda_request_id,
+                },
             )
 
 
