@@ -18,7 +18,10 @@ neighbour on a small shared machine hurts both):
   start (process start until its first ``next``);
 - the gateway's peak RSS after the downloads.
 
-    .venv/bin/python bench/local.py [--rounds 5] [--mb 190]
+    .venv/bin/python bench/local.py [--rounds 5] [--mb 190] [--model scripted|local]
+
+``--model local`` puts the embedded model (SmolLM2 on llama.cpp) behind ``/streaming``
+instead of the scripted one: each side then loads it in its own process.
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--mb", type=int, default=190, help="object size in MB (10^6 bytes)")
+    parser.add_argument("--model", choices=["scripted", "local"], default="scripted")
     options = parser.parse_args()
     size = options.mb * MB
 
@@ -109,7 +113,7 @@ def main() -> None:
         make_object(Path(tmp), size)
         env = {
             "STREAMWAY_STORE_URL": f"file://{tmp}",
-            "STREAMWAY_MODEL": "openai:scripted",
+            "STREAMWAY_MODEL": "openai:scripted" if options.model == "scripted" else "local",
             "STREAMWAY_OPENAI_BASE_URL": f"{peer}/v1",
             "STREAMWAY_LOG_LEVEL": "WARNING",
         }
@@ -138,7 +142,7 @@ def main() -> None:
                         f"{rate['serve']:8.1f} MB/s  ratio {rate['local'] / rate['serve']:.2f}x"
                     )
                 else:
-                    print(f"\nPOST /streaming (scripted model), median of {options.rounds}")
+                    print(f"\nPOST /streaming ({options.model} model), median of {options.rounds}")
                     print(
                         f"  whole answer local {_ms(total['local'])}   serve "
                         f"{_ms(total['serve'])}   overhead {_ms(total['local'] - total['serve'])}"

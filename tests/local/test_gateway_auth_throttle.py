@@ -183,4 +183,5 @@ def test_metering_counts_requests_bytes_and_billing_and_logs_on_exit() -> None:
     assert access["responseLength"] == str(25 * 1024 * 1024)
     assert int(access["timeToAllHeaders"]) <= int(access["integrationLatency"])
     assert access["streamway.coldStart"] is True
+    assert access["requestTime"].endswith(" +0000")
     assert exit_line["requests_billed"] == 5

@@ -18,6 +18,8 @@ class Exchange:
     stage: str
     source_ip: str
     started: float = field(default_factory=time.perf_counter)
+    #: Wall-clock time of arrival (epoch seconds), for the access log's requestTime.
+    received_at: float = field(default_factory=time.time)
     resource: str | None = None
     transfer_mode: TransferMode = "BUFFERED"
     status: int = 0
@@ -29,6 +31,8 @@ class Exchange:
     function_ms: float | None = None
     memory_mb: int | None = None
     cold_start: bool = False
+    #: The invocation's Lambda request id: the function logs under it.
+    lambda_request_id: str | None = None
     init_ms: float | None = None
     #: False when the body did not reach its end (cut, timed out, client gone).
     completed: bool = False

@@ -190,6 +190,7 @@ class LocalGateway:
             source_ip=exchange.source_ip,
             server_port=(scope.get("server") or ("", 0))[1] or 0,
             protocol=f"HTTP/{scope.get('http_version', '1.1')}",
+            received_at=exchange.received_at,
         )
         event = build_event(
             request,
@@ -231,6 +232,7 @@ class LocalGateway:
         invocation: Invocation | None = None
         try:
             invocation = await lease.invoke(event)
+            exchange.lambda_request_id = invocation.request_id
             if route.streams:
                 limits = StreamLimits(
                     total_s=self.stream_timeout_s or route.timeout_ms / 1000,
@@ -324,13 +326,19 @@ class LocalGateway:
                 cold_start=exchange.cold_start,
                 source_ip=exchange.source_ip,
                 completed=exchange.completed,
+                request_time=exchange.received_at,
             )
         )
         if exchange.error is not None:
             log.warning(
                 "request failed: %s",
                 exchange.error,
-                extra={"request_id": exchange.request_id, "status": exchange.status},
+                extra={
+                    "request_id": exchange.request_id,
+                    "status": exchange.status,
+                    # Where to look in the function's own log lines.
+                    "lambda_request_id": exchange.lambda_request_id,
+                },
             )
 
 
