@@ -14,9 +14,9 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 import aws_cdk
 from aws_cdk.assertions import Match, Template
 
+from streamway.api.access_log import ACCESS_LOG_FIELDS
 from streamway.api.definition import load_definition
 from streamway.deploy.settings import DeploySettings
-from streamway.deploy.stack import ACCESS_LOG_FIELDS
 from streamway.deploy.synth import build_stack
 
 MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"

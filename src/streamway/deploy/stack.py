@@ -36,32 +36,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from streamway.api.access_log import ACCESS_LOG_FIELDS
 from streamway.api.definition import load_definition, render_openapi
 from streamway.deploy.policy import Statement, bedrock_statement, s3_statements
 from streamway.deploy.settings import DeploySettings
 
 InvokeMode = Literal["response_stream", "buffered"]
 
-#: Every field is a context variable; the four ``integration`` ones are what streaming adds:
-#: BUFFERED|STREAMED, and how long headers and the first byte took to arrive from Lambda.
-ACCESS_LOG_FIELDS = {
-    "requestId": "$context.requestId",
-    "ip": "$context.identity.sourceIp",
-    "requestTime": "$context.requestTime",
-    "httpMethod": "$context.httpMethod",
-    "resourcePath": "$context.resourcePath",
-    "status": "$context.status",
-    "responseLength": "$context.responseLength",
-    "responseLatency": "$context.responseLatency",
-    "responseTransferMode": "$context.integration.responseTransferMode",
-    "timeToAllHeaders": "$context.integration.timeToAllHeaders",
-    "timeToFirstContent": "$context.integration.timeToFirstContent",
-    "integrationLatency": "$context.integration.latency",
-    "integrationStatus": "$context.integration.status",
-    "integrationError": "$context.integration.error",
-    "errorMessage": "$context.error.message",
-    "wafStatus": "$context.waf.status",
-}
 
 #: Paths left out of the LWA image's build context (the image copies only pyproject, README
 #: and src; the rest would only make the asset hash and upload slower).

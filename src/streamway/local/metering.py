@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from streamway.api.access_log import ACCESS_LOG_FIELDS, AWS_ONLY_FIELDS
 from streamway.local.throttle import MB
 
 access_log = logging.getLogger("streamway.local.access")
@@ -228,23 +229,10 @@ def _cost_line(label: str, basis: str, usd: float) -> str:
     return f"  {label:<22} {basis:<36} ${usd:.6f}"
 
 
-#: The access-log fields API Gateway fills in, under the names the deploy stack gives them
-#: (ACCESS_LOG_FIELDS in streamway.deploy.stack). A query written for the deployed log then
-#: works on the local one. Keep the two in step. integrationStatus, integrationError,
-#: errorMessage and wafStatus are left out: the local gateway has no equivalent.
+#: The access-log fields API Gateway fills in, under the names the deployed stage's log uses
+#: (streamway.api.access_log), less the ones only AWS can know.
 ACCESS_LOG_VARIABLES = {
-    "requestId": "$context.requestId",
-    "ip": "$context.identity.sourceIp",
-    "requestTime": "$context.requestTime",
-    "httpMethod": "$context.httpMethod",
-    "resourcePath": "$context.resourcePath",
-    "status": "$context.status",
-    "responseLength": "$context.responseLength",
-    "responseLatency": "$context.responseLatency",
-    "responseTransferMode": "$context.integration.responseTransferMode",
-    "timeToAllHeaders": "$context.integration.timeToAllHeaders",
-    "timeToFirstContent": "$context.integration.timeToFirstContent",
-    "integrationLatency": "$context.integration.latency",
+    name: variable for name, variable in ACCESS_LOG_FIELDS.items() if name not in AWS_ONLY_FIELDS
 }
 
 
