@@ -166,6 +166,32 @@ async def test_buffered_error_and_init_error_endpoints() -> None:
     assert api.init_error_type == "Runtime.ImportModuleError"
 
 
+async def test_finished_invocations_are_forgotten_and_late_answers_still_gone() -> None:
+    """The emulator holds only what is in flight (a long `streamway local` session would
+    otherwise keep every event and response), yet a late answer is still 410, not 400."""
+    async with RuntimeAPIServer() as api:
+        client = await RawClient.connect(api)
+        finished = []
+        for number in range(3):
+            invocation = await api.invoke({"n": number, "padding": "x" * 100_000})
+            assert api.in_flight == 1
+            await client.exchange(NEXT)
+            status, _, _ = await client.exchange(
+                f"POST /2018-06-01/runtime/invocation/{invocation.request_id}/response "
+                "HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}".encode()
+            )
+            assert status == 202
+            assert (await invocation.result()).payload() == {}  # the caller still reads it
+            assert api.in_flight == 0
+            finished.append(invocation.request_id)
+        late, _, _ = await client.exchange(
+            f"POST /2018-06-01/runtime/invocation/{finished[0]}/response HTTP/1.1\r\n"
+            "Host: x\r\nContent-Length: 2\r\n\r\n{}".encode()
+        )
+        await client.close()
+    assert late == 410
+
+
 async def test_deadline_ends_the_invocation_as_timed_out() -> None:
     async with RuntimeAPIServer() as api:
         client = await RawClient.connect(api)

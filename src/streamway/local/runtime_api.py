@@ -23,7 +23,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -52,6 +53,8 @@ _READ_SIZE = 1024 * 1024
 #: makes a 1 MiB chunk cost many pause/resume rounds, which capped throughput near 250 MiB/s.
 _STREAM_LIMIT = 4 * 1024 * 1024
 _QUEUED_CHUNKS = 8
+#: How many finished invocation ids are remembered (for 410 Gone on a late answer).
+RECENT_IDS = 1024
 
 Mode = Literal["buffered", "streaming"]
 
@@ -120,6 +123,8 @@ class Invocation:
         self._responded = asyncio.Event()
         self._done = asyncio.Event()
         self._deadline_task: asyncio.Task[None] | None = None
+        #: Called once when the invocation ends (the server stops tracking it then).
+        self._on_done: Callable[[Invocation], None] | None = None
         #: The connection the function is answering on, closed by :meth:`cancel`.
         self._writer: asyncio.StreamWriter | None = None
 
@@ -219,6 +224,8 @@ class Invocation:
         self.error = error
         self._responded.set()
         self._done.set()
+        if self._on_done is not None:
+            self._on_done(self)
         if self._deadline_task is not None and self._deadline_task is not asyncio.current_task():
             self._deadline_task.cancel()
         await self._queue.put(None)
@@ -230,6 +237,8 @@ class Invocation:
         self.error = error
         self._responded.set()
         self._done.set()
+        if self._on_done is not None:
+            self._on_done(self)
         if self._deadline_task is not None:
             self._deadline_task.cancel()
         with contextlib.suppress(asyncio.QueueFull):
@@ -297,6 +306,9 @@ class RuntimeAPIServer:
         self._next_called = asyncio.Condition()
         self._pending: asyncio.Queue[Invocation] = asyncio.Queue()
         self._active: dict[str, Invocation] = {}
+        #: Ids of recently finished invocations, so a late answer gets Lambda's 410 rather
+        #: than 400; bounded, so a long `streamway local` session does not keep every event.
+        self._finished: OrderedDict[str, None] = OrderedDict()
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -313,7 +325,7 @@ class RuntimeAPIServer:
         await asyncio.gather(*self._connections, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
-        for invocation in self._active.values():
+        for invocation in list(self._active.values()):
             invocation._abort(_error("Emulator.Closed", "the Runtime API emulator closed"))
 
     async def __aenter__(self) -> RuntimeAPIServer:
@@ -369,9 +381,23 @@ class RuntimeAPIServer:
     ) -> Invocation:
         """Queues ``event`` for the function; the returned invocation yields its response."""
         invocation = Invocation(event, timeout_s or self.config.timeout_s, trace_id)
+        invocation._on_done = self._forget
         self._active[invocation.request_id] = invocation
         await self._pending.put(invocation)
         return invocation
+
+    @property
+    def in_flight(self) -> int:
+        """Invocations queued or running: the ones the emulator still holds."""
+        return len(self._active)
+
+    def _forget(self, invocation: Invocation) -> None:
+        """Drops a finished invocation (its event and response) from the server's books; the
+        caller that holds it can still read its result."""
+        self._active.pop(invocation.request_id, None)
+        self._finished[invocation.request_id] = None
+        while len(self._finished) > RECENT_IDS:
+            self._finished.popitem(last=False)
 
     # --- the HTTP side -----------------------------------------------------------------
 
@@ -429,7 +455,8 @@ class _Connection:
             invocation = self.api._active.get(parts[1])
             if invocation is None or invocation.done:
                 await request.read()
-                status = 410 if invocation is not None else 400
+                finished = invocation is not None or parts[1] in self.api._finished
+                status = 410 if finished else 400
                 await self._reply(status, _error("InvalidRequestID", "unknown or finished"))
             elif parts[2] == "response":
                 await self._response(invocation, request)
