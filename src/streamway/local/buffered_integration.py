@@ -31,7 +31,7 @@ from streamway.local.exchange import Exchange
 from streamway.local.gateway_responses import GatewayResponse
 from streamway.local.rest_event import is_binary
 from streamway.local.runtime_api import PRELUDE_DELIMITER, Invocation, PreludeError, split_prelude
-from streamway.local.stream_integration import merge_headers, parse_prelude
+from streamway.local.stream_integration import merge_headers, prelude_response, status_code
 
 #: API Gateway's response payload limit for BUFFERED integrations.
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
@@ -76,7 +76,7 @@ async def collect(
     try:
         if invocation.mode == "streaming" and PRELUDE_DELIMITER in payload:
             prelude, _ = split_prelude(payload)
-            status, headers = parse_prelude(json.dumps(prelude).encode())
+            status, headers = prelude_response(prelude)
             return BufferedAnswer(status, _with_length(headers, b""), b"")
         return shape(json.loads(payload), accept, binary_media_types)
     except (ValueError, PreludeError) as error:
@@ -102,10 +102,7 @@ def shape(response: Any, accept: str | None, binary_media_types: Sequence[str]) 
     """The client's response from a proxy response object; ValueError if malformed."""
     if not isinstance(response, dict):
         raise ValueError("not a JSON object")
-    status = response.get("statusCode")
-    if isinstance(status, bool) or not isinstance(status, int | str):
-        raise ValueError(f"statusCode {status!r} is not a number")
-    status = int(status)
+    status = status_code(response.get("statusCode"))
     body = response.get("body")
     if body is not None and not isinstance(body, str):
         raise ValueError("body is not a string")

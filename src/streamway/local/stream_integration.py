@@ -24,7 +24,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -167,10 +167,12 @@ def parse_prelude(data: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
     prelude: Any = json.loads(data) if data.strip() else {}
     if not isinstance(prelude, dict):
         raise ValueError("the prelude is not a JSON object")
-    status = prelude.get("statusCode", 200)
-    if isinstance(status, bool) or not isinstance(status, int | str):
-        raise ValueError(f"statusCode {status!r} is not a number")
-    status = int(status)
+    return prelude_response(prelude)
+
+
+def prelude_response(prelude: Mapping[str, Any]) -> tuple[int, list[tuple[bytes, bytes]]]:
+    """The status and response headers of a prelude already parsed as a JSON object."""
+    status = status_code(prelude.get("statusCode", 200))
     if not 100 <= status <= 599:
         raise ValueError(f"statusCode {status} is out of range")
     merged = merge_headers(prelude.get("headers"), prelude.get("multiValueHeaders"))
@@ -188,6 +190,13 @@ def parse_prelude(data: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
         for name, value in pairs
         if name not in _HOP_BY_HOP
     ]
+
+
+def status_code(value: Any) -> int:
+    """A proxy response's or prelude's ``statusCode`` (a number, or a string of one)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"statusCode {value!r} is not a number")
+    return int(value)
 
 
 def merge_headers(single: Any, multi: Any) -> dict[str, list[str]]:
