@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from streamway.local.runtime_api import FunctionConfig, Invocation, RuntimeAPIServer
+from streamway.local.runtime_api import FunctionConfig, Invocation, RuntimeAPIServer, lambda_error
 
 log = logging.getLogger("streamway.local.functions")
 
@@ -70,10 +70,6 @@ class Throttled(Exception):
 
 class InitFailed(Exception):
     """A new sandbox failed its init: ``/init/error``, or the process exited before ``next``."""
-
-
-def _error(error_type: str, message: str) -> dict[str, Any]:
-    return {"errorType": error_type, "errorMessage": message}
 
 
 class Sandbox:
@@ -202,7 +198,9 @@ class Sandbox:
         if self.current is not None and self.current.mode is None:
             # Died before answering. (One that died mid-answer is ended by the emulator once
             # it has read what the function sent, so none of it is lost.)
-            self.current.cancel(_error("Runtime.ExitError", f"the process exited with {code}"))
+            self.current.cancel(
+                lambda_error("Runtime.ExitError", f"the process exited with {code}")
+            )
         if self.current is None or self.current.done:
             self._closing = asyncio.ensure_future(self.api.close())
         # Otherwise the emulator is still handing over the answer; settle() closes it.
@@ -222,7 +220,7 @@ class Sandbox:
                     self.process.kill()
                 await self.process.wait()
         if self.current is not None:
-            self.current.cancel(_error("Runtime.ExitError", "the sandbox was stopped"))
+            self.current.cancel(lambda_error("Runtime.ExitError", "the sandbox was stopped"))
         await self.api.close()
 
     def describe(self) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from streamway.local.functions import ABANDONED, FunctionPool, InitFailed, Lease
 from streamway.local.gateway_responses import GatewayResponse
 from streamway.local.metering import Meter, RequestRecord
 from streamway.local.rest_event import ClientRequest, RequestIds, StageContext, build_event
-from streamway.local.runtime_api import Invocation
+from streamway.local.runtime_api import Invocation, lambda_error
 from streamway.local.stream_integration import Pacer, StreamLimits, relay_stream
 
 if TYPE_CHECKING:
@@ -267,7 +267,7 @@ class LocalGateway:
                     # function's answer has no reader any more. A client that already has
                     # every byte (and hung up before the stream's formal end) lets the
                     # function finish instead.
-                    invocation.cancel({"errorType": ABANDONED, "errorMessage": "no one is reading"})
+                    invocation.cancel(lambda_error(ABANDONED, "no one is reading"))
             lease.release()
 
     def _authorize(

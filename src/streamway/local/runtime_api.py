@@ -326,7 +326,7 @@ class RuntimeAPIServer:
         if self._server is not None:
             await self._server.wait_closed()
         for invocation in list(self._active.values()):
-            invocation._abort(_error("Emulator.Closed", "the Runtime API emulator closed"))
+            invocation._abort(lambda_error("Emulator.Closed", "the Runtime API emulator closed"))
 
     async def __aenter__(self) -> RuntimeAPIServer:
         await self.start()
@@ -457,7 +457,7 @@ class _Connection:
                 await request.read()
                 finished = invocation is not None or parts[1] in self.api._finished
                 status = 410 if finished else 400
-                await self._reply(status, _error("InvalidRequestID", "unknown or finished"))
+                await self._reply(status, lambda_error("InvalidRequestID", "unknown or finished"))
             elif parts[2] == "response":
                 await self._response(invocation, request)
             elif parts[2] == "error":
@@ -478,7 +478,7 @@ class _Connection:
             await self._not_found()
 
     async def _not_found(self) -> None:
-        await self._reply(404, _error("NotFound", "no such Runtime API resource"))
+        await self._reply(404, lambda_error("NotFound", "no such Runtime API resource"))
 
     async def _next(self) -> None:
         self.api.next_calls.append(time.perf_counter())
@@ -501,7 +501,7 @@ class _Connection:
         try:
             await self._write(200, headers, json.dumps(invocation.event).encode())
         except ConnectionError:
-            await invocation._finish(_error("Runtime.ExitError", "the runtime went away"))
+            await invocation._finish(lambda_error("Runtime.ExitError", "the runtime went away"))
             raise
 
     async def _response(self, invocation: Invocation, request: Request) -> None:
@@ -522,12 +522,12 @@ class _Connection:
         except (ConnectionError, asyncio.IncompleteReadError, BadRequest):
             # The function (or its process) went away mid-response: what it sent still
             # reaches the reader, then the invocation ends as failed.
-            await invocation._finish(_error("Runtime.ExitError", "the response was cut off"))
+            await invocation._finish(lambda_error("Runtime.ExitError", "the response was cut off"))
             raise
         trailers = request.trailers
         invocation.trailers = trailers
         if too_large:
-            too_large_error = _error(
+            too_large_error = lambda_error(
                 "Function.ResponseSizeTooLarge", f"Response payload size exceeded {limit} bytes"
             )
             await invocation._finish(too_large_error)
@@ -582,7 +582,8 @@ class _Connection:
         await self.writer.drain()
 
 
-def _error(error_type: str, message: str) -> dict[str, Any]:
+def lambda_error(error_type: str, message: str) -> dict[str, Any]:
+    """An invocation's error as Lambda reports one (``errorType``, ``errorMessage``)."""
     return {"errorType": error_type, "errorMessage": message}
 
 
