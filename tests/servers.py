@@ -105,24 +105,36 @@ class RunningServer:
 
 
 @contextmanager
+def python_server(
+    args: list[str], port: int, env: Mapping[str, str], *, log_prefix: str
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """Runs ``python <args>`` from the repository root with the test settings and ``env``,
+    its output in a log file, until the block ends; yields once ``port`` accepts."""
+    log_path = Path(tempfile.mkstemp(prefix=log_prefix, suffix=".log")[1])
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, *args],
+            env={**os.environ, **TEST_ENV, **env},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+        )
+        try:
+            wait_until_listening(port, process, timeout_s=60)
+            yield process, log_path
+        finally:
+            stop_process(process)
+
+
+@contextmanager
 def streamway_server(
     env: Mapping[str, str] | None = None, *, args: tuple[str, ...] = ()
 ) -> Iterator[RunningServer]:
     """Runs ``python -m streamway serve`` with ``env`` on a free port until the block ends."""
     port = free_port()
-    log_path = Path(tempfile.mkstemp(prefix="streamway-", suffix=".log")[1])
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamway", "serve", "--port", str(port), *args],
-            env={**os.environ, **TEST_ENV, **(env or {})},
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_until_listening(port, process, timeout_s=60)
-            yield RunningServer(f"http://127.0.0.1:{port}", port, process, log_path)
-        finally:
-            stop_process(process)
+    command = ["-m", "streamway", "serve", "--port", str(port), *args]
+    with python_server(command, port, env or {}, log_prefix="streamway-") as (process, log):
+        yield RunningServer(f"http://127.0.0.1:{port}", port, process, log)
 
 
 @dataclass
@@ -161,36 +173,12 @@ def streamway_local(
     The repository root is on the functions' PYTHONPATH, so ``--app tests....`` works.
     """
     port = free_port()
-    log_path = Path(tempfile.mkstemp(prefix="streamway-local-", suffix=".log")[1])
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamway",
-                "local",
-                "--port",
-                str(port),
-                "--stage",
-                stage,
-                *args,
-            ],
-            env={
-                **os.environ,
-                **TEST_ENV,
-                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
-                **(env or {}),
-            },
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
-        )
-        try:
-            wait_until_listening(port, process, timeout_s=60)
-            root = f"http://127.0.0.1:{port}"
-            yield RunningLocal(f"{root}/{stage}", port, process, log_path, root=root, stage=stage)
-        finally:
-            stop_process(process)
+    command = ["-m", "streamway", "local", "--port", str(port), "--stage", stage, *args]
+    pythonpath = os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])
+    local_env = {"PYTHONPATH": pythonpath, **(env or {})}
+    with python_server(command, port, local_env, log_prefix="streamway-local-") as (process, log):
+        root = f"http://127.0.0.1:{port}"
+        yield RunningLocal(f"{root}/{stage}", port, process, log, root=root, stage=stage)
 
 
 @dataclass

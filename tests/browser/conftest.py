@@ -7,11 +7,7 @@ and could have been installed; it skips only where apt is not available at all.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-from tests.servers import TEST_ENV, RunningServer, free_port, stop_process, wait_until_listening
+from tests.servers import RunningServer, free_port, python_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -84,28 +80,16 @@ def screenshot(page: Page, name: str) -> Path:
 def prefixed_server(env: dict[str, str]) -> Iterator[RunningServer]:
     """streamway under ``/dev`` on a real uvicorn (see prefixed_app.py); url ends in /dev."""
     port = free_port()
-    log_path = Path(tempfile.mkstemp(prefix="streamway-dev-", suffix=".log")[1])
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "tests.browser.prefixed_app:app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-            ],
-            cwd=REPO,
-            env={**os.environ, **TEST_ENV, **env},
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_until_listening(port, process, timeout_s=60)
-            yield RunningServer(f"http://127.0.0.1:{port}/dev", port, process, log_path)
-        finally:
-            stop_process(process)
+    command = [
+        "-m",
+        "uvicorn",
+        "tests.browser.prefixed_app:app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
+    with python_server(command, port, env, log_prefix="streamway-dev-") as (process, log):
+        yield RunningServer(f"http://127.0.0.1:{port}/dev", port, process, log)
