@@ -29,6 +29,7 @@ from typing import Any
 from streamway.local import gateway_responses as responses
 from streamway.local.exchange import Exchange
 from streamway.local.gateway_responses import GatewayResponse
+from streamway.local.http1 import BodyBytes
 from streamway.local.rest_event import is_binary
 from streamway.local.runtime_api import PRELUDE_DELIMITER, Invocation, PreludeError, split_prelude
 from streamway.local.stream_integration import merge_headers, prelude_response, status_code
@@ -55,7 +56,7 @@ async def collect(
     binary_media_types: Sequence[str],
 ) -> BufferedAnswer | GatewayResponse:
     """Waits for the function's answer within the integration timeout and shapes it."""
-    parts: list[bytes] = []
+    parts: list[BodyBytes] = []
     size = 0
     remaining = exchange.started + timeout_s - time.perf_counter()
     try:

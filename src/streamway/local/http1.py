@@ -1,8 +1,9 @@
 """Just enough HTTP/1.1 for the local emulators: requests with chunked bodies and trailers.
 
 Why not h11 here: h11 copies every body byte twice more (into its receive buffer, then out
-of it) on top of the StreamReader's copy, which made the emulator the bottleneck of a
-streamed response at about 300 MiB/s. Reading a chunk is ``readexactly(size)``: one copy.
+of it), which made the emulator the bottleneck of a streamed response at about 300 MiB/s.
+Reading a chunk is one ``readexactly(size)`` on the reader (a
+:class:`~streamway.local.socket_stream.SocketStream` receives it straight into the result).
 Why not uvicorn: an ASGI server cannot hand request trailers to its app. The runtime side
 keeps h11 (``streamway.aws_lambda.client``), so the two ends do not share a parser.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 _MAX_HEAD = 64 * 1024
 
@@ -29,13 +31,26 @@ class BadRequest(Exception):
     """The peer sent something that is not HTTP/1.1 as this server reads it."""
 
 
+#: A piece of a body: ``bytes``, or the ``bytearray`` a socket received it into (not copied
+#: to ``bytes``, which would cost a pass over every byte).
+BodyBytes = bytes | bytearray
+
+
+class ByteReader(Protocol):
+    """What a request is read from: a ``SocketStream`` or an ``asyncio.StreamReader``."""
+
+    async def readuntil(self, separator: bytes) -> bytes: ...
+
+    async def readexactly(self, size: int, /) -> BodyBytes: ...
+
+
 @dataclass
 class Request:
     method: str
     target: str
     #: Lower-case names; repeated headers joined with ", " (RFC 9110 §5.3).
     headers: dict[str, str]
-    reader: asyncio.StreamReader
+    reader: ByteReader
     trailers: dict[str, str] = field(default_factory=dict)
     keep_alive: bool = True
 
@@ -43,7 +58,7 @@ class Request:
     def path(self) -> str:
         return self.target.split("?", 1)[0]
 
-    async def body(self) -> AsyncIterator[bytes]:
+    async def body(self) -> AsyncIterator[BodyBytes]:
         """The body, chunk by chunk as framed; trailers land in :attr:`trailers`. Read once."""
         if self.headers.get("transfer-encoding", "").lower() == "chunked":
             async for chunk in self._chunks():
@@ -55,7 +70,7 @@ class Request:
 
     async def read(self, limit: int | None = None) -> bytes:
         """The whole body; bytes past ``limit`` are read and dropped."""
-        parts: list[bytes] = []
+        parts: list[BodyBytes] = []
         size = 0
         async for chunk in self.body():
             size += len(chunk)
@@ -63,7 +78,7 @@ class Request:
                 parts.append(chunk)
         return b"".join(parts)
 
-    async def _chunks(self) -> AsyncIterator[bytes]:
+    async def _chunks(self) -> AsyncIterator[BodyBytes]:
         while True:
             line = await self.reader.readuntil(b"\r\n")
             try:
@@ -79,7 +94,7 @@ class Request:
             yield chunk
 
 
-async def read_request(reader: asyncio.StreamReader) -> Request | None:
+async def read_request(reader: ByteReader) -> Request | None:
     """The next request's head, or None when the peer closed the connection between requests."""
     try:
         line = await reader.readuntil(b"\r\n")
@@ -99,7 +114,7 @@ async def read_request(reader: asyncio.StreamReader) -> Request | None:
     return Request(method, target, headers, reader, keep_alive=keep_alive)
 
 
-async def _read_fields(reader: asyncio.StreamReader) -> list[tuple[str, str]]:
+async def _read_fields(reader: ByteReader) -> list[tuple[str, str]]:
     fields: list[tuple[str, str]] = []
     size = 0
     while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
@@ -126,9 +141,6 @@ def response_head(status: int, headers: Iterable[tuple[str, str]]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def write_chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
-    """One chunk of a chunked body; separate writes so ``data`` itself is not copied first."""
-    if data:
-        writer.write(b"%x\r\n" % len(data))
-        writer.write(data)
-        writer.write(b"\r\n")
+def chunk_parts(data: BodyBytes) -> tuple[BodyBytes, ...]:
+    """One chunk of a chunked body as separate parts, so ``data`` itself is never copied."""
+    return (b"%x\r\n" % len(data), data, b"\r\n") if data else ()

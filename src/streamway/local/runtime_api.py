@@ -10,8 +10,10 @@ ASGI has no way to hand request trailers to an app. :mod:`streamway.local.http1`
 (and is why this is not h11 either: see there).
 
 Backpressure runs end to end: body chunks go through a small bounded queue per invocation,
-and the connection stops being read while that queue is full, so a slow consumer of
+and the connection is not read while that queue is full, so a slow consumer of
 :meth:`Invocation.chunks` slows the function's ``send()`` through TCP flow control.
+Each connection is a :class:`~streamway.local.socket_stream.SocketStream`, so a body byte
+is copied only by the kernel, once in and once out.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import base64
 import contextlib
 import json
 import logging
+import socket
 import time
 import uuid
 from collections import OrderedDict
@@ -28,7 +31,15 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from streamway.local.http1 import BadRequest, Request, read_request, response_head, write_chunk
+from streamway.local.http1 import (
+    BadRequest,
+    BodyBytes,
+    Request,
+    chunk_parts,
+    read_request,
+    response_head,
+)
+from streamway.local.socket_stream import SocketStream
 
 log = logging.getLogger("streamway.local.runtime_api")
 
@@ -48,10 +59,6 @@ PRELUDE_MAX_BYTES = 16 * 1024
 MAX_BUFFERED_BYTES = 6 * 1024 * 1024
 MAX_STREAMED_BYTES = 200 * 1024 * 1024
 
-_READ_SIZE = 1024 * 1024
-#: StreamReader pauses the socket when its buffer passes twice its limit; the default (64 KiB)
-#: makes a 1 MiB chunk cost many pause/resume rounds, which capped throughput near 250 MiB/s.
-_STREAM_LIMIT = 4 * 1024 * 1024
 _QUEUED_CHUNKS = 8
 #: How many finished invocation ids are remembered (for 410 Gone on a late answer).
 RECENT_IDS = 1024
@@ -71,7 +78,7 @@ class InvocationResult:
     mode: Mode | None
     #: The Content-Type and other headers of the function's ``response`` POST.
     response_headers: dict[str, str]
-    chunks: list[bytes]
+    chunks: list[BodyBytes]
     #: ``{"errorType", "errorMessage", ...}`` from ``/error``, error trailers or a timeout.
     error: dict[str, Any] | None
     trailers: dict[str, str]
@@ -118,15 +125,15 @@ class Invocation:
         self.trailers: dict[str, str] = {}
         self.received_at: float | None = None
         self.response_started_at: float | None = None
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(_QUEUED_CHUNKS)
+        self._queue: asyncio.Queue[BodyBytes | None] = asyncio.Queue(_QUEUED_CHUNKS)
         self._reading = False
         self._responded = asyncio.Event()
         self._done = asyncio.Event()
         self._deadline_task: asyncio.Task[None] | None = None
         #: Called once when the invocation ends (the server stops tracking it then).
         self._on_done: Callable[[Invocation], None] | None = None
-        #: The connection the function is answering on, closed by :meth:`cancel`.
-        self._writer: asyncio.StreamWriter | None = None
+        #: The connection the function is answering on, hung up by :meth:`cancel`.
+        self._connection: SocketStream | None = None
 
     @property
     def done(self) -> bool:
@@ -137,7 +144,7 @@ class Invocation:
         await self._responded.wait()
         return self.mode
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncIterator[BodyBytes]:
         """The response body, chunk by chunk as the function sends it. Read it once.
 
         Chunks read here are not kept, so a caller can pass on a stream of any size.
@@ -148,7 +155,7 @@ class Invocation:
         while (chunk := await self._queue.get()) is not None:
             yield chunk
 
-    async def http_response(self) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
+    async def http_response(self) -> tuple[dict[str, Any], AsyncIterator[BodyBytes]]:
         """A streamed HTTP integration response: its prelude, then the body as it arrives.
 
         This is what an API Gateway front consumes: status and headers as soon as the
@@ -164,7 +171,7 @@ class Invocation:
                 break
         prelude, rest = split_prelude(head)
 
-        async def body() -> AsyncIterator[bytes]:
+        async def body() -> AsyncIterator[BodyBytes]:
             if rest:
                 yield rest
             async for chunk in chunks:
@@ -199,8 +206,8 @@ class Invocation:
         while not self._queue.empty():
             self._queue.get_nowait()
         self._abort(error)
-        if self._writer is not None:
-            self._writer.close()
+        if self._connection is not None:
+            self._connection.abort()
 
     # --- the server side ---------------------------------------------------------------
 
@@ -210,7 +217,7 @@ class Invocation:
         self.response_started_at = time.perf_counter()
         self._responded.set()
 
-    async def _put(self, chunk: bytes) -> None:
+    async def _put(self, chunk: BodyBytes) -> None:
         if not self.done:
             await self._queue.put(chunk)
             # Queue.put does not yield while there is room, and reading a socket with data
@@ -309,22 +316,27 @@ class RuntimeAPIServer:
         #: Ids of recently finished invocations, so a late answer gets Lambda's 410 rather
         #: than 400; bounded, so a long `streamway local` session does not keep every event.
         self._finished: OrderedDict[str, None] = OrderedDict()
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = await asyncio.start_server(self._serve, host, port, limit=_STREAM_LIMIT)
+        listener = socket.create_server((host, port), family=_family(host))
+        listener.setblocking(False)
+        self._listener = listener
+        self._accepting = asyncio.get_running_loop().create_task(self._accept(listener))
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._accepting is not None:
+            self._accepting.cancel()
+            await asyncio.gather(self._accepting, return_exceptions=True)
         for task in list(self._connections):
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
+        if self._listener is not None:
+            self._listener.close()
         for invocation in list(self._active.values()):
             invocation._abort(lambda_error("Emulator.Closed", "the Runtime API emulator closed"))
 
@@ -338,8 +350,8 @@ class RuntimeAPIServer:
     @property
     def address(self) -> str:
         """``host:port``, the value of ``AWS_LAMBDA_RUNTIME_API`` for the function."""
-        assert self._server is not None, "start() the server first"
-        host, port = self._server.sockets[0].getsockname()[:2]
+        assert self._listener is not None, "start() the server first"
+        host, port = self._listener.getsockname()[:2]
         return f"{host}:{port}"
 
     def function_env(self) -> dict[str, str]:
@@ -401,44 +413,47 @@ class RuntimeAPIServer:
 
     # --- the HTTP side -----------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
+    async def _accept(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            sock, _ = await loop.sock_accept(listener)
+            task = loop.create_task(self._serve(SocketStream(sock)))
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
+
+    async def _serve(self, stream: SocketStream) -> None:
         try:
-            await _Connection(self, reader, writer).run()
-        except (ConnectionError, asyncio.IncompleteReadError, BadRequest) as error:
+            await _Connection(self, stream).run()
+        except (
+            ConnectionError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            BadRequest,
+        ) as error:
             log.debug("runtime connection ended: %r", error)
         except asyncio.CancelledError:
             # close() cancels connections parked in a long poll; that ends them normally.
             pass
         finally:
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+            stream.close()
 
 
 class _Connection:
     """One keep-alive connection from a runtime (or an HTTP invoker)."""
 
-    def __init__(
-        self, api: RuntimeAPIServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def __init__(self, api: RuntimeAPIServer, stream: SocketStream) -> None:
         self.api = api
-        self.reader = reader
-        self.writer = writer
+        self.stream = stream
 
     async def run(self) -> None:
-        while (request := await read_request(self.reader)) is not None:
+        while (request := await read_request(self.stream)) is not None:
             await self._route(request)
             if not request.keep_alive:
                 return
 
     async def _write(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.writer.write(response_head(status, [*headers, ("content-length", str(len(body)))]))
-        self.writer.write(body)
-        await self.writer.drain()
+        head = response_head(status, [*headers, ("content-length", str(len(body)))])
+        await self.stream.write(head, body)
 
     async def _reply(self, status: int, payload: Any) -> None:
         await self._write(
@@ -488,7 +503,7 @@ class _Connection:
         invocation = await self.api._pending.get()
         while invocation.done:  # cancelled while it waited for the function
             invocation = await self.api._pending.get()
-        invocation._writer = self.writer
+        invocation._connection = self.stream
         invocation._arm_deadline()
         config = self.api.config
         headers = [
@@ -506,7 +521,7 @@ class _Connection:
 
     async def _response(self, invocation: Invocation, request: Request) -> None:
         streaming = request.headers.get(RESPONSE_MODE_HEADER, "").lower() == "streaming"
-        invocation._writer = self.writer
+        invocation._connection = self.stream
         invocation._start("streaming" if streaming else "buffered", request.headers)
         await asyncio.sleep(0)  # let a waiting caller see the start before the body is read
         limit = self.api.max_streamed_bytes if streaming else MAX_BUFFERED_BYTES
@@ -567,19 +582,21 @@ class _Connection:
             )
             return
         content_type = invocation.response_headers.get("content-type", "application/json")
-        self.writer.write(
-            response_head(200, [("content-type", content_type), ("transfer-encoding", "chunked")])
+        head = response_head(
+            200, [("content-type", content_type), ("transfer-encoding", "chunked")]
         )
+        await self.stream.write(head)
         async for chunk in invocation.chunks():
-            write_chunk(self.writer, chunk)
-            await self.writer.drain()
+            await self.stream.write(*chunk_parts(chunk))
         await invocation.result()
         if invocation.error is not None:
             # Mid-stream failure: no clean end of the chunked body, the caller sees it failed.
-            self.writer.close()
             raise ConnectionResetError("the function failed mid-stream")
-        self.writer.write(b"0\r\n\r\n")
-        await self.writer.drain()
+        await self.stream.write(b"0\r\n\r\n")
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def lambda_error(error_type: str, message: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from starlette.types import Send
 from streamway.local import gateway_responses as responses
 from streamway.local.exchange import Exchange
 from streamway.local.gateway_responses import GatewayResponse
+from streamway.local.http1 import BodyBytes
 from streamway.local.runtime_api import PRELUDE_DELIMITER, PRELUDE_MAX_BYTES, Invocation
 from streamway.logs import AlreadyLogged
 
@@ -69,11 +70,11 @@ class _Chunks:
     """The invocation's body with the stream's time limits applied to every read."""
 
     def __init__(self, invocation: Invocation, limits: StreamLimits, started: float) -> None:
-        self._iterator: AsyncIterator[bytes] = invocation.chunks()
+        self._iterator: AsyncIterator[BodyBytes] = invocation.chunks()
         self._limits = limits
         self._deadline = started + limits.total_s
 
-    async def next(self) -> bytes | None:
+    async def next(self) -> BodyBytes | None:
         wait = min(self._limits.idle_s, self._deadline - time.perf_counter())
         try:
             async with asyncio.timeout(max(wait, 0)):
@@ -129,7 +130,7 @@ async def relay_stream(
     exchange.content_complete = head_request or length == 0
     rest = head[index + len(PRELUDE_DELIMITER) :]
     try:
-        piece: bytes | None = rest
+        piece: BodyBytes | None = rest
         while piece is not None:
             if piece:
                 for pacer in pacers:
