@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
+import os
 import time
 
 import h11
 import httpx
 import pytest
 
-from streamway.local.runtime_api import FunctionConfig, RuntimeAPIServer
+from streamway.local.runtime_api import INVOKE_PATH, FunctionConfig, RuntimeAPIServer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -242,3 +244,102 @@ async def test_invoke_over_http_streams_the_raw_response() -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/vnd.awslambda.http-integration-response"
     assert response.content == b"{}" + b"\x00" * 8 + b'"h'
+
+
+STREAM_HEAD = (
+    "POST /2018-06-01/runtime/invocation/{id}/response HTTP/1.1\r\n"
+    "Host: x\r\nLambda-Runtime-Function-Response-Mode: streaming\r\n"
+    "Transfer-Encoding: chunked\r\n"
+    "Trailer: Lambda-Runtime-Function-Error-Type\r\n"
+    "Content-Type: application/vnd.awslambda.http-integration-response\r\n\r\n"
+)
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n" % len(data) + data + b"\r\n"
+
+
+async def _stream_from_function(client: RawClient, pieces: list[bytes]) -> str:
+    """Takes the next event and streams ``pieces`` as chunks (without ending the body)."""
+    _, headers, _ = await client.exchange(NEXT)
+    request_id = headers["lambda-runtime-aws-request-id"]
+    client.writer.write(STREAM_HEAD.format(id=request_id).encode())
+    for piece in pieces:
+        client.writer.write(_chunk(piece))
+        await client.writer.drain()
+    return request_id
+
+
+async def _write_until_refused(writer: asyncio.StreamWriter) -> None:
+    """Streams 1 MiB chunks until the peer hangs up (raises), for at most 200 MiB."""
+    for _ in range(200):
+        writer.write(_chunk(b"y" * (1 << 20)))
+        await writer.drain()
+        await asyncio.sleep(0.01)
+
+
+async def test_invoke_over_http_relays_a_large_stream_byte_for_byte() -> None:
+    """Chunks of many sizes (on Linux moved socket to socket by splice), one 3 MiB chunk
+    larger than the relay pipe, in order and intact."""
+    sizes = [1, 17, 4096, 65_535, 1 << 20, 3 * (1 << 20) + 5, 100, 1 << 20]
+    pieces = [b"{}" + b"\x00" * 8, *(os.urandom(size) for size in sizes)]
+    expected = b"".join(pieces)
+    async with RuntimeAPIServer() as api:
+        client = await RawClient.connect(api)
+
+        async def function() -> int:
+            await _stream_from_function(client, pieces)
+            status, _, _ = await client.exchange(b"0\r\n\r\n")
+            return status
+
+        async with httpx.AsyncClient() as http:
+            task = asyncio.create_task(function())
+            response = await http.post(f"http://{api.address}{INVOKE_PATH}", content=b"{}")
+            status = await task
+        await client.close()
+        assert api.in_flight == 0
+
+    assert (response.status_code, status) == (200, 202)
+    assert len(response.content) == len(expected)
+    assert hashlib.sha256(response.content).digest() == hashlib.sha256(expected).digest()
+
+
+async def test_invoke_over_http_cuts_the_caller_when_the_function_fails_mid_stream() -> None:
+    async with RuntimeAPIServer() as api:
+        client = await RawClient.connect(api)
+
+        async def function() -> None:
+            await _stream_from_function(client, [b"{}" + b"\x00" * 8, os.urandom(300_000)])
+            await client.exchange(b"0\r\nLambda-Runtime-Function-Error-Type: Runtime.X\r\n\r\n")
+
+        async with httpx.AsyncClient() as http:
+            task = asyncio.create_task(function())
+            with pytest.raises(httpx.RemoteProtocolError):  # no clean end of the chunked body
+                await http.post(f"http://{api.address}{INVOKE_PATH}", content=b"{}")
+            await task
+        await client.close()
+
+
+async def test_a_caller_that_leaves_mid_stream_stops_the_function() -> None:
+    """The caller reads a little, then goes: the function's connection is hung up (its next
+    writes fail, as a Lambda runtime's would return to `next`) and nothing stays in flight."""
+    async with RuntimeAPIServer() as api:
+        client = await RawClient.connect(api)
+        _, port = api.address.split(":")
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(port))
+        writer.write(
+            f"POST {INVOKE_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}".encode()
+        )
+        await writer.drain()
+        await _stream_from_function(client, [b"{}" + b"\x00" * 8, b"x" * 65_536])
+        await reader.readuntil(b"\r\n\r\n")  # the caller got the response head
+        writer.close()
+        await writer.wait_closed()
+        with pytest.raises(ConnectionError):
+            await _write_until_refused(client.writer)
+        for _ in range(100):
+            if api.in_flight == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert api.in_flight == 0
+        client.writer.close()

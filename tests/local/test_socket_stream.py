@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from streamway.local.socket_stream import SocketStream
+from streamway.local.socket_stream import CAN_SPLICE, SinkClosed, SocketStream
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -107,3 +107,80 @@ async def test_abort_from_another_task_ends_a_pending_read() -> None:
         await reading
     stream.close()
     peer.close()
+
+
+needs_splice = pytest.mark.skipif(not CAN_SPLICE, reason="splice(2) is Linux only")
+
+
+async def _tcp_pair() -> tuple[SocketStream, socket.socket]:
+    """A connected TCP pair on loopback (splice moves pages between TCP sockets)."""
+    loop = asyncio.get_running_loop()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setblocking(False)
+        peer = socket.socket()
+        peer.setblocking(False)
+        connecting = loop.create_task(loop.sock_connect(peer, listener.getsockname()))
+        ours, _ = await loop.sock_accept(listener)
+        await connecting
+    return SocketStream(ours), peer
+
+
+async def _receive_exactly(peer: socket.socket, size: int) -> bytes:
+    loop = asyncio.get_running_loop()
+    received = bytearray()
+    while len(received) < size:
+        data = await loop.sock_recv(peer, 1 << 20)
+        if not data:
+            break
+        received += data
+    return bytes(received)
+
+
+@needs_splice
+async def test_splice_moves_exactly_the_bytes_asked_for_buffered_prefix_first() -> None:
+    loop = asyncio.get_running_loop()
+    source, function = await _tcp_pair()
+    sink, caller = await _tcp_pair()
+    body = os.urandom(5 * (1 << 20) + 3)  # larger than the relay pipe
+    sending = loop.create_task(loop.sock_sendall(function, b"line\r\n" + body + b"next\r\n"))
+    assert await source.readuntil(b"\r\n") == b"line\r\n"  # leaves part of the body buffered
+    receiving = loop.create_task(_receive_exactly(caller, len(body)))
+    await source.splice_to(sink, len(body))
+    await sending
+    assert await receiving == body
+    assert await source.readuntil(b"\r\n") == b"next\r\n"  # nothing past the size was taken
+    # The same pipe serves the next relay.
+    await loop.sock_sendall(function, b"again")
+    await source.splice_to(sink, 5)
+    assert await _receive_exactly(caller, 5) == b"again"
+    for stream in (source, sink):
+        stream.close()
+    function.close()
+    caller.close()
+
+
+async def _splice_in_pieces(
+    source: SocketStream, sink: SocketStream, pieces: int, size: int
+) -> None:
+    # Into a socket whose peer left, the first writes may still be taken (until the reset).
+    for _ in range(pieces):
+        await source.splice_to(sink, size)
+
+
+@needs_splice
+async def test_splice_tells_a_gone_sink_from_a_source_that_ended() -> None:
+    loop = asyncio.get_running_loop()
+    source, function = await _tcp_pair()
+    sink, caller = await _tcp_pair()
+    caller.close()  # the caller left
+    await loop.sock_sendall(function, b"z" * 200_000)
+    with pytest.raises(SinkClosed):
+        await _splice_in_pieces(source, sink, pieces=50, size=4000)
+    sink.close()
+    other_sink, other_caller = await _tcp_pair()
+    function.close()  # now the function's side ends early
+    with pytest.raises(asyncio.IncompleteReadError):
+        await source.splice_to(other_sink, 10_000_000)
+    for stream in (source, other_sink):
+        stream.close()
+    other_caller.close()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 _MAX_HEAD = 64 * 1024
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 REASONS = {
     200: "OK",
@@ -60,13 +61,33 @@ class Request:
 
     async def body(self) -> AsyncIterator[BodyBytes]:
         """The body, chunk by chunk as framed; trailers land in :attr:`trailers`. Read once."""
-        if self.headers.get("transfer-encoding", "").lower() == "chunked":
-            async for chunk in self._chunks():
-                yield chunk
+        async for size in self.frames():
+            yield await self.reader.readexactly(size)
+
+    async def frames(self) -> AsyncIterator[int]:
+        """The size of each piece of the body as framed (each chunk, or the whole
+        Content-Length body), with the reader left at the piece's first byte: the caller takes
+        exactly that many bytes from the reader, by reading or by moving them elsewhere,
+        before asking for the next. Trailers land in :attr:`trailers`. Read once."""
+        if self.headers.get("transfer-encoding", "").lower() != "chunked":
+            length = self.headers.get("content-length", "0").strip() or "0"
+            if not (length.isascii() and length.isdigit()):
+                raise BadRequest(f"bad content-length {length!r}")
+            if int(length):
+                yield int(length)
             return
-        length = int(self.headers.get("content-length", "0") or 0)
-        if length:
-            yield await self.reader.readexactly(length)
+        while True:
+            line = await self.reader.readuntil(b"\r\n")
+            digits = line.split(b";", 1)[0].strip()
+            if not digits or digits.strip(_HEX_DIGITS):
+                raise BadRequest(f"bad chunk size line {line!r}")
+            size = int(digits, 16)
+            if size == 0:
+                self.trailers = _fields(await _read_fields(self.reader))
+                return
+            yield size
+            if await self.reader.readexactly(2) != b"\r\n":
+                raise BadRequest("a chunk does not end with CRLF")
 
     async def read(self, limit: int | None = None) -> bytes:
         """The whole body; bytes past ``limit`` are read and dropped."""
@@ -77,21 +98,6 @@ class Request:
             if limit is None or size <= limit:
                 parts.append(chunk)
         return b"".join(parts)
-
-    async def _chunks(self) -> AsyncIterator[BodyBytes]:
-        while True:
-            line = await self.reader.readuntil(b"\r\n")
-            try:
-                size = int(line.split(b";", 1)[0], 16)
-            except ValueError:
-                raise BadRequest(f"bad chunk size line {line!r}") from None
-            if size == 0:
-                self.trailers = _fields(await _read_fields(self.reader))
-                return
-            chunk = await self.reader.readexactly(size)
-            if await self.reader.readexactly(2) != b"\r\n":
-                raise BadRequest("a chunk does not end with CRLF")
-            yield chunk
 
 
 async def read_request(reader: ByteReader) -> Request | None:

@@ -1,28 +1,49 @@
 """A connected socket read and written through the event loop's ``sock_*`` calls.
 
 Why not asyncio's streams here: a ``StreamReader`` copies every byte twice in user space
-(the transport's ``recv`` result into its buffer, then ``readexactly``'s slice out of it), and
-a ``StreamWriter`` copies whatever the kernel did not take at once into its own buffer. For
-the emulator, which relays a function's whole response body, those copies were most of its
-time. Here a large read goes straight from the kernel into the bytes the caller gets
+(the transport's ``recv`` result into its buffer, then ``readexactly``'s slice out of it),
+and a ``StreamWriter`` copies whatever the kernel did not take at once into its own buffer.
+For the emulator, which relays a function's whole response body, those copies were most of
+its time. Here a large read goes straight from the kernel into the bytes the caller gets
 (``recv_into`` a buffer of the chunk's size) and a write hands the caller's buffers to
 ``sendmsg`` as they are, so each body byte is copied once in and once out, by the kernel.
 
+(The runtime's own client keeps asyncio's transport: there, a write that returns at once
+with the rest buffered lets the app make its next chunk while the socket drains, and waiting
+for ``sendmsg`` to take each whole chunk measured slower.)
+
 Reading is pull-based: nothing is read until a caller asks, so a slow consumer leaves the
 bytes in the kernel's socket buffer and TCP flow control slows the sender.
+
+On Linux, :meth:`SocketStream.splice_to` moves bytes from one socket to another without them
+entering the process at all (``splice(2)`` through a pipe; on loopback the kernel hands the
+pages on rather than copying them): a relay then costs system calls, not memory bandwidth.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import Iterable
 
-#: What one small read asks for (request heads, chunk-size lines).
-_RECV_SIZE = 64 * 1024
+#: What one small read asks for (request heads, chunk-size lines). Small, because whatever
+#: it takes of the body that follows is copied once more (or sent the ordinary way by
+#: :meth:`SocketStream.splice_to`); a head of a few hundred bytes fits.
+_RECV_SIZE = 4 * 1024
 #: A read at least this large goes straight into the result, not through the buffer.
 _DIRECT_READ = 16 * 1024
+#: Whether :meth:`SocketStream.splice_to` is available (Linux).
+CAN_SPLICE = hasattr(os, "splice")
+#: What the relay pipe is asked to hold (Linux's default is 64 KiB; 1 MiB is the unprivileged
+#: maximum, /proc/sys/fs/pipe-max-size): fewer, larger moves.
+_PIPE_BYTES = 1024 * 1024
+
+
+class SinkClosed(Exception):
+    """The socket :meth:`SocketStream.splice_to` was moving bytes into failed (its peer left);
+    told apart from the source's failures, which raise ``ConnectionError`` or EOF."""
 
 
 class SocketStream:
@@ -37,11 +58,14 @@ class SocketStream:
         self.max_line = max_line
         self._loop = asyncio.get_running_loop()
         self._buffer = bytearray()
+        #: (read end, write end, capacity) of the pipe :meth:`splice_to` moves bytes through.
+        self._pipe: tuple[int, int, int] | None = None
 
     # --- reading ------------------------------------------------------------------------
 
-    async def _receive(self) -> None:
-        data = await self._loop.sock_recv(self.sock, _RECV_SIZE)
+    async def _receive(self, wanted: int = 0) -> None:
+        """Receives at least one byte (up to ``wanted`` more than buffered, or a small read)."""
+        data = await self._loop.sock_recv(self.sock, max(_RECV_SIZE, wanted - len(self._buffer)))
         if not data:  # EOF: the partial bytes go with the error, as in StreamReader
             partial = bytes(self._buffer)
             self._buffer.clear()
@@ -66,7 +90,7 @@ class SocketStream:
         """Exactly ``size`` bytes. A large read is received straight into the result."""
         if size < _DIRECT_READ:
             while len(self._buffer) < size:
-                await self._receive()
+                await self._receive(size)
             data = self._buffer[:size]
             del self._buffer[:size]
             return data
@@ -81,6 +105,70 @@ class SocketStream:
                 raise asyncio.IncompleteReadError(bytes(data[:filled]), size)
             filled += received
         return data
+
+    async def splice_to(self, sink: SocketStream, size: int) -> None:
+        """Moves exactly ``size`` bytes from this socket into ``sink``'s in the kernel
+        (Linux only, see :data:`CAN_SPLICE`). A failure of the sink raises :class:`SinkClosed`;
+        an EOF here raises ``IncompleteReadError``."""
+        buffered = min(size, len(self._buffer))
+        try:
+            if buffered:  # bytes a small read already took in go the ordinary way
+                await sink.write(self._buffer[:buffered])
+                del self._buffer[:buffered]
+        except OSError as error:
+            raise SinkClosed(error) from error
+        left = size - buffered
+        if self._pipe is None:
+            self._pipe = _relay_pipe()
+        pipe_out, pipe_in, capacity = self._pipe
+        source, target = self.sock.fileno(), sink.sock.fileno()
+        flags = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
+        in_pipe = 0
+        try:
+            # Both moves go on whenever they can, so the function's socket is read while the
+            # caller's drains: waiting for one before the other halved the throughput.
+            while left or in_pipe:
+                moved = False
+                if left and in_pipe < capacity:
+                    room = min(left, capacity - in_pipe)
+                    with contextlib.suppress(BlockingIOError, InterruptedError):
+                        taken = os.splice(source, pipe_in, room, flags=flags)
+                        if not taken:
+                            raise asyncio.IncompleteReadError(b"", size)
+                        left, in_pipe, moved = left - taken, in_pipe + taken, True
+                if in_pipe:
+                    try:
+                        given = os.splice(pipe_out, target, in_pipe, flags=flags)
+                    except (BlockingIOError, InterruptedError):
+                        pass
+                    except OSError as error:
+                        raise SinkClosed(error) from error
+                    else:
+                        in_pipe, moved = in_pipe - given, True
+                if not moved:
+                    await self._ready(
+                        read=bool(left) and in_pipe < capacity, write_to=sink if in_pipe else None
+                    )
+        except BaseException:
+            # Bytes may be left in the pipe: never let them reach the next relay.
+            self._close_pipe()
+            raise
+
+    async def _ready(self, *, read: bool, write_to: SocketStream | None) -> None:
+        """Waits until this socket can be read (if ``read``) or ``write_to`` written."""
+        waiter = self._loop.create_future()
+        fd, target = self.sock.fileno(), write_to.sock.fileno() if write_to else -1
+        if read:
+            self._loop.add_reader(fd, _set_done, waiter)
+        if target >= 0:
+            self._loop.add_writer(target, _set_done, waiter)
+        try:
+            await waiter
+        finally:
+            if read:
+                self._loop.remove_reader(fd)
+            if target >= 0:
+                self._loop.remove_writer(target)
 
     # --- writing ------------------------------------------------------------------------
 
@@ -117,7 +205,24 @@ class SocketStream:
             self.sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
+        self._close_pipe()
         self.sock.close()
+
+    def _close_pipe(self) -> None:
+        if self._pipe is not None:
+            os.close(self._pipe[0])
+            os.close(self._pipe[1])
+            self._pipe = None
+
+
+def _relay_pipe() -> tuple[int, int, int]:
+    """A pipe (read end, write end, capacity), as large as an unprivileged process may ask."""
+    import fcntl  # here, not at the top: there is no fcntl on Windows, nor splice
+
+    read_end, write_end = os.pipe()
+    with contextlib.suppress(OSError):  # a smaller pipe only means more, smaller moves
+        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    return read_end, write_end, fcntl.fcntl(write_end, fcntl.F_GETPIPE_SZ)
 
 
 def _set_done(waiter: asyncio.Future[None]) -> None:
