@@ -67,6 +67,7 @@ def serve(
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        loop=settings.loop,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,

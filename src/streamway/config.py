@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         description="TCP port `streamway serve` listens on.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    loop: Literal["auto", "asyncio", "uvloop"] = Field(
+        default="auto",
+        description="The event loop of `streamway serve` and of the Lambda runtime: `auto` "
+        "takes uvloop when it is installed (as uvicorn does), else asyncio's.",
+    )
     max_request_bytes: int = Field(
         default=API_GATEWAY_MAX_REQUEST_BYTES,
         description="Request bodies above this are refused with 413 (API Gateway's own limit).",

@@ -105,6 +105,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             "remaining_ms": context.get_remaining_time_in_millis(),
             "lifespan_startups": _lifespan_startups,
             "event_loops": len(_loops),
+            "loop_module": type(asyncio.get_running_loop()).__module__,
             "pid": os.getpid(),
             "method": scope["method"],
             "path": scope["path"],

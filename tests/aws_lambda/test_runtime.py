@@ -217,6 +217,16 @@ async def test_context_trace_id_and_one_lifespan_per_process() -> None:
     assert [answer["event_loops"] for answer in answers] == [1, 1, 1]
 
 
+@pytest.mark.parametrize(
+    ("setting", "module"), [("auto", "uvloop"), ("uvloop", "uvloop"), ("asyncio", "asyncio")]
+)
+async def test_the_loop_setting_picks_the_event_loop(setting: str, module: str) -> None:
+    async with lambda_function(env={"STREAMWAY_LOOP": setting}) as function:
+        result = await (await function.api.invoke(http_event("/context"))).result()
+    assert result.ok, result.error
+    assert json.loads(result.http_response()[1])["loop_module"].split(".")[0] == module
+
+
 async def test_100_mb_body_streams_with_bounded_memory() -> None:
     size = 100 * 1024 * 1024
     async with lambda_function() as function:

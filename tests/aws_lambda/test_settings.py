@@ -7,14 +7,14 @@ import pytest
 from streamway.aws_lambda.settings import RuntimeSettings
 from streamway.config import Settings
 
-FIELDS = ("app", "lambda_invoke_mode", "lambda_pass_through_path", "log_level")
+FIELDS = ("app", "lambda_invoke_mode", "lambda_pass_through_path", "log_level", "loop")
 
 
 @pytest.mark.parametrize(
     "env",
     [
         {},
-        {"STREAMWAY_APP": "myapp:app", "STREAMWAY_LOG_LEVEL": "DEBUG"},
+        {"STREAMWAY_APP": "myapp:app", "STREAMWAY_LOG_LEVEL": "DEBUG", "STREAMWAY_LOOP": "asyncio"},
         {"AWS_LWA_INVOKE_MODE": "buffered", "AWS_LWA_PASS_THROUGH_PATH": "/jobs"},
         {
             "STREAMWAY_LAMBDA_INVOKE_MODE": "response_stream",
@@ -30,6 +30,7 @@ def test_runtime_settings_match_settings(
     for name in (
         "STREAMWAY_APP",
         "STREAMWAY_LOG_LEVEL",
+        "STREAMWAY_LOOP",
         "STREAMWAY_LAMBDA_INVOKE_MODE",
         "AWS_LWA_INVOKE_MODE",
         "STREAMWAY_LAMBDA_PASS_THROUGH_PATH",
@@ -46,3 +47,8 @@ def test_runtime_settings_match_settings(
 def test_an_unknown_invoke_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="response_stream or buffered"):
         RuntimeSettings.from_env({"AWS_LWA_INVOKE_MODE": "streaming"})
+
+
+def test_an_unknown_loop_is_refused() -> None:
+    with pytest.raises(ValueError, match="auto, asyncio or uvloop"):
+        RuntimeSettings.from_env({"STREAMWAY_LOOP": "trio"})

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal, cast
 
 InvokeMode = Literal["response_stream", "buffered"]
+LoopName = Literal["auto", "asyncio", "uvloop"]
 
 
 def _first(env: Mapping[str, str], names: tuple[str, ...], default: str) -> str:
@@ -29,6 +30,7 @@ class RuntimeSettings:
     lambda_invoke_mode: InvokeMode = "response_stream"
     lambda_pass_through_path: str = "/events"
     log_level: str = "INFO"
+    loop: LoopName = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeSettings:
@@ -38,6 +40,9 @@ class RuntimeSettings:
         ).lower()
         if mode not in ("response_stream", "buffered"):
             raise ValueError(f"the invoke mode must be response_stream or buffered, not {mode!r}")
+        loop = env.get("STREAMWAY_LOOP", cls.loop).lower()
+        if loop not in ("auto", "asyncio", "uvloop"):
+            raise ValueError(f"the loop must be auto, asyncio or uvloop, not {loop!r}")
         return cls(
             app=env.get("STREAMWAY_APP", cls.app),
             lambda_invoke_mode=cast(InvokeMode, mode),
@@ -47,4 +52,5 @@ class RuntimeSettings:
                 cls.lambda_pass_through_path,
             ),
             log_level=env.get("STREAMWAY_LOG_LEVEL", cls.log_level).upper(),
+            loop=cast(LoopName, loop),
         )
