@@ -14,6 +14,10 @@ throughput is bytes over total time.
 A third line isolates the runtime: it streams into a bare socket that answers ``next`` and
 counts the chunked bytes without parsing them, standing in for Lambda's own (native) Runtime
 API, so the Python emulator's parsing is out of the path.
+CPU seconds per GiB are read for each process over the same rounds (``/proc/PID/stat`` for
+the servers, rusage for the emulator, which runs in this process, and for the curls). On a
+2-core machine the Lambda path's three busy processes share two cores where the direct path's
+two have one each, so the sum of its CPU per GiB bounds its throughput.
 
     .venv/bin/python bench/lambda_runtime.py [--rounds 3] [--mib 256]
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -137,25 +142,63 @@ async def curl(url: str, *, post: bool) -> tuple[float, float, int]:
     return float(ttfb), float(total), int(float(size))
 
 
-async def stream_direct(mib: int, rounds: int) -> list[tuple[float, float, int]]:
+Runs = list[tuple[float, float, int]]
+#: CPU seconds of each process over the measured rounds, by role.
+Cpu = dict[str, float]
+
+
+def _process_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rusage_cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _measured(
+    url: str, rounds: int, *, post: bool, server_pid: int, in_process: str | None
+) -> tuple[Runs, Cpu]:
+    """The rounds, and the CPU seconds the server, this process and the curls spent on them."""
+    await curl(url, post=post)  # warm-up
+    before = (
+        _process_cpu_s(server_pid),
+        _rusage_cpu_s(resource.RUSAGE_SELF),
+        _rusage_cpu_s(resource.RUSAGE_CHILDREN),
+    )
+    runs = [await curl(url, post=post) for _ in range(rounds)]
+    server, own, children = (
+        _process_cpu_s(server_pid) - before[0],
+        _rusage_cpu_s(resource.RUSAGE_SELF) - before[1],
+        _rusage_cpu_s(resource.RUSAGE_CHILDREN) - before[2],
+    )
+    cpu = {"server": server, "curl": children}
+    if in_process is not None:
+        cpu[in_process] = own
+    return runs, cpu
+
+
+async def stream_direct(mib: int, rounds: int) -> tuple[Runs, Cpu]:
     port = free_port()
     process = await _uvicorn(STREAM_APP, port, {**ENV, "STREAM_MIB": str(mib)})
     try:
         await _wait_listening(port, process)
-        await curl(f"http://127.0.0.1:{port}/", post=False)  # warm-up
-        return [await curl(f"http://127.0.0.1:{port}/", post=False) for _ in range(rounds)]
+        url = f"http://127.0.0.1:{port}/"
+        return await _measured(url, rounds, post=False, server_pid=process.pid, in_process=None)
     finally:
         await _stop(process)
 
 
-async def stream_lambda(mib: int, rounds: int) -> list[tuple[float, float, int]]:
+async def stream_lambda(mib: int, rounds: int) -> tuple[Runs, Cpu]:
     async with RuntimeAPIServer(max_streamed_bytes=None) as api:
         process = await _runtime(api, STREAM_APP, {**ENV, "STREAM_MIB": str(mib)})
         url = f"http://{api.address}/2015-03-31/functions/function/invocations"
         try:
             await api.wait_for_first_next()
-            await curl(url, post=True)  # warm-up
-            return [await curl(url, post=True) for _ in range(rounds)]
+            return await _measured(
+                url, rounds, post=True, server_pid=process.pid, in_process="emulator"
+            )
         finally:
             await _stop(process)
 
@@ -246,8 +289,8 @@ async def main() -> None:
         print(f"  {label:14} lambda runtime {_ms(r)}   uvicorn {_ms(d)}   ratio {r / d:.2f}x")
 
     print(f"\n{options.mib} MiB stream in 1 MiB chunks, curl, median of {options.rounds}")
-    lam = await stream_lambda(options.mib, options.rounds)
-    direct_runs = await stream_direct(options.mib, options.rounds)
+    lam, lam_cpu = await stream_lambda(options.mib, options.rounds)
+    direct_runs, direct_cpu = await stream_direct(options.mib, options.rounds)
     expected = options.mib * 1024 * 1024
     for runs in (lam, direct_runs):
         assert all(size >= expected for _, _, size in runs), runs
@@ -268,6 +311,14 @@ async def main() -> None:
     print(
         f"  throughput  lambda {lam_rate:8.1f} MiB/s uvicorn {dir_rate:8.1f} MiB/s "
         f"ratio {lam_rate / dir_rate:.2f}x"
+    )
+    gib = options.mib * options.rounds / 1024
+    print(
+        "  CPU s/GiB   lambda "
+        f"{sum(lam_cpu.values()) / gib:.2f} (runtime {lam_cpu['server'] / gib:.2f}, "
+        f"emulator {lam_cpu['emulator'] / gib:.2f}, curl {lam_cpu['curl'] / gib:.2f})   "
+        f"uvicorn {sum(direct_cpu.values()) / gib:.2f} (uvicorn {direct_cpu['server'] / gib:.2f}, "
+        f"curl {direct_cpu['curl'] / gib:.2f});  {os.cpu_count()} cores"
     )
     alone = statistics.median(await stream_runtime_only(options.mib, options.rounds))
     print(
