@@ -13,6 +13,11 @@ client; each server is its own process, so its peak RSS (VmHWM) is its own.
   use); runs of the two alternate;
 * slow client: streamway's RSS growth while a rate-limited curl takes the whole object.
 
+For S3 it also prints each process's CPU seconds per GiB over the same runs (the S3 server,
+streamway and curl; the S3 server and the direct client): on a machine with few cores the
+S3 server takes one, and the sum of the relay path's CPU, not streamway's alone, sets how
+close it can come to the direct GET.
+
 Targets (issue 3): local >= 2.0x FileResponse and >= 0.5x nginx; S3 >= 0.9x direct GET;
 RSS growth < 64 MB while streaming to a slow client. nginx comes from apt (`nginx`).
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -224,21 +230,22 @@ DIRECT_GET = textwrap.dedent(
     async def main(endpoint, bucket, key, chunk):
         session = get_session()
         async with session.create_client("s3", endpoint_url=endpoint) as client:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             response = await client.get_object(Bucket=bucket, Key=key)
             body = response["Body"]
             total = 0
             while data := await body.read(chunk):
                 total += len(data)
             elapsed = time.perf_counter() - started
-            print(total / elapsed)
+            print(total / elapsed, time.process_time() - cpu)
 
     asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
     """
 )
 
 
-def direct_get_speed(endpoint: str) -> float:
+def direct_get_speed(endpoint: str) -> tuple[float, float]:
+    """(bytes per second, the client's CPU seconds for the GET) of one direct GetObject."""
     result = subprocess.run(
         [sys.executable, "-c", DIRECT_GET, endpoint, BUCKET, KEY, str(MiB)],
         env=dict(os.environ),
@@ -246,7 +253,18 @@ def direct_get_speed(endpoint: str) -> float:
         text=True,
         check=True,
     )
-    return float(result.stdout)
+    speed, cpu = result.stdout.split()
+    return float(speed), float(cpu)
+
+
+def process_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --- slow client ---------------------------------------------------------------------------
@@ -330,13 +348,19 @@ def s3_server_command(kind: str, port: int, workdir: Path) -> tuple[list[str], d
 
 
 def measure_s3(
-    kind: str, root: Path, workdir: Path, runs: int, slow_rate: str, figures: dict[str, Figure]
+    kind: str,
+    root: Path,
+    workdir: Path,
+    runs: int,
+    slow_rate: str,
+    figures: dict[str, Figure],
+    cpu: dict[str, float],
 ) -> SlowClient:
     s3_port = free_port()
     endpoint = f"http://127.0.0.1:{s3_port}"
     command, credentials = s3_server_command(kind, s3_port, workdir)
     os.environ.update(credentials)
-    with running(command, s3_port):
+    with running(command, s3_port) as s3_pid:
         print(f"uploading to {kind}...", flush=True)
         upload_object(endpoint, root / KEY)
         port = free_port()
@@ -347,8 +371,16 @@ def measure_s3(
             # Alternate the two so that anything else on the machine weighs on both alike.
             direct, streamed = [], []
             for _ in range(runs):
-                direct.append(direct_get_speed(endpoint))
+                server_before = process_cpu_s(s3_pid)
+                speed, client_cpu = direct_get_speed(endpoint)
+                direct.append(speed)
+                cpu["direct: S3 server"] += process_cpu_s(s3_pid) - server_before
+                cpu["direct: client"] += client_cpu
+                before = process_cpu_s(s3_pid), process_cpu_s(pid), children_cpu_s()
                 streamed.append(curl_speed(url))
+                cpu["streamway: S3 server"] += process_cpu_s(s3_pid) - before[0]
+                cpu["streamway: streamway"] += process_cpu_s(pid) - before[1]
+                cpu["streamway: curl"] += children_cpu_s() - before[2]
             figures["direct"] = Figure("direct aiobotocore GetObject", max(direct), direct, None)
             figures["s3"] = Figure(
                 f"streamway, S3 store ({kind})", max(streamed), streamed, peak_rss_mib(pid)
@@ -371,7 +403,12 @@ def ratio(name: str, figure: Figure, baseline: Figure, target: float) -> str:
 
 
 def report(
-    figures: dict[str, Figure], slow: dict[str, SlowClient], slow_rate: str, size: int
+    figures: dict[str, Figure],
+    slow: dict[str, SlowClient],
+    slow_rate: str,
+    size: int,
+    cpu: dict[str, float],
+    gib_per_path: float,
 ) -> None:
     if "local" in figures:
         local, fr, ng = figures["local"], figures["fileresponse"], figures["nginx"]
@@ -386,6 +423,18 @@ def report(
         for figure in (s3, direct):
             print(fmt(figure))
         print(ratio("streamway / direct GET", s3, direct, 0.9))
+        for path in ("streamway", "direct"):
+            parts = {
+                name.split(": ")[1]: seconds / gib_per_path
+                for name, seconds in cpu.items()
+                if name.startswith(path)
+            }
+            detail = ", ".join(f"{name} {value:.2f}" for name, value in parts.items())
+            total = sum(parts.values())
+            print(
+                f"  CPU s/GiB, {path:<9} {total:.2f} ({detail}): at most "
+                f"{(os.cpu_count() or 1) / total:.2f} GiB/s on {os.cpu_count()} cores"
+            )
     print(
         f"\nslow client (curl --limit-rate {slow_rate}): streamway RSS while streaming "
         f"{size / MiB:.0f} MiB"
@@ -416,6 +465,16 @@ def main() -> None:
 
     figures: dict[str, Figure] = {}
     slow: dict[str, SlowClient] = {}
+    cpu: dict[str, float] = dict.fromkeys(
+        (
+            "streamway: S3 server",
+            "streamway: streamway",
+            "streamway: curl",
+            "direct: S3 server",
+            "direct: client",
+        ),
+        0.0,
+    )
     with tempfile.TemporaryDirectory(prefix="streamway-bench-") as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)  # nginx workers run as an unprivileged user
@@ -431,9 +490,9 @@ def main() -> None:
             slow["local store"] = measure_local(root, workdir, args.runs, args.slow_rate, figures)
         if args.only != "local":
             slow["S3 store"] = measure_s3(
-                args.s3_server, root, workdir, args.runs, args.slow_rate, figures
+                args.s3_server, root, workdir, args.runs, args.slow_rate, figures, cpu
             )
-    report(figures, slow, args.slow_rate, size)
+    report(figures, slow, args.slow_rate, size, cpu, size * args.runs / 1024**3)
 
 
 if __name__ == "__main__":
