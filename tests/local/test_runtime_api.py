@@ -343,3 +343,22 @@ async def test_a_caller_that_leaves_mid_stream_stops_the_function() -> None:
             await asyncio.sleep(0.02)
         assert api.in_flight == 0
         client.writer.close()
+
+
+async def test_a_deadline_mid_stream_cuts_an_http_caller() -> None:
+    async with RuntimeAPIServer(FunctionConfig(timeout_s=0.5)) as api:
+        client = await RawClient.connect(api)
+
+        async def function() -> None:
+            # The prelude and one chunk, then the function hangs past its deadline.
+            await _stream_from_function(client, [b"{}" + b"\x00" * 8, b"x" * 70_000])
+            await asyncio.sleep(3)
+
+        async with httpx.AsyncClient() as http:
+            task = asyncio.create_task(function())
+            # Cut at the deadline, not a clean end (without the deadline this would hang).
+            with pytest.raises(httpx.RemoteProtocolError):
+                await http.post(f"http://{api.address}{INVOKE_PATH}", content=b"{}")
+            task.cancel()
+        client.writer.close()
+        assert api.in_flight == 0
