@@ -11,9 +11,12 @@ Stream: a 256 MiB response in 1 MiB chunks (``bench/stream_app.py``), read by cu
 TTFB is curl's time to the first response byte (median and best: on a small shared machine a
 hop can wait milliseconds for a CPU, and the Lambda path has two more processes to schedule);
 throughput is bytes over total time.
-A third line isolates the runtime: it streams into a bare socket that answers ``next`` and
-counts the chunked bytes without parsing them, standing in for Lambda's own (native) Runtime
-API, so the Python emulator's parsing is out of the path.
+Two more lines take curl out, so that each side is two processes, as the direct path is:
+  - in-process: the runtime -> the emulator, whose caller reads ``Invocation.chunks()`` in the
+    emulator's own process (as ``streamway local``'s gateway does);
+  - runtime alone: the runtime streams into a bare socket that answers ``next`` and counts
+    the chunked bytes without parsing them, standing in for Lambda's own (native) Runtime
+    API, so the Python emulator's parsing is out of the path.
 CPU seconds per GiB are read for each process over the same rounds (``/proc/PID/stat`` for
 the servers, rusage for the emulator, which runs in this process, and for the curls). On a
 2-core machine the Lambda path's three busy processes share two cores where the direct path's
@@ -203,6 +206,37 @@ async def stream_lambda(mib: int, rounds: int) -> tuple[Runs, Cpu]:
             await _stop(process)
 
 
+async def stream_in_process(mib: int, rounds: int) -> list[float]:
+    """MiB/s of the runtime's stream as read through the emulator's invoke API in this process."""
+    event = {
+        "version": "2.0",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": {},
+        "requestContext": {"http": {"method": "GET", "path": "/", "protocol": "HTTP/1.1"}},
+        "isBase64Encoded": False,
+    }
+    rates: list[float] = []
+    async with RuntimeAPIServer(max_streamed_bytes=None) as api:
+        process = await _runtime(api, STREAM_APP, {**ENV, "STREAM_MIB": str(mib)})
+        try:
+            await api.wait_for_first_next()
+            for round_ in range(rounds + 1):  # the first round warms up
+                started = time.perf_counter()
+                invocation = await api.invoke(event)
+                received = 0
+                async for chunk in invocation.chunks():
+                    received += len(chunk)
+                result = await invocation.result()
+                assert result.ok, result.error
+                assert received >= mib * 1024 * 1024, received
+                if round_:
+                    rates.append(received / (time.perf_counter() - started) / 1024**2)
+            return rates
+        finally:
+            await _stop(process)
+
+
 async def stream_runtime_only(mib: int, rounds: int) -> list[float]:
     """MiB/s the runtime pushes into a sink that only counts bytes (no HTTP parsing).
 
@@ -319,6 +353,11 @@ async def main() -> None:
         f"emulator {lam_cpu['emulator'] / gib:.2f}, curl {lam_cpu['curl'] / gib:.2f})   "
         f"uvicorn {sum(direct_cpu.values()) / gib:.2f} (uvicorn {direct_cpu['server'] / gib:.2f}, "
         f"curl {direct_cpu['curl'] / gib:.2f});  {os.cpu_count()} cores"
+    )
+    in_process = statistics.median(await stream_in_process(options.mib, options.rounds))
+    print(
+        f"  in-process caller (Invocation.chunks) {in_process:8.1f} MiB/s   "
+        f"ratio to uvicorn direct {in_process / dir_rate:.2f}x"
     )
     alone = statistics.median(await stream_runtime_only(options.mib, options.rounds))
     print(
