@@ -398,20 +398,17 @@ class RuntimeAPIServer:
     # --- the invoke API ----------------------------------------------------------------
 
     async def invoke(
-        self,
-        event: Any,
-        *,
-        timeout_s: float | None = None,
-        trace_id: str | None = None,
-        _sink: SocketStream | None = None,
+        self, event: Any, *, timeout_s: float | None = None, trace_id: str | None = None
     ) -> Invocation:
         """Queues ``event`` for the function; the returned invocation yields its response."""
         invocation = Invocation(event, timeout_s or self.config.timeout_s, trace_id)
+        await self._enqueue(invocation)
+        return invocation
+
+    async def _enqueue(self, invocation: Invocation) -> None:
         invocation._on_done = self._forget
-        invocation._sink = _sink
         self._active[invocation.request_id] = invocation
         await self._pending.put(invocation)
-        return invocation
 
     @property
     def in_flight(self) -> int:
@@ -618,7 +615,9 @@ class _Connection:
         header, as Lambda's ``Invoke`` does, or cut short if the failure came mid-stream.
         """
         event = _json_or_text(await request.read())
-        invocation = await self.api.invoke(event, _sink=self.stream if CAN_SPLICE else None)
+        invocation = Invocation(event, self.api.config.timeout_s, None)
+        invocation._sink = self.stream if CAN_SPLICE else None
+        await self.api._enqueue(invocation)
         try:
             await self._answer_invoke(invocation)
         except BaseException:
