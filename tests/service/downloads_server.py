@@ -127,12 +127,20 @@ def s3_credentials() -> Iterator[None]:
 
 
 @contextmanager
-def moto_s3() -> Iterator[MotoS3]:
-    """``moto_server`` on a free loopback port with the test bucket created."""
+def moto_s3(*, unauthenticated_requests: int | None = None) -> Iterator[MotoS3]:
+    """``moto_server`` on a free loopback port with the test bucket created.
+
+    With ``unauthenticated_requests``, moto checks IAM (its INITIAL_NO_AUTH_ACTION_COUNT)
+    once that many requests, the bucket's creation first among them, have been served.
+    """
     port = free_port()
     executable = Path(sys.executable).with_name("moto_server")
+    env = dict(os.environ)
+    if unauthenticated_requests is not None:
+        env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(unauthenticated_requests)
     process = subprocess.Popen(
         [str(executable), "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

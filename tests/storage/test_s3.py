@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 
+import boto3
 import pytest
 
 from streamway.config import Settings
@@ -137,3 +139,51 @@ def test_an_object_that_fails_its_sha256_never_arrives_complete(moto: MotoS3) ->
             await store.aclose()
 
     asyncio.run(run())
+
+
+def test_a_403_for_a_missing_key_is_404_and_for_a_present_one_stays_a_refusal() -> None:
+    """S3 answers a missing key with 403 when the caller may not list the bucket (the deployed
+    role lists only under its prefix). moto, checking IAM, refuses GetObject here for every
+    key; the store's one listing then tells a missing key (404) from a refused one."""
+    # Requests moto serves before it checks IAM: the bucket, the object, the user, its
+    # policy and its key.
+    with moto_s3(unauthenticated_requests=5) as server:
+        server.put("files/present.txt", b"kept from this role")
+        iam = boto3.client("iam", endpoint_url=server.endpoint, region_name="us-east-1")
+        iam.create_user(UserName="streamway")
+        iam.put_user_policy(
+            UserName="streamway",
+            PolicyName="list-only",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "s3:ListBucket",
+                            "Resource": f"arn:aws:s3:::{BUCKET}",
+                            "Condition": {"StringLike": {"s3:prefix": ["files/*"]}},
+                        }
+                    ],
+                }
+            ),
+        )
+        key = iam.create_access_key(UserName="streamway")["AccessKey"]
+
+        async def run() -> None:
+            store = await open_store(store_settings(server))
+            try:
+                with pytest.raises(ObjectNotFound):
+                    await store.get("missing.txt")
+                with pytest.raises(ObjectNotFound):
+                    await store.open("missing.txt", 0, 10)
+                with pytest.raises(StoreFailed, match="AccessDenied"):
+                    await store.get("present.txt")
+            finally:
+                await store.aclose()
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+            patch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+            patch.delenv("AWS_SESSION_TOKEN", raising=False)
+            asyncio.run(run())

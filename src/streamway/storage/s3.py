@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from typing import Any
 
@@ -93,17 +93,15 @@ class S3Store:
         await self._exit_stack.aclose()
 
     async def stat(self, key: str) -> ObjectInfo:
-        with _mapped_errors(key):
-            head = await self.client.head_object(
-                Bucket=self.bucket, Key=self.prefix + key, ChecksumMode="ENABLED"
-            )
+        head = await self._object_call(
+            key, self.client.head_object, Key=self.prefix + key, ChecksumMode="ENABLED"
+        )
         return _info(key, head)
 
     async def get(self, key: str) -> tuple[ObjectInfo, ObjectBody]:
-        with _mapped_errors(key):
-            response = await self.client.get_object(
-                Bucket=self.bucket, Key=self.prefix + key, ChecksumMode="ENABLED"
-            )
+        response = await self._object_call(
+            key, self.client.get_object, Key=self.prefix + key, ChecksumMode="ENABLED"
+        )
         try:
             info = _info(key, response)
         except Exception:
@@ -115,14 +113,46 @@ class S3Store:
         )
 
     async def open(self, key: str, start: int, end: int, *, etag: str | None = None) -> ObjectBody:
-        request: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + key}
+        request: dict[str, Any] = {"Key": self.prefix + key}
         if end > start:
             request["Range"] = f"bytes={start}-{end - 1}"
         if etag is not None:
             request["IfMatch"] = etag
-        with _mapped_errors(key):
-            response = await self.client.get_object(**request)
+        response = await self._object_call(key, self.client.get_object, **request)
         return S3Body(response["Body"], end - start, self.chunk_size, key=key)
+
+    async def _object_call(
+        self, key: str, call: Callable[..., Awaitable[Any]], **request: Any
+    ) -> Any:
+        """``HeadObject`` or ``GetObject`` with the store's errors, and a 403 told apart.
+
+        S3 answers a missing key with 403, not 404, when the caller may not list the bucket
+        (the GetObject and HeadObject references). The deployed role may list only under
+        its prefix (an ``s3:prefix`` condition, which the check for a missing key does not
+        meet), so a 403 is followed by one ``ListObjectsV2`` of exactly that key: absent
+        means 404; present, or the listing refused, leaves the 403 a real refusal (502).
+        """
+        try:
+            return await call(Bucket=self.bucket, **request)
+        except ClientError as error:
+            if _http_status(error) == 403 and await self._absent(key):
+                raise ObjectNotFound(key) from error
+            raise _store_error(key, error) from error
+        except Exception as error:
+            raise _store_error(key, error) from error
+
+    async def _absent(self, key: str) -> bool:
+        """Whether a listing says ``key`` does not exist; False when it cannot tell."""
+        full_key = self.prefix + key
+        try:
+            listing = await self.client.list_objects_v2(
+                Bucket=self.bucket, Prefix=full_key, MaxKeys=1
+            )
+        except Exception:  # refused or failed: the original 403 stands
+            return False
+        contents = listing.get("Contents", [])
+        # The key itself sorts first among the keys it prefixes, so one entry settles it.
+        return not contents or contents[0]["Key"] != full_key
 
     async def list(self, prefix: str = "", *, cursor: str | None, limit: int) -> ObjectPage:
         request: dict[str, Any] = {
@@ -228,6 +258,11 @@ def _mapped_errors(key: str) -> Iterator[None]:
         raise
     except Exception as error:
         raise _store_error(key, error) from error
+
+
+def _http_status(error: ClientError) -> int | None:
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status if isinstance(status, int) else None
 
 
 def _store_error(key: str, error: Exception) -> StoreError:
