@@ -325,8 +325,12 @@ def test_cold_start_then_warm_reuse(gateway: RunningLocal) -> None:
     assert sandbox["state"] == "warm"
     assert sandbox["init_ms"] > 0
     assert after["invocations"] == before["invocations"] + 1
-    cold = gateway.wait_for_log(lambda e: e.get("message") == "cold start")
-    assert cold["function"] in {"BufferedFunction", "StreamFunction"}
+    # Said when it begins (a first request that waits seconds must not look like a hang),
+    # and when it is done, with the init time.
+    begun = gateway.wait_for_log(lambda e: str(e.get("message")).startswith("cold start:"))
+    done = gateway.wait_for_log(lambda e: e.get("message") == "cold start done")
+    assert begun["function"] in {"BufferedFunction", "StreamFunction"}
+    assert done["init_ms"] > 0
 
 
 def test_a_dead_process_answers_502_and_is_replaced(gateway: RunningLocal) -> None:

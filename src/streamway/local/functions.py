@@ -97,6 +97,12 @@ class Sandbox:
     async def start(self) -> None:
         """Starts the process and waits for its first ``next``; raises :class:`InitFailed`."""
         started = time.perf_counter()
+        # Said before it happens: a cold start that loads a model takes seconds, and a
+        # silent terminal during the first request looks like a hang.
+        log.info(
+            "cold start: starting a sandbox (the request waits for its init)",
+            extra={"function": self.spec.name, "sandbox": self.number},
+        )
         await self.api.start()
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -131,7 +137,7 @@ class Sandbox:
         self.init_ms = (ready.result() - started) * 1000
         self._exited.add_done_callback(self._on_exit)
         log.info(
-            "cold start",
+            "cold start done",
             extra={
                 "function": self.spec.name,
                 "sandbox": self.number,
