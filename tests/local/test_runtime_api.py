@@ -305,19 +305,28 @@ async def test_invoke_over_http_relays_a_large_stream_byte_for_byte() -> None:
 
 
 async def test_invoke_over_http_cuts_the_caller_when_the_function_fails_mid_stream() -> None:
+    """The caller sees a failed stream; the function's answer is accepted (202) and its
+    keep-alive connection goes on serving `next`, as after any other invocation."""
     async with RuntimeAPIServer() as api:
         client = await RawClient.connect(api)
 
-        async def function() -> None:
+        async def function() -> int:
             await _stream_from_function(client, [b"{}" + b"\x00" * 8, os.urandom(300_000)])
-            await client.exchange(b"0\r\nLambda-Runtime-Function-Error-Type: Runtime.X\r\n\r\n")
+            status, _, _ = await client.exchange(
+                b"0\r\nLambda-Runtime-Function-Error-Type: Runtime.X\r\n\r\n"
+            )
+            return status
 
         async with httpx.AsyncClient() as http:
             task = asyncio.create_task(function())
             with pytest.raises(httpx.RemoteProtocolError):  # no clean end of the chunked body
                 await http.post(f"http://{api.address}{INVOKE_PATH}", content=b"{}")
-            await task
+            assert await task == 202
+        following = await api.invoke({"n": 2})
+        status, headers, _ = await asyncio.wait_for(client.exchange(NEXT), 5)
         await client.close()
+    assert status == 200
+    assert headers["lambda-runtime-aws-request-id"] == following.request_id
 
 
 async def test_a_caller_that_leaves_mid_stream_stops_the_function() -> None:

@@ -643,8 +643,10 @@ class _Connection:
         if invocation._sink is not None:
             invocation._sink_ready.set()  # the function's connection writes the body now
             await invocation._done.wait()
-            if invocation.error is not None and invocation._connection is not None:
-                invocation._connection.abort()  # e.g. the deadline passed mid-chunk
+            if not invocation._sink_released.is_set() and invocation._connection is not None:
+                # Ended while the function was still sending (its deadline): stop the relay.
+                # Not after the body: the function's connection must live on for `next`.
+                invocation._connection.abort()
             await invocation._sink_released.wait()
         else:
             async for chunk in invocation.chunks():
