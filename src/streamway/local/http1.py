@@ -147,6 +147,16 @@ def response_head(status: int, headers: Iterable[tuple[str, str]]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+def chunk_head(size: int) -> bytes:
+    """The size line that opens a chunk of ``size`` bytes; :data:`CHUNK_END` closes it."""
+    return b"%x\r\n" % size
+
+
+CHUNK_END = b"\r\n"
+#: The zero chunk with no trailers: the end of a chunked body.
+LAST_CHUNK = b"0\r\n\r\n"
+
+
 def chunk_parts(data: BodyBytes) -> tuple[BodyBytes, ...]:
     """One chunk of a chunked body as separate parts, so ``data`` itself is never copied."""
-    return (b"%x\r\n" % len(data), data, b"\r\n") if data else ()
+    return (chunk_head(len(data)), data, CHUNK_END) if data else ()

@@ -32,9 +32,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from streamway.local.http1 import (
+    CHUNK_END,
+    LAST_CHUNK,
     BadRequest,
     BodyBytes,
     Request,
+    chunk_head,
     chunk_parts,
     read_request,
     response_head,
@@ -233,8 +236,20 @@ class Invocation:
             await asyncio.sleep(0)
 
     async def _finish(self, error: dict[str, Any] | None = None) -> None:
+        if self._end(error):
+            await self._queue.put(None)
+
+    def _abort(self, error: dict[str, Any]) -> None:
+        """Ends the invocation without waiting for a reader (used when the emulator closes)."""
+        if self._end(error):
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(None)
+
+    def _end(self, error: dict[str, Any] | None) -> bool:
+        """Records how the invocation ended and wakes whoever waits on it; False if it had
+        already ended. The end of the body (None in the queue) is the caller's to add."""
         if self.done:
-            return
+            return False
         self.error = error
         self._responded.set()
         self._done.set()
@@ -243,22 +258,7 @@ class Invocation:
             self._on_done(self)
         if self._deadline_task is not None and self._deadline_task is not asyncio.current_task():
             self._deadline_task.cancel()
-        await self._queue.put(None)
-
-    def _abort(self, error: dict[str, Any]) -> None:
-        """Ends the invocation without waiting for a reader (used when the emulator closes)."""
-        if self.done:
-            return
-        self.error = error
-        self._responded.set()
-        self._done.set()
-        self._sink_ready.set()
-        if self._on_done is not None:
-            self._on_done(self)
-        if self._deadline_task is not None:
-            self._deadline_task.cancel()
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)
+        return True
 
     def _arm_deadline(self) -> None:
         self.received_at = time.perf_counter()
@@ -584,18 +584,10 @@ class _Connection:
         ``recv``/``send`` to about twice that; ``bench/lambda_runtime.py``).
         """
         try:
-            try:
-                await sink.write(b"%x\r\n" % size)
-            except OSError as error:
-                raise SinkClosed(error) from error
-            await self.stream.splice_to(sink, size)
-            try:
-                await sink.write(b"\r\n")
-            except OSError as error:
-                raise SinkClosed(error) from error
+            await self.stream.splice_to(sink, size, head=chunk_head(size), tail=CHUNK_END)
         except SinkClosed:
             # The caller went away: stop the function as the queue path does (cancel).
-            invocation.cancel(lambda_error("Caller.Disconnected", "the caller went away"))
+            invocation.cancel(_caller_gone())
             raise ConnectionResetError("the caller went away") from None
 
     async def _function_error(self, invocation: Invocation, request: Request) -> None:
@@ -622,7 +614,7 @@ class _Connection:
             await self._answer_invoke(invocation)
         except BaseException:
             # This caller is gone (or the emulator closes): the function need not go on.
-            invocation.cancel(lambda_error("Caller.Disconnected", "the caller went away"))
+            invocation.cancel(_caller_gone())
             raise
 
     async def _answer_invoke(self, invocation: Invocation) -> None:
@@ -655,7 +647,7 @@ class _Connection:
         if invocation.error is not None:
             # Mid-stream failure: no clean end of the chunked body, the caller sees it failed.
             raise ConnectionResetError("the function failed mid-stream")
-        await self.stream.write(b"0\r\n\r\n")
+        await self.stream.write(LAST_CHUNK)
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -665,6 +657,10 @@ def _family(host: str) -> socket.AddressFamily:
 def lambda_error(error_type: str, message: str) -> dict[str, Any]:
     """An invocation's error as Lambda reports one (``errorType``, ``errorMessage``)."""
     return {"errorType": error_type, "errorMessage": message}
+
+
+def _caller_gone() -> dict[str, Any]:
+    return lambda_error("Caller.Disconnected", "the caller went away")
 
 
 def _json_or_text(body: bytes) -> Any:

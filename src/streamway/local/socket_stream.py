@@ -106,18 +106,24 @@ class SocketStream:
             filled += received
         return data
 
-    async def splice_to(self, sink: SocketStream, size: int) -> None:
-        """Moves exactly ``size`` bytes from this socket into ``sink``'s in the kernel
-        (Linux only, see :data:`CAN_SPLICE`). A failure of the sink raises :class:`SinkClosed`;
-        an EOF here raises ``IncompleteReadError``."""
+    async def splice_to(
+        self, sink: SocketStream, size: int, *, head: bytes = b"", tail: bytes = b""
+    ) -> None:
+        """Writes ``head`` to ``sink``, moves exactly ``size`` bytes from this socket into
+        ``sink``'s in the kernel (Linux only, see :data:`CAN_SPLICE`), then writes ``tail``.
+        Any failure of the sink raises :class:`SinkClosed`; an EOF here raises
+        ``IncompleteReadError``."""
         buffered = min(size, len(self._buffer))
-        try:
-            if buffered:  # bytes a small read already took in go the ordinary way
-                await sink.write(self._buffer[:buffered])
-                del self._buffer[:buffered]
-        except OSError as error:
-            raise SinkClosed(error) from error
-        left = size - buffered
+        # Bytes a small read already took in go the ordinary way, in one write with the head.
+        await _write_to_sink(sink, head, self._buffer[:buffered])
+        del self._buffer[:buffered]
+        await self._splice(sink, size - buffered, size)
+        await _write_to_sink(sink, tail)
+
+    async def _splice(self, sink: SocketStream, left: int, size: int) -> None:
+        """The kernel's part of :meth:`splice_to`: ``left`` bytes of a ``size``-byte move."""
+        if not left:
+            return
         if self._pipe is None:
             self._pipe = _relay_pipe()
         pipe_out, pipe_in, capacity = self._pipe
@@ -183,18 +189,9 @@ class SocketStream:
             try:
                 sent = self.sock.sendmsg(views)
             except (BlockingIOError, InterruptedError):
-                await self._writable()
+                await self._ready(read=False, write_to=self)
                 continue
             views = _drop_sent(views, sent)
-
-    async def _writable(self) -> None:
-        waiter = self._loop.create_future()
-        fd = self.sock.fileno()
-        self._loop.add_writer(fd, _set_done, waiter)
-        try:
-            await waiter
-        finally:
-            self._loop.remove_writer(fd)
 
     # --- ending -------------------------------------------------------------------------
 
@@ -223,6 +220,13 @@ def _relay_pipe() -> tuple[int, int, int]:
     with contextlib.suppress(OSError):  # a smaller pipe only means more, smaller moves
         fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
     return read_end, write_end, fcntl.fcntl(write_end, fcntl.F_GETPIPE_SZ)
+
+
+async def _write_to_sink(sink: SocketStream, *parts: bytes | bytearray) -> None:
+    try:
+        await sink.write(*parts)
+    except OSError as error:
+        raise SinkClosed(error) from error
 
 
 def _set_done(waiter: asyncio.Future[None]) -> None:
