@@ -133,13 +133,17 @@ class S3Store:
         means 404; present, or the listing refused, leaves the 403 a real refusal (502).
         """
         try:
-            return await call(Bucket=self.bucket, **request)
-        except ClientError as error:
-            if _http_status(error) == 403 and await self._absent(key):
-                raise ObjectNotFound(key) from error
-            raise _store_error(key, error) from error
-        except Exception as error:
-            raise _store_error(key, error) from error
+            with _mapped_errors(key):
+                return await call(Bucket=self.bucket, **request)
+        except StoreFailed as failure:
+            refusal = failure.__cause__
+            if (
+                isinstance(refusal, ClientError)
+                and _http_status(refusal) == 403
+                and await self._absent(key)
+            ):
+                raise ObjectNotFound(key) from refusal
+            raise
 
     async def _absent(self, key: str) -> bool:
         """Whether a listing says ``key`` does not exist; False when it cannot tell."""
