@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -42,6 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.process_cpu import process_cpu_s, rusage_cpu_s
 from tests.servers import free_port, wait_until_listening
 
 MiB = 1024 * 1024
@@ -257,16 +257,6 @@ def direct_get_speed(endpoint: str) -> tuple[float, float]:
     return float(speed), float(cpu)
 
 
-def process_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 # --- slow client ---------------------------------------------------------------------------
 
 
@@ -376,11 +366,11 @@ def measure_s3(
                 direct.append(speed)
                 cpu["direct: S3 server"] += process_cpu_s(s3_pid) - server_before
                 cpu["direct: client"] += client_cpu
-                before = process_cpu_s(s3_pid), process_cpu_s(pid), children_cpu_s()
+                before = process_cpu_s(s3_pid), process_cpu_s(pid), rusage_cpu_s()
                 streamed.append(curl_speed(url))
                 cpu["streamway: S3 server"] += process_cpu_s(s3_pid) - before[0]
                 cpu["streamway: streamway"] += process_cpu_s(pid) - before[1]
-                cpu["streamway: curl"] += children_cpu_s() - before[2]
+                cpu["streamway: curl"] += rusage_cpu_s() - before[2]
             figures["direct"] = Figure("direct aiobotocore GetObject", max(direct), direct, None)
             figures["s3"] = Figure(
                 f"streamway, S3 store ({kind})", max(streamed), streamed, peak_rss_mib(pid)

@@ -44,6 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.process_cpu import process_cpu_s, rusage_cpu_s  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 from streamway.local.runtime_api import RuntimeAPIServer  # noqa: E402
@@ -150,31 +151,21 @@ Runs = list[tuple[float, float, int]]
 Cpu = dict[str, float]
 
 
-def _process_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _rusage_cpu_s(who: int) -> float:
-    usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
-
-
 async def _measured(
     url: str, rounds: int, *, post: bool, server_pid: int, in_process: str | None
 ) -> tuple[Runs, Cpu]:
     """The rounds, and the CPU seconds the server, this process and the curls spent on them."""
     await curl(url, post=post)  # warm-up
     before = (
-        _process_cpu_s(server_pid),
-        _rusage_cpu_s(resource.RUSAGE_SELF),
-        _rusage_cpu_s(resource.RUSAGE_CHILDREN),
+        process_cpu_s(server_pid),
+        rusage_cpu_s(resource.RUSAGE_SELF),
+        rusage_cpu_s(resource.RUSAGE_CHILDREN),
     )
     runs = [await curl(url, post=post) for _ in range(rounds)]
     server, own, children = (
-        _process_cpu_s(server_pid) - before[0],
-        _rusage_cpu_s(resource.RUSAGE_SELF) - before[1],
-        _rusage_cpu_s(resource.RUSAGE_CHILDREN) - before[2],
+        process_cpu_s(server_pid) - before[0],
+        rusage_cpu_s(resource.RUSAGE_SELF) - before[1],
+        rusage_cpu_s(resource.RUSAGE_CHILDREN) - before[2],
     )
     cpu = {"server": server, "curl": children}
     if in_process is not None:
