@@ -400,6 +400,9 @@ def package(
     )
 
 
+#: synth's and deploy's --out: both write (deploy, then reads) the same cloud assembly.
+_AssemblyOption = Annotated[Path, typer.Option("--out", help="Where to write the cloud assembly.")]
+
 _SYNTH_HELP = (
     "Write the CloudFormation templates of the AWS stack, offline (no credentials needed)."
     "\n\n"
@@ -414,9 +417,7 @@ _SYNTH_HELP = (
 
 @cli.command(help=_SYNTH_HELP)
 def synth(
-    out: Annotated[Path, typer.Option("--out", help="Where to write the cloud assembly.")] = Path(
-        "cdk.out"
-    ),
+    out: _AssemblyOption = Path("cdk.out"),
 ) -> None:
     """Write the CloudFormation templates of the AWS stack, offline."""
     from streamway.deploy.commands import run_synth
@@ -435,9 +436,7 @@ _DEPLOY_HELP = (
 
 @cli.command(help=_DEPLOY_HELP)
 def deploy(
-    out: Annotated[Path, typer.Option("--out", help="Where to write the cloud assembly.")] = Path(
-        "cdk.out"
-    ),
+    out: _AssemblyOption = Path("cdk.out"),
     yes: Annotated[
         bool,
         typer.Option("--yes", "-y", help="Do not stop to approve new IAM roles and permissions."),
