@@ -8,11 +8,10 @@ provokes it. The client is httpx (or curl where its exit status is the point).
 from __future__ import annotations
 
 import base64
-import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from tests.local.apps import PID_HEADER
-from tests.servers import RunningLocal, streamway_local
+from tests.servers import RunningLocal, raw_http, streamway_local
 from tests.streams import StreamedAnswer
 
 pytestmark = pytest.mark.timeout(120)
@@ -58,24 +57,6 @@ def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
     )
 
 
-def raw_request(port: int, head: bytes, body_parts: Sequence[bytes] = ()) -> bytes:
-    """Sends hand-built bytes; returns what the server answered before closing or 5 s."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(head)
-        for part in body_parts:
-            try:
-                sock.sendall(part)
-            except (BrokenPipeError, ConnectionResetError):
-                break
-        answer = b""
-        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
-            data = sock.recv(65536)
-            if not data:
-                break
-            answer += data
-        return answer
-
-
 def echoed(response: httpx.Response) -> dict[str, Any]:
     payload: dict[str, Any] = response.json()
     return payload
@@ -109,7 +90,7 @@ def test_declared_body_over_10_mb_is_413_before_it_is_sent(gateway: RunningLocal
         b"POST /dev/buffered/event HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
         b"Content-Length: 10485761\r\n\r\n"
     )
-    answer = raw_request(gateway.port, head)
+    answer = raw_http(gateway.port, head, timeout_s=5)
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert answer.endswith(b'{"message":"Request Too Long"}')
 
@@ -121,7 +102,7 @@ def test_chunked_body_over_10_mb_is_413(gateway: RunningLocal) -> None:
     )
     piece = b"a" * (1 << 20)
     chunk = f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
-    answer = raw_request(gateway.port, head, [chunk] * 11 + [b"0\r\n\r\n"])
+    answer = raw_http(gateway.port, head, [chunk] * 11 + [b"0\r\n\r\n"], timeout_s=5)
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert b'{"message":"Request Too Long"}' in answer
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.servers import RunningServer
+from tests.servers import RunningServer, raw_http
 
 PROMPT = {"request": "What is response streaming?"}
 
@@ -138,25 +137,6 @@ def test_prompt_over_the_limit_is_413(server: RunningServer) -> None:
     response = httpx.post(f"{server.url}/streaming", json={"request": "a" * 16_001}, timeout=10)
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "prompt_too_long"
-
-
-def raw_http(port: int, head: bytes, body_parts: list[bytes], timeout_s: float = 10) -> bytes:
-    """Send a hand-built request and return what the server answers before it closes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
-        sock.sendall(head)
-        for part in body_parts:
-            try:
-                sock.sendall(part)
-            except (BrokenPipeError, ConnectionResetError):
-                break
-        sock.shutdown(socket.SHUT_WR) if body_parts else None
-        answer = b""
-        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
-            data = sock.recv(65536)
-            if not data:
-                break
-            answer += data
-        return answer
 
 
 def test_declared_body_over_10_mb_is_refused_before_it_is_sent(server: RunningServer) -> None:
