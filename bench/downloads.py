@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.process_cpu import process_cpu_s, rusage_cpu_s
-from tests.servers import free_port, wait_until_listening
+from tests.servers import free_port, proc_status_kib, wait_until_listening
 
 MiB = 1024 * 1024
 BUCKET = "streamway-bench"
@@ -54,13 +54,6 @@ S3_ENV = {
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
 }
-
-
-def proc_status_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
 
 
 @contextmanager

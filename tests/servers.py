@@ -173,13 +173,14 @@ class RunningLocal(RunningServer):
 
     def peak_rss_kib(self) -> int:
         """The gateway process's peak resident set size so far (VmHWM)."""
-        return _status_kib(self.process.pid, "VmHWM")
+        return proc_status_kib(self.process.pid, "VmHWM")
 
     def rss_kib(self) -> int:
-        return _status_kib(self.process.pid, "VmRSS")
+        return proc_status_kib(self.process.pid, "VmRSS")
 
 
-def _status_kib(pid: int, field: str) -> int:
+def proc_status_kib(pid: int, field: str) -> int:
+    """A ``/proc/PID/status`` field in KiB (VmRSS, VmHWM), for memory checks and benchmarks."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
