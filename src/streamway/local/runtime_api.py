@@ -85,6 +85,10 @@ MAX_STREAMED_BYTES = 200 * 1024 * 1024
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
 #: What a request that should have no body (``next``) may still carry, read and dropped.
 _MAX_EMPTY_BODY = 64 * 1024
+#: After a refusal, how much of what the peer still sends is read and dropped, and for how
+#: long, before the connection closes (see ``SocketStream.discard``).
+_LINGER_BYTES = 1024 * 1024
+_LINGER_S = 2.0
 #: The ``errorType`` of the emulator's own refusals, by status.
 _REFUSALS = {
     400: "BadRequest",
@@ -513,6 +517,10 @@ class RuntimeAPIServer:
             stream.close()
 
 
+class _ResponseTooLarge(PayloadTooLarge):
+    """A function's response over Lambda's cap (answered as ``Function.ResponseSizeTooLarge``)."""
+
+
 class _Connection:
     """One keep-alive connection from a runtime (or an HTTP invoker)."""
 
@@ -537,9 +545,19 @@ class _Connection:
                 keep_alive = await self._route(request) and request.keep_alive
             except BadRequest as error:
                 await self._refuse(error)
+                await self._linger()
                 return
             if not keep_alive:
                 return
+
+    async def _linger(self) -> None:
+        """Before a refused connection closes: let the peer read the answer (bounded)."""
+        if not self._answered:
+            return
+        self.stream.shut_write()
+        with contextlib.suppress(OSError, TimeoutError, asyncio.IncompleteReadError):
+            async with asyncio.timeout(_LINGER_S):
+                await self.stream.discard(_LINGER_BYTES)
 
     async def _refuse(self, error: BadRequest) -> None:
         """Answers a refused request (Lambda-style JSON, ``Connection: close``) and logs it;
@@ -551,11 +569,13 @@ class _Connection:
         )
         if self._answered:
             return
-        if isinstance(error, PayloadTooLarge) and self._request_id is None:
+        if isinstance(error, _ResponseTooLarge):
+            payload = lambda_error("Function.ResponseSizeTooLarge", str(error))
+        elif isinstance(error, PayloadTooLarge):
             message = f"Request must be smaller than {error.limit} bytes"
+            payload = lambda_error("RequestTooLargeException", message)
         else:
-            message = str(error)
-        payload = lambda_error(_REFUSALS.get(error.status, "BadRequest"), message)
+            payload = lambda_error(_REFUSALS.get(error.status, "BadRequest"), str(error))
         with contextlib.suppress(OSError):  # a peer that already left needs no answer
             await self._reply(error.status, payload, close=True)
 
@@ -607,6 +627,7 @@ class _Connection:
             )
             message = "this Runtime API answers only its own sandbox and caller"
             await self._reply(403, lambda_error("AccessDeniedException", message), close=True)
+            await self._linger()
             return False
         role, path = authorized
         method, headers = request.method, request.headers
@@ -696,7 +717,7 @@ class _Connection:
             # Lambda ends such a stream as failed; what came before the limit was delivered.
             message = f"Response payload size exceeded {too_large.limit} bytes"
             await invocation._finish(lambda_error("Function.ResponseSizeTooLarge", message))
-            raise PayloadTooLarge(message, too_large.limit) from None
+            raise _ResponseTooLarge(message, too_large.limit) from None
         except (ConnectionError, asyncio.IncompleteReadError, BadRequest):
             # The function (or its process) went away mid-response, or framed it wrong: what
             # it sent still reaches the reader, then the invocation ends as failed.
