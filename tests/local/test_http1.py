@@ -309,3 +309,21 @@ async def test_a_large_chunk_is_read_in_bounded_pieces() -> None:
     assert len(first) == MAX_PIECE
     # Nowhere near the declared 100 MiB (the pieces are 1 MiB; the rest is noise).
     assert rss_after - rss_before < 32 * 1024
+
+
+async def test_a_peer_that_does_not_send_a_whole_head_is_cut_off() -> None:
+    """A connection that sends nothing, or half a head, is answered 408 and closed after the
+    head timeout, instead of holding a socket and a task of the emulator for ever."""
+    async with RuntimeAPIServer(head_timeout_s=0.2) as api:
+        silent = await Raw.connect(api)
+        slow = await Raw.connect(api)
+        await slow.send(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHo")
+        replies = [await silent.reply(), await slow.reply()]
+        closed = [await silent.closed(), await slow.closed()]
+        await silent.close()
+        await slow.close()
+        assert api.next_calls == []
+
+    assert [reply.status for reply in replies] == [408, 408]
+    assert [reply.error_type() for reply in replies] == ["RequestTimeout", "RequestTimeout"]
+    assert closed == [True, True]

@@ -45,6 +45,7 @@ REASONS = {
     400: "Bad Request",
     403: "Forbidden",
     404: "Not Found",
+    408: "Request Timeout",
     410: "Gone",
     413: "Payload Too Large",
     431: "Request Header Fields Too Large",

@@ -85,6 +85,11 @@ MAX_STREAMED_BYTES = 200 * 1024 * 1024
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
 #: What a request that should have no body (``next``) may still carry, read and dropped.
 _MAX_EMPTY_BODY = 64 * 1024
+#: How long a new connection may wait before its first byte, and a request head may take
+#: from its first byte to its end. Runtimes send at once; a peer that does not holds a
+#: connection (and, before it proves anything, a socket of ours) for nothing. Idle time
+#: between requests on a keep-alive connection is not limited: a function may run 15 minutes.
+HEAD_TIMEOUT_S = 30.0
 #: After a refusal, how much of what the peer still sends is read and dropped, and for how
 #: long, before the connection closes (see ``SocketStream.discard``).
 _LINGER_BYTES = 1024 * 1024
@@ -93,6 +98,7 @@ _LINGER_S = 2.0
 _REFUSALS = {
     400: "BadRequest",
     403: "AccessDeniedException",
+    408: "RequestTimeout",
     413: "RequestTooLargeException",
     431: "RequestHeaderFieldsTooLarge",
     501: "NotImplemented",
@@ -348,9 +354,11 @@ class RuntimeAPIServer:
         *,
         max_streamed_bytes: int | None = MAX_STREAMED_BYTES,
         invoke_over_http: bool = True,
+        head_timeout_s: float = HEAD_TIMEOUT_S,
     ) -> None:
         self.config = config or FunctionConfig()
         self.max_streamed_bytes = max_streamed_bytes
+        self.head_timeout_s = head_timeout_s
         #: Whether :attr:`invoke_url` answers (``streamway local``'s sandboxes invoke in
         #: process only, so they turn it off).
         self.invoke_over_http = invoke_over_http
@@ -536,12 +544,14 @@ class _Connection:
         self._request_id: str | None = None
 
     async def run(self) -> None:
+        first = True
         while True:
             self._answered, self._request_id = False, None
             try:
-                request = await read_request(self.stream)
+                request = await self._read_head(first)
                 if request is None:
                     return
+                first = False
                 keep_alive = await self._route(request) and request.keep_alive
             except BadRequest as error:
                 await self._refuse(error)
@@ -549,6 +559,21 @@ class _Connection:
                 return
             if not keep_alive:
                 return
+
+    async def _read_head(self, first: bool) -> Request | None:
+        """The next request's head, within the head timeout (see :data:`HEAD_TIMEOUT_S`)."""
+        timeout = self.api.head_timeout_s
+        try:
+            if not first:
+                await self.stream.wait_for_data()  # idle between requests: no limit
+            async with asyncio.timeout(timeout):
+                return await read_request(self.stream)
+        except asyncio.IncompleteReadError as closed:
+            if closed.partial:
+                raise BadRequest("the connection closed inside a request head") from None
+            return None
+        except TimeoutError:
+            raise BadRequest(f"no complete request head within {timeout:g} s", 408) from None
 
     async def _linger(self) -> None:
         """Before a refused connection closes: let the peer read the answer (bounded)."""

@@ -106,6 +106,12 @@ class SocketStream:
             filled += received
         return data
 
+    async def wait_for_data(self) -> None:
+        """Returns once at least one byte is buffered; at EOF, ``IncompleteReadError`` with no
+        partial bytes."""
+        if not self._buffer:
+            await self._receive()
+
     async def discard(self, limit: int) -> None:
         """Reads and drops what the peer sends, until it closes or ``limit`` bytes went.
 
