@@ -421,8 +421,8 @@ class RuntimeAPIServer:
     def runtime_api(self) -> str:
         """``host:port/<secret>``, the function's ``AWS_LAMBDA_RUNTIME_API``: a runtime that
         builds ``http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/...`` sends the secret with each
-        request (streamway's, AWS's C++ client, the Rust runtime). Give it only to the
-        function."""
+        request (streamway's; AWS's C++ client, by its source). AWS's Node.js client refuses
+        it: see :meth:`admit`. Give it only to the function."""
         return f"{self.address}/{self._runtime_secret}"
 
     @property
