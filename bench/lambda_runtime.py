@@ -187,7 +187,7 @@ async def stream_direct(mib: int, rounds: int) -> tuple[Runs, Cpu]:
 async def stream_lambda(mib: int, rounds: int) -> tuple[Runs, Cpu]:
     async with RuntimeAPIServer(max_streamed_bytes=None) as api:
         process = await _runtime(api, STREAM_APP, {**ENV, "STREAM_MIB": str(mib)})
-        url = f"http://{api.address}/2015-03-31/functions/function/invocations"
+        url = api.invoke_url
         try:
             await api.wait_for_first_next()
             return await _measured(

@@ -70,7 +70,10 @@ async def test_node_ric_streams_through_the_emulator(
 ) -> None:
     entry, env = node_function
     async with RuntimeAPIServer() as api:
-        process = _start(entry, {**api.function_env(), **env})
+        # The client takes only host:port (it refuses a path after it), so its process is
+        # admitted instead: the emulator checks each connection's owner in /proc.
+        process = _start(entry, {**api.function_env(with_secret=False), **env})
+        api.admit(process.pid)
         try:
             ok = await api.invoke({"rawPath": "/ok"})
             prelude, body = await asyncio.wait_for(ok.http_response(), 30)

@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from streamway.local.runtime_api import INVOKE_PATH, FunctionConfig, RuntimeAPIServer
+from tests.aws_lambda.fixtures import rest_event
+from tests.servers import start_function_process, stop_process
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -21,21 +23,33 @@ NEXT = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 class RawClient:
-    """A runtime written with bytes: what goes on the wire is exactly what the test says."""
+    """A runtime written with bytes: what goes on the wire is exactly what the test says,
+    except that, as a runtime given ``AWS_LAMBDA_RUNTIME_API=host:port/<secret>`` does, it
+    sends each ``/2018-06-01/...`` path under the emulator's secret (``prefix``)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, prefix: bytes
+    ) -> None:
         self.reader = reader
         self.writer = writer
+        self.prefix = prefix
         self.conn = h11.Connection(h11.CLIENT)
 
     @classmethod
-    async def connect(cls, api: RuntimeAPIServer) -> RawClient:
+    async def connect(cls, api: RuntimeAPIServer, *, secret: str | None = None) -> RawClient:
+        """A connection to ``api``, sending its secret (or ``secret``, "" for none)."""
         host, port = api.address.split(":")
-        return cls(*await asyncio.open_connection(host, int(port)))
+        if secret is None:
+            secret = api.runtime_api.partition("/")[2]
+        prefix = f"/{secret}".encode() if secret else b""
+        return cls(*await asyncio.open_connection(host, int(port)), prefix)
+
+    def write(self, raw: bytes) -> None:
+        self.writer.write(raw.replace(b" /2018-06-01/", b" " + self.prefix + b"/2018-06-01/"))
 
     async def exchange(self, raw: bytes) -> tuple[int, dict[str, str], bytes]:
         """Sends raw request bytes and parses the reply (h11 only reads, it never writes)."""
-        self.writer.write(raw)
+        self.write(raw)
         await self.writer.drain()
         # Feed h11 the request as if it had sent it, so it expects a reply.
         self.conn = h11.Connection(h11.CLIENT)
@@ -97,8 +111,8 @@ async def test_streamed_response_with_chunk_framing_and_trailers() -> None:
             "Content-Type: application/vnd.awslambda.http-integration-response\r\n\r\n"
         ).encode()
         prelude = b'{"statusCode":200,"headers":{"content-type":"text/event-stream"},"cookies":[]}'
-        client.writer.write(head + b"%x\r\n" % len(prelude) + prelude + b"\r\n")
-        client.writer.write(b"8\r\n" + b"\x00" * 8 + b"\r\n" + b"5\r\nhello\r\n")
+        client.write(head + b"%x\r\n" % len(prelude) + prelude + b"\r\n")
+        client.write(b"8\r\n" + b"\x00" * 8 + b"\r\n" + b"5\r\nhello\r\n")
         # The head and the first bytes reach the caller before the request ends.
         started, body = await asyncio.wait_for(invocation.http_response(), 5)
         assert await anext(body) == b"hello"
@@ -219,7 +233,7 @@ async def test_invoke_over_http_streams_the_raw_response() -> None:
         async def function() -> None:
             _, headers, body = await client.exchange(NEXT)
             request_id = headers["lambda-runtime-aws-request-id"]
-            client.writer.write(
+            client.write(
                 f"POST /2018-06-01/runtime/invocation/{request_id}/response HTTP/1.1\r\n"
                 "Host: x\r\nLambda-Runtime-Function-Response-Mode: streaming\r\n"
                 "Transfer-Encoding: chunked\r\n"
@@ -235,7 +249,7 @@ async def test_invoke_over_http_streams_the_raw_response() -> None:
         async with httpx.AsyncClient() as http:
             task = asyncio.create_task(function())
             response = await http.post(
-                f"http://{api.address}/2015-03-31/functions/function/invocations",
+                api.invoke_url,
                 content=b'"hi"',
             )
             await task
@@ -255,6 +269,11 @@ STREAM_HEAD = (
 )
 
 
+def _invoke_target(api: RuntimeAPIServer) -> str:
+    """The HTTP invoke endpoint's path, with its secret."""
+    return "/" + api.invoke_url.split("/", 3)[3]
+
+
 def _chunk(data: bytes) -> bytes:
     return b"%x\r\n" % len(data) + data + b"\r\n"
 
@@ -263,9 +282,9 @@ async def _stream_from_function(client: RawClient, pieces: list[bytes]) -> str:
     """Takes the next event and streams ``pieces`` as chunks (without ending the body)."""
     _, headers, _ = await client.exchange(NEXT)
     request_id = headers["lambda-runtime-aws-request-id"]
-    client.writer.write(STREAM_HEAD.format(id=request_id).encode())
+    client.write(STREAM_HEAD.format(id=request_id).encode())
     for piece in pieces:
-        client.writer.write(_chunk(piece))
+        client.write(_chunk(piece))
         await client.writer.drain()
     return request_id
 
@@ -294,7 +313,7 @@ async def test_invoke_over_http_relays_a_large_stream_byte_for_byte() -> None:
 
         async with httpx.AsyncClient() as http:
             task = asyncio.create_task(function())
-            response = await http.post(f"http://{api.address}{INVOKE_PATH}", content=b"{}")
+            response = await http.post(api.invoke_url, content=b"{}")
             status = await task
         await client.close()
         assert api.in_flight == 0
@@ -320,7 +339,7 @@ async def test_invoke_over_http_cuts_the_caller_when_the_function_fails_mid_stre
         async with httpx.AsyncClient() as http:
             task = asyncio.create_task(function())
             with pytest.raises(httpx.RemoteProtocolError):  # no clean end of the chunked body
-                await http.post(f"http://{api.address}{INVOKE_PATH}", content=b"{}")
+                await http.post(api.invoke_url, content=b"{}")
             assert await task == 202
         following = await api.invoke({"n": 2})
         status, headers, _ = await asyncio.wait_for(client.exchange(NEXT), 5)
@@ -336,9 +355,8 @@ async def test_a_caller_that_leaves_mid_stream_stops_the_function() -> None:
         client = await RawClient.connect(api)
         _, port = api.address.split(":")
         reader, writer = await asyncio.open_connection("127.0.0.1", int(port))
-        writer.write(
-            f"POST {INVOKE_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}".encode()
-        )
+        target = _invoke_target(api)
+        writer.write(f"POST {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}".encode())
         await writer.drain()
         await _stream_from_function(client, [b"{}" + b"\x00" * 8, b"x" * 65_536])
         await reader.readuntil(b"\r\n\r\n")  # the caller got the response head
@@ -367,7 +385,115 @@ async def test_a_deadline_mid_stream_cuts_an_http_caller() -> None:
             task = asyncio.create_task(function())
             # Cut at the deadline, not a clean end (without the deadline this would hang).
             with pytest.raises(httpx.RemoteProtocolError):
-                await http.post(f"http://{api.address}{INVOKE_PATH}", content=b"{}")
+                await http.post(api.invoke_url, content=b"{}")
             task.cancel()
         client.writer.close()
         assert api.in_flight == 0
+
+
+# --- who may talk to the emulator (issue 15, item 3) ---------------------------------------
+
+
+async def _raw(api: RuntimeAPIServer, raw: bytes) -> tuple[int, dict[str, str], bytes, bool]:
+    """One request as written (no secret added); the reply, and whether the emulator closed
+    the connection after it."""
+    client = await RawClient.connect(api, secret="")
+    status, headers, body = await asyncio.wait_for(client.exchange(raw), 10)
+    closed = await asyncio.wait_for(client.reader.read(1), 10) == b""
+    await client.close()
+    return status, headers, body, closed
+
+
+async def test_a_request_without_the_sandboxs_secret_gets_403_and_nothing_else() -> None:
+    """Any local process can connect to the port. Without the secret it can neither take the
+    next event (with the client's credentials in it), nor answer an invocation, nor invoke,
+    nor report an init error: 403, the connection closed, and the sandbox's own runtime
+    still gets the event."""
+    async with RuntimeAPIServer() as api:
+        secret = api.runtime_api.partition("/")[2]
+        invocation = await api.invoke({"headers": {"x-api-key": "client-key"}})
+        invoke = f"{INVOKE_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}"
+        attempts = [
+            b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /wrong/2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n",
+            (
+                f"GET /{secret[:-1]}/2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n"
+            ).encode(),
+            f"POST /2018-06-01/runtime/invocation/{invocation.request_id}/response HTTP/1.1\r\n"
+            'Host: x\r\nContent-Length: 9\r\n\r\n"forged!"'.encode(),
+            b"POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+            b"\r\n{}",
+            f"POST {invoke}".encode(),
+            # The runtime's secret does not open the invoke endpoint.
+            f"POST /{secret}{invoke}".encode(),
+            # Not ASCII: compared as bytes (compare_digest refuses non-ASCII str).
+            b"GET /\xc3\xa9/2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n",
+        ]
+        answers = [await _raw(api, attempt) for attempt in attempts]
+        assert api.next_calls == []  # no `next` was counted (a sandbox would look ready)
+        assert api.init_error is None
+        runtime = await RawClient.connect(api)
+        status, headers, _ = await asyncio.wait_for(runtime.exchange(NEXT), 10)
+        await runtime.close()
+
+    for status_, _, body, closed in answers:
+        assert status_ == 403
+        assert json.loads(body)["errorType"] == "AccessDeniedException"
+        assert closed
+    assert status == 200
+    assert headers["lambda-runtime-aws-request-id"] == invocation.request_id
+
+
+async def test_each_emulator_has_its_own_secret() -> None:
+    """An invocation goes only to the sandbox it was given to: another sandbox's runtime,
+    holding another secret, cannot take it."""
+    async with RuntimeAPIServer() as mine, RuntimeAPIServer() as other:
+        await mine.invoke({})
+        stranger = await RawClient.connect(mine, secret=other.runtime_api.partition("/")[2])
+        status, _, _ = await asyncio.wait_for(stranger.exchange(NEXT), 10)
+        await stranger.close()
+        assert mine.next_calls == []
+    assert status == 403
+
+
+async def test_http_invoke_needs_its_own_secret_and_can_be_shut() -> None:
+    async with httpx.AsyncClient() as http:
+        async with RuntimeAPIServer(invoke_over_http=False) as api:
+            shut = await http.post(api.invoke_url, content=b"{}")
+            assert api.in_flight == 0
+        async with RuntimeAPIServer() as api:
+            without = await http.post(f"http://{api.address}{INVOKE_PATH}", content=b"{}")
+            assert api.in_flight == 0
+    assert (shut.status_code, without.status_code) == (403, 403)
+    assert without.json()["errorType"] == "AccessDeniedException"
+
+
+async def test_a_runtime_given_only_host_and_port_works_once_its_process_is_admitted() -> None:
+    """For runtimes that take only ``host:port`` (AWS's Node.js client): streamway's runtime
+    started with the bare address and admitted by pid serves an invocation; curl, another
+    process with the same address, is refused."""
+    async with RuntimeAPIServer() as api:
+        env = api.function_env(with_secret=False)
+        assert env["AWS_LAMBDA_RUNTIME_API"] == api.address
+        process, log_path = start_function_process(env, "tests.aws_lambda.apps:app")
+        api.admit(process.pid)  # before the loop runs again, so before its first request
+        try:
+            invocation = await api.invoke(rest_event("/context", stage="dev"))
+            result = await asyncio.wait_for(invocation.result(), 60)
+            curl = await asyncio.create_subprocess_exec(
+                "curl",
+                "-s",
+                "--max-time",
+                "10",
+                "-w",
+                " %{http_code}",
+                f"http://{api.address}/2018-06-01/runtime/invocation/next",
+                stdout=asyncio.subprocess.PIPE,
+            )
+            out, _ = await curl.communicate()
+        finally:
+            await asyncio.to_thread(stop_process, process)
+    assert result.ok, (result.error, log_path.read_text())
+    body, _, code = out.decode().rpartition(" ")
+    assert code == "403"
+    assert json.loads(body)["errorType"] == "AccessDeniedException"

@@ -62,12 +62,20 @@ class NextInvocation:
 
 
 class RuntimeConnection:
-    """One HTTP/1.1 client connection, reopened when the Runtime API closes it."""
+    """One HTTP/1.1 client connection, reopened when the Runtime API closes it.
+
+    ``address`` is ``AWS_LAMBDA_RUNTIME_API``: ``host:port``, optionally followed by a path
+    that goes before every request's (streamway's emulator puts a per-sandbox secret there,
+    as ``http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/...`` would in AWS's own clients).
+    """
 
     def __init__(self, address: str) -> None:
-        host, _, port = address.rpartition(":")
-        self.host = host or "127.0.0.1"
+        authority, slash, base_path = address.partition("/")
+        host, _, port = authority.rpartition(":")
+        self.authority = authority
+        self.host = host.removeprefix("[").removesuffix("]") or "127.0.0.1"
         self.port = int(port)
+        self.base_path = (slash + base_path).rstrip("/")
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._conn = h11.Connection(h11.CLIENT)
@@ -92,8 +100,8 @@ class RuntimeConnection:
         await self._ensure_open()
         request = h11.Request(
             method=method,
-            target=API_PREFIX + path,
-            headers=[("host", f"{self.host}:{self.port}"), *headers],
+            target=self.base_path + API_PREFIX + path,
+            headers=[("host", self.authority), *headers],
         )
         await self.send(request)
 

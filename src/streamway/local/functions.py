@@ -78,8 +78,11 @@ class Sandbox:
     def __init__(self, spec: FunctionSpec, number: int) -> None:
         self.spec = spec
         self.number = number
+        # The gateway invokes in process: the sandbox's HTTP invoke endpoint stays shut, and
+        # its runtime gets the emulator's secret in AWS_LAMBDA_RUNTIME_API (function_env()).
         self.api = RuntimeAPIServer(
-            FunctionConfig(name=spec.name, memory_mb=spec.memory_mb, timeout_s=spec.timeout_s)
+            FunctionConfig(name=spec.name, memory_mb=spec.memory_mb, timeout_s=spec.timeout_s),
+            invoke_over_http=False,
         )
         self.state: State = "starting"
         self.invocations = 0
@@ -114,6 +117,9 @@ class Sandbox:
                 "STREAMWAY_APP": self.spec.app,
                 "STREAMWAY_LAMBDA_INVOKE_MODE": self.spec.invoke_mode,
                 **self.spec.env,
+                # Last: the emulator answers only with its own secret (an inherited or
+                # configured value would leave the sandbox unable to start).
+                "AWS_LAMBDA_RUNTIME_API": self.api.runtime_api,
             },
         )
         self._exited = asyncio.ensure_future(self.process.wait())

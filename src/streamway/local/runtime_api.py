@@ -14,6 +14,21 @@ and the connection is not read while that queue is full, so a slow consumer of
 :meth:`Invocation.chunks` slows the function's ``send()`` through TCP flow control.
 Each connection is a :class:`~streamway.local.socket_stream.SocketStream`, so a body byte
 is copied only by the kernel, once in and once out.
+
+Who may talk to it: every local process can connect to a loopback port, and an event carries
+the client's API key and bearer token, so every request must prove it comes from the sandbox
+or from the emulator's owner. A runtime's requests carry a per-emulator secret as a path
+prefix (``AWS_LAMBDA_RUNTIME_API=127.0.0.1:PORT/<secret>``, which clients that build
+``http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/...`` send on every request), or come from a
+process the emulator was told to trust (:meth:`RuntimeAPIServer.admit`, for clients that take
+only ``host:port``). The HTTP invoke endpoint takes a second secret
+(:attr:`RuntimeAPIServer.invoke_url`), so it cannot bypass the gateway's API keys and JWTs.
+Anything else gets 403 and the connection is closed, before its body is read.
+
+Bad input is answered, not dropped: a malformed request gets 400 (501 for a transfer coding
+other than chunked), a body over its route's limit 413 before the bytes over it are read
+(6 MB for a request or a buffered response, 200 MB for a streamed one), each with a Lambda
+style JSON body, and the connection is closed.
 """
 
 from __future__ import annotations
@@ -21,8 +36,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hmac
 import json
 import logging
+import secrets
 import socket
 import time
 import uuid
@@ -31,11 +48,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from streamway.local import peer
 from streamway.local.http1 import (
     CHUNK_END,
     LAST_CHUNK,
     BadRequest,
     BodyBytes,
+    PayloadTooLarge,
     Request,
     chunk_head,
     chunk_parts,
@@ -61,6 +80,29 @@ PRELUDE_MAX_BYTES = 16 * 1024
 #: Lambda's caps: 6 MB for a buffered response, 200 MB for a streamed one.
 MAX_BUFFERED_BYTES = 6 * 1024 * 1024
 MAX_STREAMED_BYTES = 200 * 1024 * 1024
+#: Lambda's cap on a synchronous invocation's payload (the event), and so on what the HTTP
+#: invoke endpoint and the runtime's error reports may send.
+MAX_REQUEST_BYTES = 6 * 1024 * 1024
+#: What a request that should have no body (``next``) may still carry, read and dropped.
+_MAX_EMPTY_BODY = 64 * 1024
+#: How long a new connection may wait before its first byte, and a request head may take
+#: from its first byte to its end. Runtimes send at once; a peer that does not holds a
+#: connection (and, before it proves anything, a socket of ours) for nothing. Idle time
+#: between requests on a keep-alive connection is not limited: a function may run 15 minutes.
+HEAD_TIMEOUT_S = 30.0
+#: After a refusal, how much of what the peer still sends is read and dropped, and for how
+#: long, before the connection closes (see ``SocketStream.discard``).
+_LINGER_BYTES = 1024 * 1024
+_LINGER_S = 2.0
+#: The ``errorType`` of the emulator's own refusals, by status.
+_REFUSALS = {
+    400: "BadRequest",
+    403: "AccessDeniedException",
+    408: "RequestTimeout",
+    413: "RequestTooLargeException",
+    431: "RequestHeaderFieldsTooLarge",
+    501: "NotImplemented",
+}
 
 _QUEUED_CHUNKS = 8
 #: How many finished invocation ids are remembered (for 410 Gone on a late answer).
@@ -311,9 +353,20 @@ class RuntimeAPIServer:
         config: FunctionConfig | None = None,
         *,
         max_streamed_bytes: int | None = MAX_STREAMED_BYTES,
+        invoke_over_http: bool = True,
+        head_timeout_s: float = HEAD_TIMEOUT_S,
     ) -> None:
         self.config = config or FunctionConfig()
         self.max_streamed_bytes = max_streamed_bytes
+        self.head_timeout_s = head_timeout_s
+        #: Whether :attr:`invoke_url` answers (``streamway local``'s sandboxes invoke in
+        #: process only, so they turn it off).
+        self.invoke_over_http = invoke_over_http
+        # 256 bits each, URL-safe, so they fit a path segment as they are.
+        self._runtime_secret = secrets.token_urlsafe(32)
+        self._invoke_secret = secrets.token_urlsafe(32)
+        #: Processes whose connections need no secret (see :meth:`admit`).
+        self._admitted: set[int] = set()
         self.init_error: dict[str, Any] | None = None
         self.init_error_type: str | None = None
         self.next_calls: list[float] = []
@@ -358,17 +411,39 @@ class RuntimeAPIServer:
 
     @property
     def address(self) -> str:
-        """``host:port``, the value of ``AWS_LAMBDA_RUNTIME_API`` for the function."""
+        """``host:port`` of the listening socket. Connecting is not enough: see
+        :attr:`runtime_api` and :meth:`admit`."""
         assert self._listener is not None, "start() the server first"
         host, port = self._listener.getsockname()[:2]
         return f"{host}:{port}"
 
-    def function_env(self) -> dict[str, str]:
+    @property
+    def runtime_api(self) -> str:
+        """``host:port/<secret>``, the function's ``AWS_LAMBDA_RUNTIME_API``: a runtime that
+        builds ``http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/...`` sends the secret with each
+        request (streamway's; AWS's C++ client, by its source). AWS's Node.js client refuses
+        it: see :meth:`admit`. Give it only to the function."""
+        return f"{self.address}/{self._runtime_secret}"
+
+    @property
+    def invoke_url(self) -> str:
+        """The URL of the HTTP invoke endpoint, with its secret (not the runtime's)."""
+        return f"http://{self.address}/{self._invoke_secret}{INVOKE_PATH}"
+
+    def admit(self, pid: int) -> None:
+        """Lets process ``pid`` use the Runtime API without the secret, for runtimes that
+        accept only ``AWS_LAMBDA_RUNTIME_API=host:port`` (AWS's Node.js client): each such
+        connection is checked against the kernel's socket table (Linux only; elsewhere such
+        runtimes are refused)."""
+        self._admitted.add(pid)
+
+    def function_env(self, *, with_secret: bool = True) -> dict[str, str]:
         """The environment Lambda gives a function (the Node client refuses to start without
-        the function name, version, memory size and log names)."""
+        the function name, version, memory size and log names). ``with_secret=False`` gives
+        the bare ``host:port``: then :meth:`admit` the process once it is started."""
         config = self.config
         return {
-            "AWS_LAMBDA_RUNTIME_API": self.address,
+            "AWS_LAMBDA_RUNTIME_API": self.runtime_api if with_secret else self.address,
             "AWS_LAMBDA_FUNCTION_NAME": config.name,
             "AWS_LAMBDA_FUNCTION_VERSION": config.version,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
@@ -450,39 +525,155 @@ class RuntimeAPIServer:
             stream.close()
 
 
+class _ResponseTooLarge(PayloadTooLarge):
+    """A function's response over Lambda's cap (answered as ``Function.ResponseSizeTooLarge``)."""
+
+
 class _Connection:
     """One keep-alive connection from a runtime (or an HTTP invoker)."""
 
     def __init__(self, api: RuntimeAPIServer, stream: SocketStream) -> None:
         self.api = api
         self.stream = stream
+        #: Whether this connection's peer is an admitted process; asked once, when needed.
+        self._admitted: bool | None = None
+        #: Set once a response head went out for the current request: a refusal after that
+        #: cannot be answered, only cut.
+        self._answered = False
+        #: The invocation the current request is about, for the log line of a refusal.
+        self._request_id: str | None = None
 
     async def run(self) -> None:
-        while (request := await read_request(self.stream)) is not None:
-            await self._route(request)
-            if not request.keep_alive:
+        first = True
+        while True:
+            self._answered, self._request_id = False, None
+            try:
+                request = await self._read_head(first)
+                if request is None:
+                    return
+                first = False
+                keep_alive = await self._route(request) and request.keep_alive
+            except BadRequest as error:
+                await self._refuse(error)
+                await self._linger()
+                return
+            if not keep_alive:
                 return
 
-    async def _write(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        head = response_head(status, [*headers, ("content-length", str(len(body)))])
+    async def _read_head(self, first: bool) -> Request | None:
+        """The next request's head, within the head timeout (see :data:`HEAD_TIMEOUT_S`)."""
+        timeout = self.api.head_timeout_s
+        try:
+            if not first:
+                await self.stream.wait_for_data()  # idle between requests: no limit
+            async with asyncio.timeout(timeout):
+                return await read_request(self.stream)
+        except asyncio.IncompleteReadError as closed:
+            if closed.partial:
+                raise BadRequest("the connection closed inside a request head") from None
+            return None
+        except TimeoutError:
+            raise BadRequest(f"no complete request head within {timeout:g} s", 408) from None
+
+    async def _linger(self) -> None:
+        """Before a refused connection closes: let the peer read the answer (bounded)."""
+        if not self._answered:
+            return
+        self.stream.shut_write()
+        with contextlib.suppress(OSError, TimeoutError, asyncio.IncompleteReadError):
+            async with asyncio.timeout(_LINGER_S):
+                await self.stream.discard(_LINGER_BYTES)
+
+    async def _refuse(self, error: BadRequest) -> None:
+        """Answers a refused request (Lambda-style JSON, ``Connection: close``) and logs it;
+        the caller then closes the connection."""
+        log.warning(
+            "runtime API request refused: %s",
+            error,
+            extra={"status": error.status, "request_id": self._request_id},
+        )
+        if self._answered:
+            return
+        if isinstance(error, _ResponseTooLarge):
+            payload = lambda_error("Function.ResponseSizeTooLarge", str(error))
+        elif isinstance(error, PayloadTooLarge):
+            message = f"Request must be smaller than {error.limit} bytes"
+            payload = lambda_error("RequestTooLargeException", message)
+        else:
+            payload = lambda_error(_REFUSALS.get(error.status, "BadRequest"), str(error))
+        with contextlib.suppress(OSError):  # a peer that already left needs no answer
+            await self._reply(error.status, payload, close=True)
+
+    async def _write(
+        self, status: int, headers: list[tuple[str, str]], body: bytes, *, close: bool = False
+    ) -> None:
+        closing = [("connection", "close")] if close else []
+        head = response_head(status, [*headers, *closing, ("content-length", str(len(body)))])
+        self._answered = True
         await self.stream.write(head, body)
 
-    async def _reply(self, status: int, payload: Any) -> None:
-        await self._write(
-            status, [("content-type", "application/json")], json.dumps(payload).encode()
-        )
+    async def _reply(self, status: int, payload: Any, *, close: bool = False) -> None:
+        body = json.dumps(payload).encode()
+        await self._write(status, [("content-type", "application/json")], body, close=close)
 
-    async def _route(self, request: Request) -> None:
-        method, path, headers = request.method, request.path, request.headers
+    def _authorized(self, target: str) -> tuple[str, str] | None:
+        """(``runtime`` or ``invoke``, the path without its secret) for a request that proves
+        where it comes from; None for any other."""
+        path = target.split("?", 1)[0]
+        if path.startswith(f"{API_PREFIX}/"):
+            # No secret: only from a process the emulator was told to trust.
+            if self._admitted is None:
+                self._admitted = peer.owned_by(self.stream.sock, self.api._admitted)
+            return ("runtime", path) if self._admitted else None
+        secret, _, rest = path.partition("/")[2].partition("/")
+        rest = "/" + rest
+        # compare_digest, so the time taken says nothing about how much of a guess was right.
+        given = secret.encode("latin-1")
+        if rest.startswith(f"{API_PREFIX}/") and hmac.compare_digest(
+            given, self.api._runtime_secret.encode()
+        ):
+            return "runtime", rest
+        if (
+            rest == INVOKE_PATH
+            and self.api.invoke_over_http
+            and hmac.compare_digest(given, self.api._invoke_secret.encode())
+        ):
+            return "invoke", rest
+        return None
+
+    async def _route(self, request: Request) -> bool:
+        """Handles one request; False when the connection must close after it."""
+        authorized = self._authorized(request.target)
+        if authorized is None:
+            # Nothing else: no body read, no invocation touched, no `next` counted.
+            log.warning(
+                "runtime API request without the sandbox's secret refused",
+                extra={"method": request.method, "peer": _peer_name(self.stream)},
+            )
+            message = "this Runtime API answers only its own sandbox and caller"
+            await self._reply(403, lambda_error("AccessDeniedException", message), close=True)
+            await self._linger()
+            return False
+        role, path = authorized
+        method, headers = request.method, request.headers
+        if role == "invoke":
+            if method != "POST":
+                await request.read(_MAX_EMPTY_BODY)
+                await self._not_found()
+                return True
+            await self._invoke_over_http(request)
+            return True
         parts = path.removeprefix(API_PREFIX).strip("/").split("/")
         if method == "GET" and path == f"{API_PREFIX}/invocation/next":
-            await request.read()
+            await request.read(_MAX_EMPTY_BODY)
             await self._next()
         elif method == "POST" and parts[:1] == ["invocation"] and len(parts) == 3:
+            self._request_id = parts[1][:64]
             invocation = self.api._active.get(parts[1])
-            if invocation is None or invocation.done:
-                await request.read()
-                finished = invocation is not None or parts[1] in self.api._finished
+            # One not yet handed to the function through `next` is as unknown as a made-up id.
+            if invocation is None or invocation.done or invocation.received_at is None:
+                await request.read(MAX_BUFFERED_BYTES)
+                finished = parts[1] in self.api._finished or bool(invocation and invocation.done)
                 status = 410 if finished else 400
                 await self._reply(status, lambda_error("InvalidRequestID", "unknown or finished"))
             elif parts[2] == "response":
@@ -490,19 +681,18 @@ class _Connection:
             elif parts[2] == "error":
                 await self._function_error(invocation, request)
             else:
-                await request.read()
+                await request.read(_MAX_EMPTY_BODY)
                 await self._not_found()
         elif method == "POST" and path == f"{API_PREFIX}/init/error":
-            body = await request.read(MAX_BUFFERED_BYTES)
+            body = await request.read(MAX_REQUEST_BYTES)
             self.api.init_error = _json_or_text(body)
             self.api.init_error_type = headers.get(ERROR_TYPE_HEADER)
             self.api._init_failed.set()
             await self._reply(202, {"status": "OK"})
-        elif method == "POST" and path == INVOKE_PATH:
-            await self._invoke_over_http(request)
         else:
-            await request.read()
+            await request.read(_MAX_EMPTY_BODY)
             await self._not_found()
+        return True
 
     async def _not_found(self) -> None:
         await self._reply(404, lambda_error("NotFound", "no such Runtime API resource"))
@@ -537,37 +727,31 @@ class _Connection:
         invocation._start("streaming" if streaming else "buffered", request.headers)
         await asyncio.sleep(0)  # let a waiting caller see the start before the body is read
         limit = self.api.max_streamed_bytes if streaming else MAX_BUFFERED_BYTES
-        size = 0
-        too_large = False
         sink = invocation._sink
         try:
             if sink is not None:
                 await invocation._sink_ready.wait()
-            async for frame in request.frames():
-                size += frame
-                if limit is not None and size > limit:
-                    too_large = True
-                    await self.stream.readexactly(frame)  # read and dropped
-                elif sink is not None and not invocation.done:
+            # Pieces of at most 1 MiB whatever a chunk declares; past the limit, refused
+            # before the bytes over it are read.
+            async for frame in request.frames(limit):
+                if sink is not None and not invocation.done:
                     await self._relay(invocation, sink, frame)
                 else:
                     await invocation._put(await self.stream.readexactly(frame))
+        except PayloadTooLarge as too_large:
+            # Lambda ends such a stream as failed; what came before the limit was delivered.
+            message = f"Response payload size exceeded {too_large.limit} bytes"
+            await invocation._finish(lambda_error("Function.ResponseSizeTooLarge", message))
+            raise _ResponseTooLarge(message, too_large.limit) from None
         except (ConnectionError, asyncio.IncompleteReadError, BadRequest):
-            # The function (or its process) went away mid-response: what it sent still
-            # reaches the reader, then the invocation ends as failed.
+            # The function (or its process) went away mid-response, or framed it wrong: what
+            # it sent still reaches the reader, then the invocation ends as failed.
             await invocation._finish(lambda_error("Runtime.ExitError", "the response was cut off"))
             raise
         finally:
             invocation._sink_released.set()
         trailers = request.trailers
         invocation.trailers = trailers
-        if too_large:
-            too_large_error = lambda_error(
-                "Function.ResponseSizeTooLarge", f"Response payload size exceeded {limit} bytes"
-            )
-            await invocation._finish(too_large_error)
-            await self._reply(413, too_large_error)
-            return
         error: dict[str, Any] | None = None
         if ERROR_TYPE_HEADER in trailers:
             error = _decode_error_body(trailers.get(ERROR_BODY_TRAILER, ""))
@@ -591,7 +775,7 @@ class _Connection:
             raise ConnectionResetError("the caller went away") from None
 
     async def _function_error(self, invocation: Invocation, request: Request) -> None:
-        error = _json_or_text(await request.read(MAX_BUFFERED_BYTES))
+        error = _json_or_text(await request.read(MAX_REQUEST_BYTES))
         if not isinstance(error, dict):
             error = {"errorMessage": str(error)}
         error.setdefault("errorType", request.headers.get(ERROR_TYPE_HEADER, "Unhandled"))
@@ -606,7 +790,7 @@ class _Connection:
         delimiter, body); a failed one with status 200 and an ``X-Amz-Function-Error``
         header, as Lambda's ``Invoke`` does, or cut short if the failure came mid-stream.
         """
-        event = _json_or_text(await request.read())
+        event = _json_or_text(await request.read(MAX_REQUEST_BYTES))
         invocation = Invocation(event, self.api.config.timeout_s, None)
         invocation._sink = self.stream if CAN_SPLICE else None
         await self.api._enqueue(invocation)
@@ -631,6 +815,7 @@ class _Connection:
         head = response_head(
             200, [("content-type", content_type), ("transfer-encoding", "chunked")]
         )
+        self._answered = True
         await self.stream.write(head)
         if invocation._sink is not None:
             invocation._sink_ready.set()  # the function's connection writes the body now
@@ -652,6 +837,13 @@ class _Connection:
 
 def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _peer_name(stream: SocketStream) -> str:
+    with contextlib.suppress(OSError):
+        host, port = stream.sock.getpeername()[:2]
+        return f"{host}:{port}"
+    return "?"
 
 
 def lambda_error(error_type: str, message: str) -> dict[str, Any]:

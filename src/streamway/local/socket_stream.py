@@ -106,6 +106,31 @@ class SocketStream:
             filled += received
         return data
 
+    async def wait_for_data(self) -> None:
+        """Returns once at least one byte is buffered; at EOF, ``IncompleteReadError`` with no
+        partial bytes."""
+        if not self._buffer:
+            await self._receive()
+
+    async def discard(self, limit: int) -> None:
+        """Reads and drops what the peer sends, until it closes or ``limit`` bytes went.
+
+        After an answer that refuses a request (then :meth:`shut_write`), so that closing does
+        not meet unread bytes, on which the kernel resets the connection and the peer may lose
+        the answer before reading it (the "lingering close" of HTTP servers). Bound it with a
+        timeout: a peer may send slowly or not at all."""
+        self._buffer.clear()
+        while limit > 0:
+            data = await self._loop.sock_recv(self.sock, min(limit, _DIRECT_READ))
+            if not data:
+                return
+            limit -= len(data)
+
+    def shut_write(self) -> None:
+        """Sends FIN: the peer reads what was written, then the end of the stream."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+
     async def splice_to(
         self, sink: SocketStream, size: int, *, head: bytes = b"", tail: bytes = b""
     ) -> None:
