@@ -113,17 +113,27 @@ class Run:
 # --- the load ---------------------------------------------------------------------------------
 
 
-async def worker(run: Run, number: int, deadline: float) -> None:
+def lanes(concurrency: int) -> list[set[str]]:
+    """The lane(s) each client draws its requests from: half wait on the model, half not."""
+    if concurrency == 1:
+        return [{"model", "io"}]
+    model = concurrency // 2
+    return [{"model"}] * model + [{"io"}] * (concurrency - model)
+
+
+async def worker(run: Run, number: int, lane: set[str], deadline: float) -> None:
     options = run.options
     rng = random.Random(options.seed * 1000 + number)  # the same sequence on every run
-    names = list(KINDS)
+    names = [name for name, (*_, kind_lane) in KINDS.items() if kind_lane in lane]
     weights = [options.weights.get(name, KINDS[name][2]) for name in names]
+    if not any(weights):
+        return  # every kind of this lane weighted 0
     while time.monotonic() < deadline and run.requests < options.max_requests:
         await run.resume.wait()
         if time.monotonic() >= deadline:
             break
         name = rng.choices(names, weights)[0]
-        kind, group, _ = KINDS[name]
+        kind, group, _, _ = KINDS[name]
         run.requests += 1
         run.in_flight += 1
         run.drained.clear()
@@ -275,7 +285,8 @@ async def soak(server: RunningServer, options: argparse.Namespace, store: Path) 
         stop = asyncio.Event()
         watching = asyncio.create_task(sampler(run, stop))
         pausing = asyncio.create_task(quiet_points(run, deadline, stop))
-        await asyncio.gather(*(worker(run, n, deadline) for n in range(options.concurrency)))
+        clients = enumerate(lanes(options.concurrency))
+        await asyncio.gather(*(worker(run, n, lane, deadline) for n, lane in clients))
         stop.set()
         await pausing
         await watching
@@ -369,6 +380,7 @@ def summarise(
         "processes": [asdict(trend) for trend in trends],
         "process_notes": notes,
         "server_log": {
+            "path": str(logs.path),
             "lines": logs.lines,
             "errors": dict(logs.errors.most_common(8)),
             "access_5xx": dict(logs.server_5xx),
@@ -439,7 +451,8 @@ def print_report(result: dict[str, Any]) -> None:
         print(f"  note: {note}")
     log = result["server_log"]
     print(
-        f"\n  server log: {log['lines']} lines; 5xx access lines {_kv(log['access_5xx'])}; "
+        f"\n  server log ({log['path']}): {log['lines']} lines; 5xx access lines "
+        f"{_kv(log['access_5xx'])}; "
         f"ERROR lines {_kv(log['errors'])}"
     )
     if result["gateway_reasons_for_5xx"]:

@@ -214,9 +214,13 @@ class LogWatch:
         message, logger = entry.get("message"), entry.get("logger")
         request_id = entry.get("request_id")
         if entry.get("level") == "ERROR" and len(self.errors) < _KEEP:
-            self.errors[str(message)[:120]] += 1
+            self.errors[str(message).strip().split("\n")[0][:120]] += 1
         if logger == "streamway.access" and message == "request":
             self._count_5xx("app", entry.get("method"), entry.get("path"), entry.get("status"))
+            if entry.get("status") == 0 and entry.get("outcome") == "aborted":
+                # An exception before the response started: the server answered a bare 500.
+                route = "/".join(str(entry.get("path")).split("/")[:3])
+                self.server_5xx[f"app: {entry.get('method')} {route} raised (status 0)"] += 1
         elif logger == "streamway.local.access":
             path = entry.get("streamway.path")
             self._count_5xx("gateway", entry.get("httpMethod"), path, entry.get("status"))
