@@ -173,8 +173,11 @@ async def refresh_pid_names(run: Run) -> None:
         answer = await run.target.client.get(f"{run.server.root}/_local/functions")
         for function in answer.json()["functions"]:
             for sandbox in function["sandboxes"]:
-                if sandbox.get("pid"):
-                    run.pid_names[sandbox["pid"]] = f"{function['function']} #{sandbox['sandbox']}"
+                pid = sandbox.get("pid")
+                if pid:
+                    run.pid_names[pid] = f"{function['function']} #{sandbox['sandbox']}"
+                    if sandbox["state"] != "starting":
+                        run.processes.ready_at.setdefault(pid, run.elapsed())
     except (httpx.HTTPError, ValueError, KeyError):
         pass  # the names are for the report only
 
@@ -260,11 +263,14 @@ async def soak(server: RunningServer, options: argparse.Namespace, store: Path) 
     limits = httpx.Limits(max_connections=options.concurrency * 2 + 4, max_keepalive_connections=0)
     timeout = httpx.Timeout(options.request_timeout)
     async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=timeout) as client:
-        # Before the clock starts: the model answers once, and under `local` each function
-        # has a warm sandbox (a cold start loads the model: seconds, minutes on a busy box).
-        large.etag = (await client.head(f"/download/{large.key}")).headers["etag"]
+        # Before the clock starts: the model answers once, and under `local` there is a warm
+        # sandbox per client (a cold start loads the model: seconds, a minute on a busy box).
+        warming = time.monotonic()
+        heads = [client.head(f"/download/{large.key}") for _ in range(options.concurrency)]
+        large.etag = (await asyncio.gather(*heads))[0].headers["etag"]
         await client.post("/streaming", json={"request": "Hi!"})
         await client.get("/ping")
+        print(f"  warm-up requests took {time.monotonic() - warming:.1f} s", flush=True)
         target = Target(
             name="local" if local else "serve",
             base_url=server.url,
@@ -321,7 +327,9 @@ def summarise(
     )
     aborted = list(logs.watched.values())
     ended = [end for end in aborted if end.ended_at is not None]
-    stop_ms = sorted(max(0.0, (end.ended_at or 0) - end.closed_at) * 1000 for end in ended)
+    stop_ms: dict[str, list[float]] = {}
+    for end in ended:
+        stop_ms.setdefault(end.kind, []).append(max(0.0, (end.ended_at or 0) - end.closed_at))
     if len(ended) < len(aborted):
         problems.append(
             f"{len(aborted) - len(ended)} of {len(aborted)} aborted requests not ended on the "
@@ -365,8 +373,14 @@ def summarise(
             "by_kind": dict(Counter(end.kind for end in aborted)),
             "server_outcomes": dict(Counter(str(end.outcome) for end in ended)),
             "generations": dict(Counter(end.generation for end in ended if end.generation)),
-            "stopped_ms_median": round(statistics.median(stop_ms), 1) if stop_ms else None,
-            "stopped_ms_max": round(stop_ms[-1], 1) if stop_ms else None,
+            "stopped_ms": {
+                kind: {
+                    "median": round(statistics.median(times) * 1000, 1),
+                    "max": round(max(times) * 1000, 1),
+                }
+                for kind, times in stop_ms.items()
+            },
+            "not_ended": [f"{logs.watched[rid].kind} {rid}" for rid in logs.unended()][:20],
         },
         "tokens": {
             "client_sse_deltas": run.deltas,
@@ -407,11 +421,13 @@ def print_report(result: dict[str, Any]) -> None:
         f"({_kv(aborted['by_kind'])}); the server ended {aborted['ended']} of them "
         f"({_kv(aborted['server_outcomes'])}); generations {_kv(aborted['generations'])}"
     )
-    if aborted["stopped_ms_max"] is not None:
+    for kind, times in aborted["stopped_ms"].items():
         print(
-            f"  client close -> server's end of the request: median "
-            f"{aborted['stopped_ms_median']:.0f} ms, max {aborted['stopped_ms_max']:.0f} ms"
+            f"  {kind}: client close -> server's end of the request: median "
+            f"{times['median']:.0f} ms, max {times['max']:.0f} ms"
         )
+    if aborted["not_ended"]:
+        print(f"  never ended on the server: {', '.join(aborted['not_ended'])}")
     tokens = result["tokens"]
     print(f"  generations logged: {_kv(tokens['generations_logged'])}")
     if tokens["server"] is not None:

@@ -106,6 +106,8 @@ class ProcessWatch:
         self.root_pid = root_pid
         self._names = names
         self.series: dict[int, ProcessSeries] = {}
+        #: When a process started during the run was ready (a function's cold start done).
+        self.ready_at: dict[int, float] = {}
 
     def sample(self, t_s: float, *, quiet: bool = False) -> None:
         names = self._names() if self._names is not None else {}
@@ -121,8 +123,9 @@ class ProcessWatch:
             series.samples.append(sample)
 
     def trends(self, warm_up_s: float) -> tuple[list[Trend], list[str]]:
-        """A trend per process after its warm-up: the first ``warm_up_s`` of the run, or of
-        its own life for a process started later (a function's cold start loads the model).
+        """A trend per process after its warm-up: the first ``warm_up_s`` of the run, or, for
+        a process started later, as long again after it was ready (a cold start loads the
+        model, which is growth by design).
         The slopes are fitted to the quiet points when there are three or more after the
         warm-up (load comes and goes; idle is comparable with idle), else to every sample.
         """
@@ -132,8 +135,11 @@ class ProcessWatch:
             born = series.samples[0].t_s
             start = warm_up_s
             if born > _AT_START_S:
-                start = born + warm_up_s
-                notes.append(f"{name} (pid {series.pid}) started at {born:.0f} s")
+                ready = self.ready_at.get(series.pid, born)
+                start = ready + warm_up_s
+                notes.append(
+                    f"{name} (pid {series.pid}) started at {born:.0f} s, ready at {ready:.0f} s"
+                )
             after = [s for s in series.samples if s.t_s >= start]
             if len(after) < 3:
                 notes.append(f"{name} (pid {series.pid}): too few samples after its warm-up")
