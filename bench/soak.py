@@ -63,6 +63,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.soak_requests import KINDS, Group, Outcome, StoredFile, Target
 from bench.soak_watch import LogWatch, ProcessWatch
+from tests.peers.loopback import serve_in_thread
+from tests.peers.openai_chat import OpenAIChatPeer
 from tests.servers import RunningLocal, RunningServer, streamway_local, streamway_server
 
 from streamway.storage.samples import LARGE_SAMPLE, PDF_SAMPLE, ensure_samples
@@ -493,9 +495,11 @@ def _slope(value: float | None, width: int = 8) -> str:
 
 
 @contextmanager
-def running(kind: str, options: argparse.Namespace, store: Path, workdir: Path) -> Iterator[Any]:
+def running(
+    kind: str, options: argparse.Namespace, store: Path, workdir: Path, model_env: dict[str, str]
+) -> Iterator[Any]:
     env = {
-        "STREAMWAY_MODEL": "local",
+        **model_env,
         "STREAMWAY_STORE_URL": f"file://{store}",
         "STREAMWAY_MAX_TOKENS": str(options.max_tokens),
         "STREAMWAY_SEED": str(options.seed),
@@ -522,6 +526,13 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=4, help="clients at once")
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--max-tokens", type=int, default=48, help="STREAMWAY_MAX_TOKENS")
+    parser.add_argument(
+        "--model",
+        choices=["local", "scripted"],
+        default="local",
+        help="the embedded model, or a scripted OpenAI-compatible peer (seconds, not minutes, "
+        "to start; for a quick check of the harness)",
+    )
     parser.add_argument(
         "--local-concurrency",
         type=int,
@@ -565,12 +576,20 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         store = workdir / "store"
         ensure_samples(store)  # the files `streamway serve` creates on a first run
-        for name in targets:
-            print(f"starting {name}...", flush=True)
-            with running(name, options, store, workdir) as server:
-                result = asyncio.run(soak(server, options, store))
-            print_report(result)
-            results.append(result)
+        with contextlib.ExitStack() as stack:
+            model_env = {"STREAMWAY_MODEL": "local"}
+            if options.model == "scripted":
+                peer = stack.enter_context(serve_in_thread(OpenAIChatPeer(delay_s=0.01)))
+                model_env = {
+                    "STREAMWAY_MODEL": "openai:scripted",
+                    "STREAMWAY_OPENAI_BASE_URL": f"{peer}/v1",
+                }
+            for name in targets:
+                print(f"starting {name}...", flush=True)
+                with running(name, options, store, workdir, model_env) as server:
+                    result = asyncio.run(soak(server, options, store))
+                print_report(result)
+                results.append(result)
     if options.json:
         options.json.write_text(json.dumps(results, indent=2, default=str))
     passed = all(result["passed"] for result in results)
