@@ -145,8 +145,9 @@ async def worker(run: Run, number: int, lane: set[str], deadline: float) -> None
         except TimeoutError:
             why = f"no answer within {options.request_timeout:g} s"
             outcome = Outcome(name, group, "timeout", failure=why)
-        except (httpx.HTTPError, OSError, asyncio.IncompleteReadError, ValueError) as error:
-            # A cut stream (RemoteProtocolError), a reset, a malformed answer.
+        except Exception as error:
+            # Counted and shown, never fatal to the run: a cut stream (RemoteProtocolError),
+            # a reset, a malformed or truncated answer.
             label = type(error).__name__
             outcome = Outcome(name, group, label, failure=f"{label}: {error}"[:160])
         finally:
