@@ -76,8 +76,9 @@ KEEP_FAILED = 1000
 @dataclass
 class QuietPoint:
     at_s: float
-    idle_after_s: float | None  # None: still busy when the bound ran out
+    idle_after_s: float | None  # None: still busy when the bound ran out, or skipped
     detail: str
+    skipped: bool = False  # requests still in flight when the bound ran out: not checked
 
 
 @dataclass
@@ -201,13 +202,23 @@ async def quiet_points(run: Run, deadline: float, stop: asyncio.Event) -> None:
         run.resume.set()
 
 
-async def quiet_point(run: Run) -> QuietPoint:
-    """Waits for the clients' requests in flight to end, then for the server to be idle."""
+async def quiet_point(run: Run, *, final: bool = False) -> QuietPoint:
+    """Waits for the clients' requests in flight to end, then for the server to be idle.
+
+    On the way, a model answer that is still slow after ``--settle-timeout`` (a busy
+    machine) skips the point rather than hold every client for up to ``--request-timeout``;
+    the final point waits for it.
+    """
     run.resume.clear()
     at_s = run.elapsed()
+    bound = run.options.request_timeout + 5 if final else run.options.settle_timeout
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(run.options.request_timeout + 5):
+        async with asyncio.timeout(bound):
             await run.drained.wait()
+    if run.in_flight and not final:
+        point = QuietPoint(at_s, None, f"{run.in_flight} requests in flight", skipped=True)
+        run.quiet_points.append(point)
+        return point
     settled = time.monotonic()
     detail = "clients did not stop" if run.in_flight else "busy"
     while time.monotonic() - settled < run.options.settle_timeout:
@@ -300,7 +311,7 @@ async def soak(server: RunningServer, options: argparse.Namespace, store: Path) 
         await pausing
         await watching
         load_during = os.getloadavg()
-        final = await quiet_point(run)
+        final = await quiet_point(run, final=True)
         await wait_for_aborted_ends(run)
         stats = None if local else (await client.get("/stats")).json()
     return summarise(run, duration, stats, final, (load_before, load_during))
@@ -339,7 +350,7 @@ def summarise(
             f"server within {options.settle_timeout:g} s of the run's end"
         )
     for point in run.quiet_points:
-        if point.idle_after_s is None:
+        if point.idle_after_s is None and not point.skipped:
             problems.append(f"quiet point at {point.at_s:.0f} s never idle: {point.detail}")
     warm_up_end = duration * 0.25
     trends, notes = run.processes.trends(warm_up_end)
@@ -442,11 +453,7 @@ def print_report(result: dict[str, Any]) -> None:
             f"{tokens['client_sse_deltas']} SSE deltas and "
             f"{tokens['client_usage_output_tokens']} tokens in whole answers' usage"
         )
-    points = ", ".join(
-        f"{p['at_s']:.0f} s: "
-        + (f"idle after {p['idle_after_s']:.2f} s" if p["idle_after_s"] is not None else "BUSY")
-        for p in result["quiet_points"]
-    )
+    points = ", ".join(f"{p['at_s']:.0f} s: {_quiet(p)}" for p in result["quiet_points"])
     print(f"  quiet points (model idle after clients paused): {points}")
     print(
         f"\n  processes after the {result['warm_up_s']:g} s warm-up (slopes fitted to the "
@@ -482,6 +489,14 @@ def print_report(result: dict[str, Any]) -> None:
             print(f"    - {problem}")
     else:
         print("  PASS")
+
+
+def _quiet(point: dict[str, Any]) -> str:
+    if point["skipped"]:
+        return f"skipped ({point['detail']})"
+    if point["idle_after_s"] is None:
+        return f"BUSY ({point['detail']})"
+    return f"idle after {point['idle_after_s']:.2f} s"
 
 
 def _kv(mapping: dict[str, Any]) -> str:
