@@ -251,9 +251,14 @@ _GET_HELP = (
     "At the end the size is checked, and the SHA-256 too when the server sends "
     "Repr-Digest: sha-256=:...: (streamway does when its store knows the checksum)."
     "\n\n"
+    "Without -o the file is named as the server suggests (Content-Disposition, else the "
+    "URL), reduced to a base name in the current directory; a suggested name with control "
+    "characters is refused. An existing file of that name is never overwritten unless "
+    "--force is given (as curl -OJ refuses); resuming that URL's own partial download is fine."
+    "\n\n"
     "Exit status: 0 when the file is complete and verified; 1 otherwise (HTTP error, "
-    "connection lost after all retries, size or checksum mismatch; a bad checksum deletes "
-    "the partial file)."
+    "connection lost after all retries, size or checksum mismatch, the file exists, an "
+    "unsafe suggested name; a bad checksum deletes the partial file)."
 )
 
 
@@ -280,13 +285,22 @@ def get(
         ),
     ] = 3,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            "-f",
+            help="Overwrite an existing file of the server-suggested name (with -o the "
+            "named file is always overwritten).",
+        ),
+    ] = False,
 ) -> None:
     """Download a file with a progress bar, resuming and verifying it."""
     from streamway.downloader import DownloadFailed, download
 
     bar = _RichProgress(enabled=not quiet)
     try:
-        result = download(url, output, retries=retries, progress=bar)
+        result = download(url, output, retries=retries, progress=bar, force=force)
     except DownloadFailed as error:
         typer.echo(f"streamway: {error}", err=True)
         raise typer.Exit(1) from None
