@@ -56,21 +56,49 @@ def serve(
     import uvicorn
 
     from streamway.config import Settings
+    from streamway.http.limits import BodyTimeout, ServerLimits
     from streamway.logs import configure_logging
     from streamway.service.app import create_app
+    from streamway.service.errors import ApiError
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level)
     _ensure_default_samples(settings)
+
+    def body_stalled(timeout_s: float) -> ApiError:
+        # Raised into whoever reads the body, like the size limit's 413: the error handler
+        # answers it as JSON with the request id and logs it.
+        return ApiError(
+            408,
+            "request_timeout",
+            f"No part of the request body arrived for {timeout_s:g} s.",
+            headers={"connection": "close"},
+        )
+
+    limits = ServerLimits(
+        head_timeout_s=settings.request_head_timeout_s,
+        body_timeout_s=settings.request_body_timeout_s,
+        max_connections=settings.max_connections,
+        keep_alive_timeout_s=settings.keep_alive_timeout_s,
+    )
+    head_timeout_body = json.dumps(
+        {
+            "error": {
+                "code": "request_timeout",
+                "message": f"The request head did not arrive within {limits.head_timeout_s:g} s.",
+            }
+        }
+    ).encode()
     uvicorn.run(
-        create_app(settings),
+        BodyTimeout(create_app(settings), timeout_s=limits.body_timeout_s, stalled=body_stalled),
         host=settings.host,
         port=settings.port,
         loop=settings.loop,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
+        **limits.uvicorn_options(head_timeout_body),
     )
 
 
@@ -181,6 +209,10 @@ def local(
         jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience,
         prices=tuple(price or ()),
+        head_timeout_s=settings.request_head_timeout_s,
+        body_timeout_s=settings.request_body_timeout_s,
+        max_connections=settings.max_connections,
+        keep_alive_timeout_s=settings.keep_alive_timeout_s,
     )
     try:
         gateway = build_gateway(options)
