@@ -117,7 +117,8 @@ _LOCAL_HELP = (
     "BUFFERED: 29 s (504) and 10 MB (502); STREAM: the route's timeout (up to 15 min) and a "
     "5 min idle timeout. GET /_local/functions shows the function processes, "
     "GET /_local/metering the requests, bytes and Lambda GB-seconds with an AWS cost "
-    "estimate (also logged on exit). The functions "
+    "estimate (also logged on exit); with --api-key or --jwks they need the same "
+    "credentials. The functions "
     "read the same STREAMWAY_* settings as `streamway serve` (see docs/local.md)."
 )
 
