@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from streamway.storage import ObjectBody, ObjectInfo, ObjectStore
 from tests.service.downloads_server import downloads_server
 from tests.service.fault_stores import FailingStore, MeteredStore
 
@@ -123,3 +125,105 @@ def test_get_reports_http_errors_from_the_server(tmp_path: Path) -> None:
         result = streamway_get(server.download_url("missing.bin"), "-o", "x", "-q", cwd=tmp_path)
     assert result.returncode == 1
     assert "HTTP 404 not_found" in result.stderr
+
+
+class RenamingStore:
+    """The real store, with every object presented under ``name``: the server then suggests
+    that name in Content-Disposition (what a hostile or careless server can send)."""
+
+    def __init__(self, store: ObjectStore, name: str) -> None:
+        self.store = store
+        self.name = name
+
+    async def stat(self, key: str) -> ObjectInfo:
+        return dataclasses.replace(await self.store.stat(key), key=self.name)
+
+    async def open(self, key: str, start: int, end: int, *, etag: str | None = None) -> ObjectBody:
+        return await self.store.open(key, start, end, etag=etag)
+
+    async def get(self, key: str) -> tuple[ObjectInfo, ObjectBody]:
+        info, body = await self.store.get(key)
+        return dataclasses.replace(info, key=self.name), body
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
+
+
+def test_get_does_not_overwrite_an_existing_file_with_the_servers_name(tmp_path: Path) -> None:
+    """Issue 15 item 7: a server-chosen name replaced an existing file (curl -OJ refuses)."""
+    store = make_store(tmp_path / "store")
+    work = tmp_path / "work"
+    work.mkdir()
+    mine = work / "nosum.bin"
+    mine.write_bytes(b"my own file")
+    (work / "other.bin.part").write_bytes(b"not a download")
+    with downloads_server(store_url=f"file://{store}") as server:
+        url = server.download_url("nosum.bin")
+        refused = streamway_get(url, "-q", cwd=work)
+        assert refused.returncode == 1
+        assert "already exists" in refused.stderr
+        assert "--force" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert mine.read_bytes() == b"my own file"
+        assert sorted(p.name for p in work.iterdir()) == ["nosum.bin", "other.bin.part"]
+
+        # A .part that is not this URL's partial download is not ours to truncate either.
+        server.app.state.object_store = RenamingStore(server.app.state.object_store, "other.bin")
+        stranger = streamway_get(url, "-q", cwd=work)
+        assert stranger.returncode == 1
+        assert "is not a partial download" in stranger.stderr
+        assert (work / "other.bin.part").read_bytes() == b"not a download"
+        server.app.state.object_store = server.app.state.object_store.store
+
+        explicit = streamway_get(url, "-q", "-o", "nosum.bin", cwd=work)  # named: overwrite
+        assert explicit.returncode == 0, explicit.stderr
+        assert mine.read_bytes() == DATA
+        mine.write_bytes(b"my own file")
+        forced = streamway_get(url, "-q", "--force", cwd=work)
+        assert forced.returncode == 0, forced.stderr
+        assert mine.read_bytes() == DATA
+
+
+def test_get_without_o_still_resumes_its_own_partial_download(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "store")
+    work = tmp_path / "work"
+    work.mkdir()
+    with downloads_server(store_url=f"file://{store}") as server:
+        real = server.app.state.object_store
+        server.app.state.object_store = FailingStore(real, fail_after=3 * MiB, failures=1)
+        url = server.download_url("nosum.bin")
+        failed = streamway_get(url, "--retries", "0", "-q", cwd=work)
+        assert failed.returncode == 1
+        assert (work / "nosum.bin.part").stat().st_size == 3 * MiB
+        server.app.state.object_store = real
+        resumed = streamway_get(url, "-q", cwd=work)  # like curl -C - -OJ
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed at byte {3 * MiB}" in resumed.stderr
+    assert (work / "nosum.bin").read_bytes() == DATA
+
+
+def test_get_reduces_a_suggested_name_to_a_safe_base_name(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "store")
+    work = tmp_path / "work"
+    work.mkdir()
+    with downloads_server(store_url=f"file://{store}") as server:
+        real = server.app.state.object_store
+        url = server.download_url("nosum.bin")
+
+        server.app.state.object_store = RenamingStore(real, "evil\x00name.txt")
+        nul = streamway_get(url, "-q", cwd=work)
+        server.app.state.object_store = RenamingStore(real, "..\\..\\escape.txt")
+        backslashes = streamway_get(url, "-q", cwd=work)
+        server.app.state.object_store = RenamingStore(real, "..")
+        dots = streamway_get(url, "-q", cwd=work)
+        server.app.state.object_store = RenamingStore(real, "line\nbreak.txt")
+        newline = streamway_get(url, "-q", cwd=work)
+    for refused in (nul, newline):
+        assert refused.returncode == 1
+        assert "control characters" in refused.stderr
+        assert "-o" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert backslashes.returncode == 0, backslashes.stderr
+    assert dots.returncode == 0, dots.stderr
+    assert sorted(p.name for p in work.iterdir()) == ["download", "escape.txt"]
+    assert not (tmp_path / "escape.txt").exists()

@@ -56,21 +56,49 @@ def serve(
     import uvicorn
 
     from streamway.config import Settings
+    from streamway.http.limits import BodyTimeout, ServerLimits
     from streamway.logs import configure_logging
     from streamway.service.app import create_app
+    from streamway.service.errors import ApiError
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level)
     _ensure_default_samples(settings)
+
+    def body_stalled(timeout_s: float) -> ApiError:
+        # Raised into whoever reads the body, like the size limit's 413: the error handler
+        # answers it as JSON with the request id and logs it.
+        return ApiError(
+            408,
+            "request_timeout",
+            f"No part of the request body arrived for {timeout_s:g} s.",
+            headers={"connection": "close"},
+        )
+
+    limits = ServerLimits(
+        head_timeout_s=settings.request_head_timeout_s,
+        body_timeout_s=settings.request_body_timeout_s,
+        max_connections=settings.max_connections,
+        keep_alive_timeout_s=settings.keep_alive_timeout_s,
+    )
+    head_timeout_body = json.dumps(
+        {
+            "error": {
+                "code": "request_timeout",
+                "message": f"The request head did not arrive within {limits.head_timeout_s:g} s.",
+            }
+        }
+    ).encode()
     uvicorn.run(
-        create_app(settings),
+        BodyTimeout(create_app(settings), timeout_s=limits.body_timeout_s, stalled=body_stalled),
         host=settings.host,
         port=settings.port,
         loop=settings.loop,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
+        **limits.uvicorn_options(head_timeout_body),
     )
 
 
@@ -89,7 +117,8 @@ _LOCAL_HELP = (
     "BUFFERED: 29 s (504) and 10 MB (502); STREAM: the route's timeout (up to 15 min) and a "
     "5 min idle timeout. GET /_local/functions shows the function processes, "
     "GET /_local/metering the requests, bytes and Lambda GB-seconds with an AWS cost "
-    "estimate (also logged on exit). The functions "
+    "estimate (also logged on exit); with --api-key or --jwks they need the same "
+    "credentials. The functions "
     "read the same STREAMWAY_* settings as `streamway serve` (see docs/local.md)."
 )
 
@@ -181,6 +210,10 @@ def local(
         jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience,
         prices=tuple(price or ()),
+        head_timeout_s=settings.request_head_timeout_s,
+        body_timeout_s=settings.request_body_timeout_s,
+        max_connections=settings.max_connections,
+        keep_alive_timeout_s=settings.keep_alive_timeout_s,
     )
     try:
         gateway = build_gateway(options)
@@ -251,9 +284,14 @@ _GET_HELP = (
     "At the end the size is checked, and the SHA-256 too when the server sends "
     "Repr-Digest: sha-256=:...: (streamway does when its store knows the checksum)."
     "\n\n"
+    "Without -o the file is named as the server suggests (Content-Disposition, else the "
+    "URL), reduced to a base name in the current directory; a suggested name with control "
+    "characters is refused. An existing file of that name is never overwritten unless "
+    "--force is given (as curl -OJ refuses); resuming that URL's own partial download is fine."
+    "\n\n"
     "Exit status: 0 when the file is complete and verified; 1 otherwise (HTTP error, "
-    "connection lost after all retries, size or checksum mismatch; a bad checksum deletes "
-    "the partial file)."
+    "connection lost after all retries, size or checksum mismatch, the file exists, an "
+    "unsafe suggested name; a bad checksum deletes the partial file)."
 )
 
 
@@ -280,13 +318,22 @@ def get(
         ),
     ] = 3,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            "-f",
+            help="Overwrite an existing file of the server-suggested name (with -o the "
+            "named file is always overwritten).",
+        ),
+    ] = False,
 ) -> None:
     """Download a file with a progress bar, resuming and verifying it."""
     from streamway.downloader import DownloadFailed, download
 
     bar = _RichProgress(enabled=not quiet)
     try:
-        result = download(url, output, retries=retries, progress=bar)
+        result = download(url, output, retries=retries, progress=bar, force=force)
     except DownloadFailed as error:
         typer.echo(f"streamway: {error}", err=True)
         raise typer.Exit(1) from None

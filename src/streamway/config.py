@@ -176,6 +176,28 @@ class Settings(BaseSettings):
         description="Sessions kept at once; beyond it the least recently used idle one is ended.",
     )
 
+    # --- connections: `streamway serve` and `streamway local` (uvicorn) ------------------
+    request_head_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A connection must send a complete request head within this many seconds "
+        "of opening (or of the previous response), else it is closed (408 if a head had begun).",
+    )
+    request_body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest silence while a request body is read before the request is "
+        "answered 408 and its connection closed.",
+    )
+    max_connections: int = Field(
+        default=512,
+        ge=1,
+        description="Connections served at once; a request on one more is answered 503.",
+    )
+    keep_alive_timeout_s: int = Field(
+        default=5, ge=1, description="An idle keep-alive connection is closed after this."
+    )
+
     @property
     def model_provider(self) -> str:
         """The provider part of ``model``: ``local``, ``bedrock`` or ``openai``."""

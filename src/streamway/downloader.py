@@ -13,8 +13,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -85,8 +87,25 @@ class NoProgress:
         pass
 
 
+class UnsafeName(DownloadFailed):
+    """The name the server (or the URL) suggests cannot be made a safe local file name."""
+
+
+class WouldOverwrite(DownloadFailed):
+    """The server-chosen file exists already and this is not a resume of it."""
+
+
+#: Longest file name most file systems take (bytes of the encoded name).
+_MAX_NAME_BYTES = 255
+
+
 def output_path_for(url: str, client: httpx.Client) -> Path:
-    """The file name the server suggests (Content-Disposition, via HEAD), else the URL's."""
+    """The file name the server suggests (Content-Disposition, via HEAD), else the URL's.
+
+    Reduced to a base name in the current directory. A name with control characters (NUL,
+    newline, escapes) or nothing usable left is refused with :class:`UnsafeName` rather than
+    guessed at: the caller can name the file with ``-o``.
+    """
     name: str | None = None
     try:
         response = client.head(url)
@@ -97,11 +116,42 @@ def output_path_for(url: str, client: httpx.Client) -> Path:
         pass
     if not name:
         name = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
+    return Path(safe_file_name(name))
+
+
+def safe_file_name(suggested: str) -> str:
+    """``suggested`` as a base name: no directory, no ``.``/``..``, no control characters."""
+    if any(unicodedata.category(char) == "Cc" for char in suggested):
+        raise UnsafeName(
+            f"the server suggested the file name {suggested!r}, which has control characters; "
+            "choose a name with -o"
+        )
     # Never let a server choose a directory: keep the last component only.
-    name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    name = suggested.replace("\\", "/").rsplit("/", 1)[-1].strip()
     if name in {"", ".", ".."}:
         name = "download"
-    return Path(name)
+    if len(name.encode("utf-8", "surrogateescape")) > _MAX_NAME_BYTES:
+        raise UnsafeName(
+            f"the suggested file name is longer than {_MAX_NAME_BYTES} bytes; choose a name with -o"
+        )
+    return name
+
+
+def _refuse_to_clobber(target: Path, part: Path, state_file: Path, url: str) -> None:
+    """Refuses a server-chosen name that would overwrite a file here (``curl -OJ`` refuses
+    too). Resuming this URL's own partial download is fine: its FILE.part.json names it."""
+    if os.path.lexists(target):  # lexists: a dangling symlink would be written through
+        raise WouldOverwrite(
+            f"{target} already exists; not overwriting it with the server's file: pass "
+            "--force to replace it, or -o to choose another name"
+        )
+    if os.path.lexists(part) or os.path.lexists(state_file):
+        state = _load_state(state_file)
+        if state is None or state.url != url or os.path.islink(part):
+            raise WouldOverwrite(
+                f"{part} exists and is not a partial download of {url}; pass --force to "
+                "replace it, or -o to choose another name"
+            )
 
 
 def download(
@@ -112,18 +162,27 @@ def download(
     progress: Progress | None = None,
     timeout_s: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
+    force: bool = False,
 ) -> Downloaded:
-    """Download ``url`` to ``output`` (default: the server's file name), resuming and verifying."""
+    """Download ``url`` to ``output`` (default: the server's file name), resuming and verifying.
+
+    Without ``output``, an existing file of the server-chosen name is not overwritten
+    (:class:`WouldOverwrite`) unless ``force``; resuming that URL's own partial file is.
+    """
     progress = progress or NoProgress()
     timeout = httpx.Timeout(timeout_s)
     with httpx.Client(timeout=timeout, headers={"accept-encoding": "identity"}) as client:
         target = output or output_path_for(url, client)
         part = target.with_name(target.name + ".part")
         state_file = target.with_name(target.name + ".part.json")
+        if output is None and not force:
+            _refuse_to_clobber(target, part, state_file, url)
         attempt = 0
         while True:
             try:
                 return _attempt(client, url, target, part, state_file, progress)
+            except OSError as error:  # the local side: permissions, disk full, a bad name
+                raise DownloadFailed(f"cannot write {part}: {error.strerror or error}") from None
             except (_Retry, httpx.TransportError) as error:
                 attempt += 1
                 if attempt > retries:

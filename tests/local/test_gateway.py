@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -446,3 +447,94 @@ def test_a_timed_out_invocation_runs_on_and_its_sandbox_is_reused(
         time.sleep(0.1)
     assert state() == "warm"
     assert _pid(impatient, "buffered") == pid
+
+
+# --- the control plane, timeouts, caps and metering bounds (issue 15, items 9 and 10) ----
+
+KEY = "local-control-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def guarded() -> Iterator[RunningLocal]:
+    env = {"STREAMWAY_REQUEST_HEAD_TIMEOUT_S": "0.5", "STREAMWAY_REQUEST_BODY_TIMEOUT_S": "0.5"}
+    with streamway_local(env, args=(*TEST_API, "--api-key", KEY)) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    "path", ["/_local/functions", "/%5Flocal/functions", "/%5flocal/metering", "/_local%2Fmetering"]
+)
+def test_local_endpoints_need_the_api_key_in_every_spelling(
+    guarded: RunningLocal, path: str
+) -> None:
+    refused = httpx.get(f"{guarded.root}{path}", timeout=30)
+    assert refused.status_code == 403
+    assert refused.content == b'{"message":"Forbidden"}'
+    request_id = refused.headers["x-amzn-requestid"]
+    guarded.wait_for_log(lambda e: e.get("request_id") == request_id and e.get("status") == 403)
+    wrong = httpx.get(f"{guarded.root}{path}", headers={"x-api-key": "nope"}, timeout=30)
+    assert wrong.status_code == 403
+    allowed = httpx.get(f"{guarded.root}{path}", headers={"x-api-key": KEY}, timeout=30)
+    assert allowed.status_code == 200
+    assert "functions" in allowed.json() or "requests" in allowed.json()
+
+
+def test_another_case_is_not_the_local_endpoint(guarded: RunningLocal) -> None:
+    response = httpx.get(f"{guarded.root}/_LOCAL/functions", headers={"x-api-key": KEY})
+    assert response.status_code == 403
+    assert response.content == MISSING_TOKEN  # routed as an API path, outside the stage
+
+
+def test_local_head_timeout_closes_the_connection(guarded: RunningLocal) -> None:
+    from tests.http.test_limits import send_and_wait_for_close
+
+    answer = send_and_wait_for_close(guarded.port, b"GET /dev/stream/event HTTP/1.1\r\nHost: x\r\n")
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert answer.endswith(b'{"message":"Request Timeout"}')
+
+
+def test_local_body_that_stalls_is_408_with_the_request_id(guarded: RunningLocal) -> None:
+    from tests.http.test_limits import send_and_wait_for_close
+
+    head = (
+        b"POST /dev/buffered/event HTTP/1.1\r\nHost: x\r\nx-api-key: " + KEY.encode() + b"\r\n"
+        b"Content-Type: text/plain\r\nContent-Length: 100\r\n\r\n"
+    )
+    answer = send_and_wait_for_close(guarded.port, head + b"only part of it")
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b"connection: close" in answer.lower()
+    assert answer.endswith(b'{"message":"Request Timeout"}')
+    request_id = answer.split(b"x-amzn-requestid: ", 1)[1].split(b"\r\n", 1)[0].decode()
+    logged = guarded.wait_for_log(lambda e: e.get("request_id") == request_id)
+    assert "request body" in logged["message"]
+
+
+def test_metering_keeps_totals_and_only_the_latest_requests(guarded: RunningLocal) -> None:
+    from streamway.local.metering import RECENT_REQUESTS
+
+    key = {"x-api-key": KEY}
+    before = httpx.get(f"{guarded.root}/_local/metering", headers=key, timeout=30).json()
+    sent = RECENT_REQUESTS + 30
+    with httpx.Client(timeout=30) as client:
+        for n in range(sent):
+            assert client.get(f"{guarded.url}/nope/{n}").status_code == 403
+    summary = httpx.get(f"{guarded.root}/_local/metering", headers=key, timeout=30).json()
+    assert summary["requests"] == before["requests"] + sent
+    assert len(summary["recent"]) == RECENT_REQUESTS
+    assert summary["recent"][-1]["streamway.path"] == f"/dev/nope/{sent - 1}"
+
+
+def test_local_connections_over_the_cap_are_answered_503() -> None:
+    from tests.http.test_limits import PATIENCE_S
+
+    env = {
+        "STREAMWAY_MAX_CONNECTIONS": "2",
+        "STREAMWAY_KEEP_ALIVE_TIMEOUT_S": "120",
+        "STREAMWAY_REQUEST_HEAD_TIMEOUT_S": "120",
+    }
+    with streamway_local(env, args=TEST_API) as running, ExitStack() as held:
+        for _ in range(2):
+            client = held.enter_context(httpx.Client(timeout=PATIENCE_S))
+            assert client.get(f"{running.root}/_local/functions").status_code == 200  # kept alive
+        over = httpx.get(f"{running.root}/_local/functions", timeout=PATIENCE_S)
+        assert over.status_code == 503

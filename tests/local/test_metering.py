@@ -11,6 +11,7 @@ import pytest
 from streamway.local.metering import (
     ACCESS_LOG_VARIABLES,
     GB,
+    RECENT_REQUESTS,
     Meter,
     Prices,
     RequestRecord,
@@ -201,3 +202,32 @@ def test_summary_text_shows_each_cost_line() -> None:
     assert f"{10 * MB / GB:.4f} GB x $0.008/GB" in text
     total = meter.summary()["estimated_cost_usd"]["total"]
     assert text.splitlines()[-1].endswith(f"${total:.6f}")
+
+
+def test_a_long_run_keeps_totals_and_a_bounded_tail_not_every_record() -> None:
+    """Issue 15 item 9: every record was kept for the whole run (+35 MiB per 60,000)."""
+    meter = Meter()
+    count = 20_000
+    for n in range(count):
+        meter.record(rec(request_id=f"req-{n}", bytes_out=n % 7, function_duration_ms=1.0))
+
+    def sizes(value: object) -> list[int]:
+        """Lengths of every container the meter holds, one level into its attributes."""
+        found = []
+        for attribute in vars(value).values():
+            if isinstance(attribute, list | dict | set | tuple) or hasattr(attribute, "maxlen"):
+                found.append(len(attribute))
+            elif hasattr(attribute, "__dict__"):
+                found.extend(sizes(attribute))
+        return found
+
+    assert max(sizes(meter)) <= RECENT_REQUESTS
+    summary = meter.summary()
+    assert summary["requests"] == count
+    assert summary["invocations"] == count
+    assert summary["bytes_out"] == sum(n % 7 for n in range(count))
+    assert summary["lambda_gb_seconds"] == count * 1 * 1024 / 1_024_000
+    recent = summary["recent"]
+    assert [entry["requestId"] for entry in recent] == [
+        f"req-{n}" for n in range(count - RECENT_REQUESTS, count)
+    ]

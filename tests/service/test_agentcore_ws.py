@@ -54,7 +54,8 @@ def idle(server: RunningServer) -> dict[str, Any]:
 
 
 async def test_deltas_then_done_then_clean_close(ws_server: RunningServer) -> None:
-    async with websockets.connect(ws_url(ws_server, "?session_id=ws-session-1")) as ws:
+    session = "ws-session-1".ljust(33, "0")  # AgentCore's ids are 33 to 256 characters
+    async with websockets.connect(ws_url(ws_server, f"?session_id={session}")) as ws:
         await ws.send(json.dumps({"prompt": "Say hi.", "ignored": True}))
         *deltas, done = await until_end(ws)
         assert deltas

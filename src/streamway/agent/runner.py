@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -68,31 +69,39 @@ class AgentRunner:
         )
 
     async def stream(
-        self, prompt: str, session_manager: SessionManager | None = None
+        self,
+        prompt: str,
+        session: Callable[[], AbstractContextManager[SessionManager]] | None = None,
     ) -> AsyncIterator[AgentEvent]:
         """The answer to ``prompt`` as JSON-safe events. Raises ModelBusy before the first one.
 
-        With a ``session_manager`` the answer continues that conversation and is added to it.
+        With ``session`` the answer continues that conversation and is added to it. It is
+        opened only once a generation slot is granted: a request refused as busy must not
+        create a session (and so evict someone else's). Its refusals raise from here too,
+        before the first event.
         """
         async with self.admission.slot():
-            self.counters.started += 1
-            outcome = "failed"
-            try:
-                agent = self.new_agent(session_manager)
-                async for event in json_safe_events(agent.stream_async(prompt)):
-                    if isinstance(event, Finished):
-                        outcome = "completed"
-                    else:
-                        self.counters.text_deltas += 1
-                    yield event
-            except (asyncio.CancelledError, GeneratorExit):
-                # Closing the stream after Finished is the normal end, not a cancellation.
-                if outcome != "completed":
-                    outcome = "cancelled"
-                raise
-            finally:
-                setattr(self.counters, outcome, getattr(self.counters, outcome) + 1)
-                log.info("generation ended", extra={"outcome": outcome})
+            # Called here, not before: acquiring a session may create it and evict another.
+            lease = session() if session is not None else nullcontext()
+            with lease as session_manager:
+                self.counters.started += 1
+                outcome = "failed"
+                try:
+                    agent = self.new_agent(session_manager)
+                    async for event in json_safe_events(agent.stream_async(prompt)):
+                        if isinstance(event, Finished):
+                            outcome = "completed"
+                        else:
+                            self.counters.text_deltas += 1
+                        yield event
+                except (asyncio.CancelledError, GeneratorExit):
+                    # Closing the stream after Finished is the normal end, not a cancellation.
+                    if outcome != "completed":
+                        outcome = "cancelled"
+                    raise
+                finally:
+                    setattr(self.counters, outcome, getattr(self.counters, outcome) + 1)
+                    log.info("generation ended", extra={"outcome": outcome})
 
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = {

@@ -6,6 +6,11 @@ idle timeout (900 s by default). Here each session's conversation is a Strands
 ``FileSessionManager`` directory under ``directory``; every request builds a fresh Agent that
 restores it, so nothing but a little bookkeeping stays in memory between requests.
 
+Admission comes first: the service asks :meth:`SessionStore.check` (no side effects) before
+waiting for a generation slot, and :meth:`SessionStore.acquire` (which may create a session and
+evict another) only once the slot is granted, so a request refused as busy costs nobody their
+conversation.
+
 Bounds: a session idle longer than ``idle_timeout_s`` is deleted (checked lazily, whenever a
 session is used and on ``/ping``, which AgentCore calls often); at ``max_sessions`` the least
 recently used idle session is ended to make room, and if every session is answering, the new
@@ -28,8 +33,14 @@ from strands.session.file_session_manager import SESSION_PREFIX, FileSessionMana
 
 log = logging.getLogger("streamway.sessions")
 
-# Plain ids only: they name a directory. AgentCore's own ids are UUID-like strings.
-_SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,255}$")
+#: AgentCore's runtimeSessionId is 33 to 256 characters (botocore's bedrock-agentcore model,
+#: shape SessionType: min 33, max 256, no pattern). Here the id also names a directory, so only
+#: plain characters, starting with a letter or digit. Always used with ``fullmatch``: ``$``
+#: would also accept a trailing newline.
+SESSION_ID_MIN, SESSION_ID_MAX = 33, 256
+_SESSION_ID = re.compile(
+    rf"[A-Za-z0-9][A-Za-z0-9._:-]{{{SESSION_ID_MIN - 1},{SESSION_ID_MAX - 1}}}"
+)
 
 
 class InvalidSessionId(ValueError):
@@ -84,16 +95,22 @@ class SessionStore:
         # Sessions written before a restart carry on, idle since their files last changed.
         for path in self.directory.glob(f"{SESSION_PREFIX}*"):
             session_id = path.name.removeprefix(SESSION_PREFIX)
-            if path.is_dir() and _SESSION_ID.match(session_id):
+            if not path.is_dir():
+                continue
+            if _SESSION_ID.fullmatch(session_id):
                 self._sessions[session_id] = _Session(last_used=path.stat().st_mtime)
+            else:  # e.g. a short id an older version accepted: no request can reach it
+                log.warning(
+                    "ignoring a session directory with an invalid id", extra={"path": str(path)}
+                )
         self.expire()
 
     @staticmethod
     def validate(session_id: str) -> str:
-        if not _SESSION_ID.match(session_id):
+        if not _SESSION_ID.fullmatch(session_id):
             raise InvalidSessionId(
-                "A session id is 1 to 256 letters, digits and `._:-`, starting with a letter "
-                "or digit."
+                f"A session id is {SESSION_ID_MIN} to {SESSION_ID_MAX} letters, digits and "
+                "`._:-`, starting with a letter or digit (a UUID fits)."
             )
         return session_id
 
@@ -117,8 +134,19 @@ class SessionStore:
             if not session.busy and session.last_used < deadline:
                 self._end(session_id, "expired")
 
+    def check(self, session_id: str) -> None:
+        """Raises what :meth:`acquire` would for this id's own state (invalid, busy), changing
+        nothing: no session is created, expired or evicted. For a refusal before admission."""
+        self.validate(session_id)
+        session = self._sessions.get(session_id)
+        if session is not None and session.busy:
+            raise _busy(session_id)
+
     def acquire(self, session_id: str) -> SessionLease:
-        """Holds the session exclusively until the lease is released (or its block ends)."""
+        """Holds the session exclusively until the lease is released (or its block ends).
+
+        May create the session and so end the least recently used idle one: call it only for
+        a request that will be answered (after admission)."""
         self.validate(session_id)
         self.expire()
         session = self._sessions.get(session_id)
@@ -126,10 +154,7 @@ class SessionStore:
             self._make_room()
             session = self._sessions[session_id] = _Session(last_used=self._clock())
         if session.busy:
-            raise SessionBusy(
-                f"Session {session_id} is already answering a request; send the next prompt "
-                "when that answer is complete."
-            )
+            raise _busy(session_id)
         session.busy = True
         return SessionLease(
             FileSessionManager(session_id=session_id, storage_dir=str(self.directory)),
@@ -163,3 +188,10 @@ class SessionStore:
             "expired": self.expired,
             "evicted": self.evicted,
         }
+
+
+def _busy(session_id: str) -> SessionBusy:
+    return SessionBusy(
+        f"Session {session_id} is already answering a request; send the next prompt when that "
+        "answer is complete."
+    )

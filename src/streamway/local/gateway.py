@@ -18,7 +18,9 @@ Per request, in API Gateway's order:
 
 ``GET /_local/functions`` (outside any stage) shows the sandboxes, ``GET /_local/metering``
 what the run would have cost on AWS (:mod:`streamway.local.metering`, which also writes the
-access log line of every request).
+access log line of every request). They are recognised on the *decoded* path, as API Gateway
+routes on it, so ``/%5Flocal/...`` is the same endpoint and never a way around its checks;
+with an API key or a JWT configured they require the same credentials as the API.
 """
 
 from __future__ import annotations
@@ -63,6 +65,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _BodyStalled(Exception):
+    pass
+
+
 class LocalGateway:
     """The ASGI app. ``pools`` maps a transfer mode to the function that serves it."""
 
@@ -76,6 +82,7 @@ class LocalGateway:
         buffered_timeout_s: float | None = None,
         stream_idle_timeout_s: float,
         max_request_bytes: int,
+        body_timeout_s: float = 30.0,
         pacers: Callable[[], Sequence[Pacer]] = tuple,
         auth: GatewayAuth | None = None,
         meter: Meter | None = None,
@@ -87,6 +94,7 @@ class LocalGateway:
         self.buffered_timeout_s = buffered_timeout_s
         self.stream_idle_timeout_s = stream_idle_timeout_s
         self.max_request_bytes = max_request_bytes
+        self.body_timeout_s = body_timeout_s
         self.pacers = pacers
         self.auth = auth
         self.meter = meter or Meter()
@@ -110,13 +118,14 @@ class LocalGateway:
     async def close(self) -> None:
         """Stops every function process and logs what the run would have cost on AWS."""
         await asyncio.gather(*(pool.close() for pool in self.pools.values()))
-        metering_log.info(
-            "metering summary\n%s", self.meter.summary_text(), extra=self.meter.summary()
-        )
+        totals = {k: v for k, v in self.meter.summary().items() if k != "recent"}
+        metering_log.info("metering summary\n%s", self.meter.summary_text(), extra=totals)
 
     # --- one request -------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # scope["path"] is percent-decoded (raw_path is not): decide on it, so that every
+        # spelling of /_local/ (/%5Flocal/, /_local%2F...) reaches the same guarded endpoint.
         if scope["path"].startswith(LOCAL_PREFIX):
             await self._local_endpoint(scope, send)
             return
@@ -178,9 +187,12 @@ class LocalGateway:
             return granted
         claims, api_key = granted
         try:
-            body = await _read_body(receive, self.max_request_bytes)
+            body = await _read_body(receive, self.max_request_bytes, self.body_timeout_s)
         except _TooLarge:
             return responses.REQUEST_TOO_LARGE
+        except _BodyStalled:
+            exchange.error = f"no part of the request body arrived for {self.body_timeout_s:g} s"
+            return responses.REQUEST_TIMEOUT
         request = ClientRequest(
             method=scope["method"],
             raw_path=exchange.path,
@@ -290,6 +302,16 @@ class LocalGateway:
     # --- the rest ----------------------------------------------------------------------
 
     async def _local_endpoint(self, scope: Scope, send: Send) -> None:
+        denied = self._authorize_local(scope)
+        if denied is not None:
+            request_id = RequestIds.new().request_id
+            log.warning(
+                "local endpoint refused: %s",
+                denied.message,
+                extra={"request_id": request_id, "status": denied.status, "path": scope["path"]},
+            )
+            await _send_gateway_response(send, denied, request_id)
+            return
         if scope["method"] == "GET" and scope["path"] == "/_local/functions":
             payload: dict[str, Any] = {
                 "functions": [pool.describe() for pool in self.pools.values()]
@@ -299,6 +321,29 @@ class LocalGateway:
             await _send_json(send, 200, self.meter.summary())
         else:
             await _send_json(send, 404, {"message": "no such local endpoint"})
+
+    def _authorize_local(self, scope: Scope) -> GatewayResponse | None:
+        """The refusal of a /_local request, None to let it through. With auth configured,
+        the control plane (which shows and may one day change the functions) takes every
+        credential the API was given: the keys, and a JWT when a JWKS is set."""
+        if self.auth is None:
+            return None
+        from streamway.api.definition import API_KEY_SCHEME, JWT_SCHEME
+        from streamway.local.auth import GatewayDenied
+
+        schemes = (API_KEY_SCHEME,) * bool(self.auth.api_keys) + (JWT_SCHEME,) * (
+            self.auth.jwks is not None
+        )
+        route = Route(scope["method"], "/_local/{proxy+}", "BUFFERED", 0, "", security=schemes)
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope["headers"]
+        }
+        try:
+            self.auth.check(route, headers)
+        except GatewayDenied as denied:
+            return GatewayResponse(denied.status, denied.message, denied.error_type)
+        return None
 
     def _record(self, exchange: Exchange) -> None:
         """Meters the request (which writes API Gateway's access log line); a failure's
@@ -359,11 +404,16 @@ def _path_in_stage(raw_path: str, stage: str) -> str | None:
     return None
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+async def _read_body(receive: Receive, limit: int, timeout_s: float) -> bytes:
+    """The whole body, at most ``limit`` bytes; a silence of ``timeout_s`` between two pieces
+    is :class:`_BodyStalled` (a body that never ends would hold a connection forever)."""
     parts: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), timeout_s)
+        except TimeoutError:
+            raise _BodyStalled() from None
         if message["type"] == "http.disconnect":
             raise _ClientGone()
         chunk = message.get("body", b"")
@@ -407,13 +457,11 @@ def _function_ms(invocation: Invocation) -> float | None:
 
 
 async def _send_gateway_response(send: Send, response: GatewayResponse, request_id: str) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": response.headers(request_id),
-        }
-    )
+    headers = response.headers(request_id)
+    if response is responses.REQUEST_TIMEOUT:
+        # The rest of a stalled body may still come: it must not be read as the next request.
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body()})
 
 

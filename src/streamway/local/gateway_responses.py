@@ -60,3 +60,6 @@ BAD_GATEWAY = GatewayResponse(
 INTERNAL_ERROR = GatewayResponse(
     500, "Internal server error", "InternalServerErrorException", spaced=True
 )
+#: A request head or body that stopped arriving (streamway local's own: API Gateway's edge
+#: cuts slow clients on terms it does not document). Not an API Gateway response type.
+REQUEST_TIMEOUT = GatewayResponse(408, "Request Timeout", "RequestTimeoutException")

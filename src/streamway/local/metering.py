@@ -1,7 +1,9 @@
 """What `streamway local` would have cost on AWS, and API Gateway's access log line per request.
 
 Every request the local gateway answers becomes one :class:`RequestRecord`.
-:meth:`Meter.record` writes it as a JSON access-log line and adds it to the running totals.
+:meth:`Meter.record` writes it as a JSON access-log line and adds it to the running totals;
+only the last :data:`RECENT_REQUESTS` records are kept (``recent`` in the summary), so a long
+run's memory does not grow with its request count.
 The line has the fields and names of the deployed stage's access log (API Gateway's
 ``$context`` variables, see :data:`ACCESS_LOG_VARIABLES`). :meth:`Meter.summary` prices the
 totals with :class:`Prices`.
@@ -29,6 +31,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -44,6 +47,9 @@ BILLING_CHUNK_BYTES = 10 * MB
 LAMBDA_STREAMING_FREE_BYTES = 6 * MB
 #: AWS prices data per GB, meaning 2**30 bytes.
 GB = 1024 * MB
+#: How many of the latest requests ``/_local/metering`` lists; older ones live in the totals
+#: and the access log only.
+RECENT_REQUESTS = 50
 
 TransferMode = Literal["STREAMED", "BUFFERED"]
 
@@ -133,15 +139,50 @@ class Prices:
         return cls(**values)
 
 
-class Meter:
-    """Writes the access log and keeps the totals of one `streamway local` run."""
+@dataclass
+class _Totals:
+    """What the summary needs, added up request by request (integers: exact sums)."""
 
-    def __init__(self, prices: Prices | None = None) -> None:
+    requests: int = 0
+    requests_billed: int = 0
+    requests_incomplete: int = 0
+    bytes_out: int = 0
+    bytes_streamed: int = 0
+    streamed_bytes_billed: int = 0
+    invocations: int = 0
+    cold_starts: int = 0
+    #: Billed milliseconds x memory MB, divided once at the end into GB-seconds.
+    billed_mb_ms: int = 0
+
+    def add(self, rec: RequestRecord) -> None:
+        self.requests += 1
+        self.requests_billed += rec.billed_requests
+        self.requests_incomplete += not rec.completed
+        self.bytes_out += rec.bytes_out
+        if rec.transfer_mode == "STREAMED":
+            self.bytes_streamed += rec.bytes_out
+        self.streamed_bytes_billed += rec.streamed_bytes_billed
+        if rec.invoked:
+            self.invocations += 1
+            self.cold_starts += rec.cold_start
+            self.billed_mb_ms += rec.billed_duration_ms * rec.memory_mb
+
+
+class Meter:
+    """Writes the access log and keeps the totals of one `streamway local` run.
+
+    Totals, not records: a run of millions of requests holds the same few numbers, plus the
+    last :data:`RECENT_REQUESTS` records for a look at what just happened.
+    """
+
+    def __init__(self, prices: Prices | None = None, *, recent: int = RECENT_REQUESTS) -> None:
         self.prices = prices or Prices()
-        self.records: list[RequestRecord] = []
+        self.totals = _Totals()
+        self.recent: deque[RequestRecord] = deque(maxlen=recent)
 
     def record(self, rec: RequestRecord) -> None:
-        self.records.append(rec)
+        self.totals.add(rec)
+        self.recent.append(rec)
         entry = access_log_entry(rec)
         access_log.info(
             "%s %s %s %d bytes %.1f ms",
@@ -154,35 +195,33 @@ class Meter:
         )
 
     def summary(self) -> dict[str, Any]:
-        records = self.records
-        invoked = [rec for rec in records if rec.invoked]
-        requests_billed = sum(rec.billed_requests for rec in records)
-        streamed_billed = sum(rec.streamed_bytes_billed for rec in records)
+        t = self.totals
         # One division at the end, so the sum is exact rather than accumulated float error.
-        mb_ms = sum(rec.billed_duration_ms * rec.memory_mb for rec in invoked)
-        gb_seconds = mb_ms / (1000 * 1024)
+        gb_seconds = t.billed_mb_ms / (1000 * 1024)
         prices = self.prices
         cost = {
-            "api_gateway_requests": requests_billed * prices.api_gateway_per_million_requests / 1e6,
-            "lambda_requests": len(invoked) * prices.lambda_per_million_requests / 1e6,
+            "api_gateway_requests": t.requests_billed
+            * prices.api_gateway_per_million_requests
+            / 1e6,
+            "lambda_requests": t.invocations * prices.lambda_per_million_requests / 1e6,
             "lambda_duration": gb_seconds * prices.lambda_per_gb_second,
-            "lambda_streamed_bytes": streamed_billed / GB * prices.streamed_bytes_per_gb,
+            "lambda_streamed_bytes": t.streamed_bytes_billed / GB * prices.streamed_bytes_per_gb,
         }
         cost["total"] = sum(cost.values())
         return {
-            "requests": len(records),
-            "requests_billed": requests_billed,
-            "requests_incomplete": sum(not rec.completed for rec in records),
-            "bytes_out": sum(rec.bytes_out for rec in records),
-            "bytes_streamed": sum(
-                rec.bytes_out for rec in records if rec.transfer_mode == "STREAMED"
-            ),
-            "streamed_bytes_billed": streamed_billed,
-            "invocations": len(invoked),
-            "cold_starts": sum(rec.cold_start for rec in invoked),
+            "requests": t.requests,
+            "requests_billed": t.requests_billed,
+            "requests_incomplete": t.requests_incomplete,
+            "bytes_out": t.bytes_out,
+            "bytes_streamed": t.bytes_streamed,
+            "streamed_bytes_billed": t.streamed_bytes_billed,
+            "invocations": t.invocations,
+            "cold_starts": t.cold_starts,
             "lambda_gb_seconds": gb_seconds,
             "estimated_cost_usd": cost,
             "prices": dataclasses.asdict(prices),
+            # Newest last, as the access log writes them.
+            "recent": [access_log_entry(rec) for rec in self.recent],
         }
 
     def summary_text(self) -> str:

@@ -38,3 +38,8 @@ class LocalOptions:
     stage_variables: dict[str, str] = field(default_factory=dict)
     #: ``name=value`` overrides of the metering's list prices.
     prices: tuple[str, ...] = ()
+    #: Connection limits (STREAMWAY_REQUEST_HEAD_TIMEOUT_S etc., as for `streamway serve`).
+    head_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_connections: int = 512
+    keep_alive_timeout_s: int = 5

@@ -10,6 +10,7 @@ from __future__ import annotations
 from streamway.api.definition import ApiDefinition, TransferMode, load_definition
 from streamway.local.functions import FunctionPool, FunctionSpec, InvokeMode
 from streamway.local.gateway import LocalGateway
+from streamway.local.gateway_responses import REQUEST_TIMEOUT
 from streamway.local.metering import Meter, Prices
 from streamway.local.options import LocalOptions
 from streamway.local.rest_event import StageContext, api_id_for
@@ -70,6 +71,7 @@ def build_gateway(options: LocalOptions) -> LocalGateway:
         stream_timeout_s=options.stream_timeout_s,
         buffered_timeout_s=options.buffered_timeout_s,
         stream_idle_timeout_s=options.stream_idle_timeout_s,
+        body_timeout_s=options.body_timeout_s,
         max_request_bytes=options.max_request_bytes,
         pacers=_pacers if options.throttle else tuple,
         auth=auth,
@@ -87,6 +89,14 @@ def run(gateway: LocalGateway, options: LocalOptions) -> None:
     """Serves until interrupted; the lifespan shutdown stops the function processes."""
     import uvicorn
 
+    from streamway.http.limits import ServerLimits
+
+    limits = ServerLimits(
+        head_timeout_s=options.head_timeout_s,
+        body_timeout_s=options.body_timeout_s,
+        max_connections=options.max_connections,
+        keep_alive_timeout_s=options.keep_alive_timeout_s,
+    )
     uvicorn.run(
         gateway,
         host=options.host,
@@ -96,4 +106,6 @@ def run(gateway: LocalGateway, options: LocalOptions) -> None:
         # API Gateway sends no Server header of its own; uvicorn's would be a local tell.
         server_header=False,
         timeout_graceful_shutdown=5,
+        # The gateway times out a stalled body itself (gateway.py), with the request id.
+        **limits.uvicorn_options(REQUEST_TIMEOUT.body()),
     )

@@ -21,7 +21,8 @@ agent/sessions.py). ``/ws`` lives in agentcore_ws.py.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -107,23 +108,33 @@ async def answer(
 ) -> AsyncIterator[AgentEvent]:
     """The answer's events, continuing ``session_id``'s conversation when one is given.
 
-    Session refusals surface as :class:`ApiError` before the first event.
+    Session refusals surface as :class:`ApiError` before the first event. The order matters:
+    an invalid or busy session is refused at once (that changes nothing), then the request
+    waits for a generation slot, and only then is the session acquired, which may create it
+    and evict the least recently used idle one. A request refused as busy (503) therefore
+    never costs another client their conversation.
     """
     if session_id is None:
         async for event in runner.stream(prompt):
             yield event
         return
+    with _session_refusals():
+        sessions.check(session_id)
+    with _session_refusals():  # acquire's refusals come before the first event
+        async for event in runner.stream(prompt, lambda: sessions.acquire(session_id)):
+            yield event
+
+
+@contextmanager
+def _session_refusals() -> Iterator[None]:
     try:
-        lease = sessions.acquire(session_id)
+        yield
     except InvalidSessionId as error:
         raise ApiError(400, "invalid_session_id", str(error)) from None
     except SessionBusy as error:
         raise ApiError(409, "session_busy", str(error)) from None
     except TooManySessions as error:
         raise ApiError(503, "too_many_sessions", str(error), headers={"retry-after": "1"}) from None
-    with lease as manager:
-        async for event in runner.stream(prompt, manager):
-            yield event
 
 
 def response_mode(request: Request, default: Literal["sse", "json"]) -> Literal["sse", "json"]:
