@@ -117,17 +117,20 @@ class RequestContextMiddleware:
             outcome = "aborted"
             raise
         finally:
-            access_log.info(
-                "request",
-                extra={
-                    "method": scope.get("method", "WS"),
-                    "path": scope["path"],
-                    "status": status,
-                    "bytes": body_bytes,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "outcome": outcome,
-                },
-            )
+            # Under the native Lambda runtime the runtime writes the invocation's one access
+            # line (with Lambda's request id); a second one here would count it twice.
+            if "aws.context" not in scope:
+                access_log.info(
+                    "request",
+                    extra={
+                        "method": scope.get("method", "WS"),
+                        "path": scope["path"],
+                        "status": status,
+                        "bytes": body_bytes,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "outcome": outcome,
+                    },
+                )
             request_id_var.reset(token)
 
     @staticmethod
