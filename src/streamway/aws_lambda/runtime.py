@@ -28,6 +28,7 @@ from streamway.aws_lambda.sink import ResponseSink, error_payload
 from streamway.aws_lambda.stream_writer import StreamingResponse
 from streamway.aws_lambda.types import ASGIApp
 from streamway.logs import invocation_id_var, request_id_var
+from streamway.observability import tracing
 
 log = logging.getLogger("streamway.aws_lambda")
 #: One line per invocation (the runtime's access log), whatever app it serves.
@@ -115,10 +116,11 @@ class LambdaRuntime:
         else:
             os.environ.pop(TRACE_ID_ENV, None)
         fields: dict[str, object] = {"coldStart": self.cold}
-        self.cold = False
+        cold_start, self.cold = self.cold, False
         metered: MeteredSink | None = None
         try:
-            source = self.bridge.source_for(invocation.event(), context)
+            event = invocation.event()
+            source = self.bridge.source_for(event, context)
             scope = source.scope()
             fields.update(method=scope.get("method"), path=scope.get("path"))
             sink: ResponseSink
@@ -129,7 +131,14 @@ class LambdaRuntime:
                 sink = BufferedResponse(self.client, context.aws_request_id, source)
                 fields["mode"] = "buffered"
             metered = MeteredSink(sink, streams=fields["mode"] == "stream")
-            await self.bridge.handle(source, metered)
+            with tracing.lambda_invocation(
+                context.aws_request_id,
+                context.trace_id,
+                event.get("headers") if isinstance(event, dict) else None,
+                cold_start=cold_start,
+                function_name=context.function_name,
+            ):
+                await self.bridge.handle(source, metered)
         except ConnectionError:
             # The Runtime API connection broke mid-answer; the next `next` reconnects.
             log.exception("lost the Runtime API connection")
@@ -142,6 +151,10 @@ class LambdaRuntime:
             self._log_invocation(started, metered, fields)
             invocation_id_var.reset(invocation_token)
             request_id_var.reset(token)
+        if tracing.enabled():
+            # Lambda freezes the process once it asks for the next invocation: spans still
+            # in the batch would leave only then, if ever.
+            await asyncio.to_thread(tracing.flush)
 
     @staticmethod
     def _log_invocation(
@@ -161,6 +174,7 @@ class LambdaRuntime:
 async def serve(settings: RuntimeSettings, invocations: int | None = None) -> None:
     """Starts the app, then serves invocations from ``AWS_LAMBDA_RUNTIME_API``."""
     client = RuntimeAPIClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    tracing.setup()  # only with OTEL_EXPORTER_OTLP_ENDPOINT set (docs/observability.md)
     try:
         bridge = AsgiBridge(
             load_app(settings.app), pass_through_path=settings.lambda_pass_through_path

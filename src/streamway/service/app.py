@@ -13,6 +13,7 @@ from streamway import __version__
 from streamway.agent.runner import AgentRunner
 from streamway.agent.sessions import SessionStore
 from streamway.config import Settings
+from streamway.observability import tracing
 from streamway.observability.request_metrics import MetricsSink
 from streamway.service import agentcore, agentcore_ws, downloads, objects, page, streaming
 from streamway.service.errors import install_error_handlers
@@ -22,6 +23,7 @@ from streamway.storage import open_store
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    tracing.setup()  # only with OTEL_EXPORTER_OTLP_ENDPOINT set (docs/observability.md)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,7 +41,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.object_store.aclose()
 
-    app = FastAPI(title="streamway", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="streamway",
+        version=__version__,
+        lifespan=lifespan,
+        # FastAPI's own spans (0.16x) would duplicate streamway's request span, which carries
+        # the stream's figures and the Lambda invocation as its parent (observability.md).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(streaming.router)
