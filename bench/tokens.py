@@ -6,9 +6,14 @@ The HTTP side is the whole path a user sees: a real ``streamway serve`` process 
 the Strands agent, SSE framing, and an httpx client reading events as they arrive.
 
     .venv/bin/python bench/tokens.py [--rounds 5] [--max-tokens 256]
+    .venv/bin/python bench/tokens.py --tracing     # streamway with tracing on vs off
 
 Targets (issue 2): HTTP tokens/s at least 0.95x direct; time-to-first-token overhead at most
 20 ms. Tokens/s is measured after the first token (generation rate, not prefill).
+
+``--tracing`` (issue 24) compares two ``streamway serve`` processes instead, one with
+``OTEL_EXPORTER_OTLP_ENDPOINT`` pointing at a real OTLP/HTTP receiver on loopback (the
+tests' own, which decodes every span) and one without: tokens/s within 2%.
 """
 
 from __future__ import annotations
@@ -87,10 +92,13 @@ class Direct:
 
 
 class OverHttp:
-    def __init__(self, threads: int, max_tokens: int) -> None:
+    def __init__(
+        self, threads: int, max_tokens: int, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         env = {
             **os.environ,
+            **(extra_env or {}),
             "STREAMWAY_MAX_TOKENS": str(max_tokens),
             "STREAMWAY_SEED": str(SEED),
             "STREAMWAY_TEMPERATURE": str(TEMPERATURE),
@@ -128,12 +136,60 @@ class OverHttp:
         self.process.wait(timeout=10)
 
 
+def median_of(runs: list[Run], field: str) -> float:
+    return statistics.median(getattr(run, field) for run in runs)
+
+
+def tracing_on_vs_off(rounds: int, max_tokens: int, threads: int) -> None:
+    """Tokens/s of streamway with tracing on (spans exported to a real OTLP receiver) and off,
+    rounds alternating between the two servers."""
+    from tests.observability.otlp_receiver import otlp_receiver
+
+    with otlp_receiver() as receiver:
+        traced_env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+            "OTEL_SERVICE_NAME": "bench-tokens",
+        }
+        # Without OTEL_* in its environment whatever the caller's shell has.
+        untraced_env = {name: "" for name in os.environ if name.startswith("OTEL_")}
+        off = OverHttp(threads, max_tokens, untraced_env)
+        on = OverHttp(threads, max_tokens, traced_env)
+        try:
+            off.run(PROMPTS[0])
+            on.run(PROMPTS[0])
+            results: dict[str, list[Run]] = {"off": [], "on": []}
+            for round_index in range(rounds):
+                prompt = PROMPTS[round_index % len(PROMPTS)]
+                pair = [("off", off), ("on", on)]
+                if round_index % 2:  # alternate which goes first
+                    pair.reverse()
+                for name, server in pair:
+                    results[name].append(server.run(prompt))
+        finally:
+            off.close()
+            on.close()
+        spans = len(receiver.spans)
+    off_rate, on_rate = median_of(results["off"], "rate"), median_of(results["on"], "rate")
+    off_ttft, on_ttft = median_of(results["off"], "ttft_s"), median_of(results["on"], "ttft_s")
+    print(f"rounds: {rounds}, max tokens: {max_tokens}, threads: {threads}")
+    print(f"spans received by the OTLP receiver: {spans}")
+    print(f"{'':24}{'tracing on':>12}{'tracing off':>13}{'ratio':>8}")
+    print(f"{'tokens/s (median)':24}{on_rate:12.1f}{off_rate:13.1f}{on_rate / off_rate:8.3f}")
+    print(f"{'first token ms (median)':24}{on_ttft * 1000:12.1f}{off_ttft * 1000:13.1f}")
+    within = abs(on_rate / off_rate - 1) <= 0.02
+    print("target (tokens/s within 2%):", "met" if within else "NOT met")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=len(PROMPTS))
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--tracing", action="store_true", help="compare tracing on vs off instead")
     args = parser.parse_args()
+    if args.tracing:
+        tracing_on_vs_off(args.rounds, args.max_tokens, args.threads)
+        return
 
     direct = Direct(args.threads)
     http = OverHttp(args.threads, args.max_tokens)
@@ -150,11 +206,8 @@ def main() -> None:
     finally:
         http.close()
 
-    def median(runs: list[Run], field: str) -> float:
-        return statistics.median(getattr(run, field) for run in runs)
-
-    d_rate, h_rate = median(direct_results, "rate"), median(http_results, "rate")
-    d_ttft, h_ttft = median(direct_results, "ttft_s"), median(http_results, "ttft_s")
+    d_rate, h_rate = median_of(direct_results, "rate"), median_of(http_results, "rate")
+    d_ttft, h_ttft = median_of(direct_results, "ttft_s"), median_of(http_results, "ttft_s")
     tokens = sum(r.tokens for r in http_results), sum(r.tokens for r in direct_results)
     print(f"rounds: {args.rounds}, max tokens: {args.max_tokens}, threads: {args.threads}")
     print(f"tokens generated (http, direct): {tokens[0]}, {tokens[1]}")

@@ -105,7 +105,7 @@ class RunningServer:
         return [
             entry
             for entry in self.logs()
-            if entry["level"] == "ERROR" and entry.get("request_id") == request_id
+            if entry.get("level") == "ERROR" and entry.get("request_id") == request_id
         ]
 
     def wait_for_log(

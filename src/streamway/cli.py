@@ -63,7 +63,7 @@ def serve(
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     _ensure_default_samples(settings)
 
     def body_stalled(timeout_s: float) -> ApiError:
@@ -190,7 +190,7 @@ def local(
     from streamway.logs import configure_logging
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     _ensure_default_samples(settings)
     options = LocalOptions(
         host=host,

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: API Gateway's request payload limit; bodies above it never reach a Lambda function.
@@ -197,6 +197,42 @@ class Settings(BaseSettings):
     keep_alive_timeout_s: int = Field(
         default=5, ge=1, description="An idle keep-alive connection is closed after this."
     )
+
+    # --- observability (docs/observability.md) ----------------------------------------
+    log_format: Literal["auto", "text", "json"] = Field(
+        default="auto",
+        description="`text`: one readable line per record (coloured on a terminal unless "
+        "`NO_COLOR` is set); `json`: JSON lines; `auto`: text when stderr is a terminal, else "
+        "JSON. Under the Lambda runtime `auto` follows `AWS_LAMBDA_LOG_FORMAT` (JSON unless "
+        "it says Text), in Lambda's own field names.",
+    )
+    metrics_endpoint: bool = Field(
+        default=False,
+        description="Serve Prometheus text at `GET /metrics` (needs the `obs` extra).",
+    )
+    metrics_emf: bool | None = Field(
+        default=None,
+        description="Write one CloudWatch embedded-metric-format line per request to stdout; "
+        "by default on when running on Lambda (`AWS_LAMBDA_FUNCTION_NAME` is set: the native "
+        "runtime, LWA, and `streamway local`'s functions).",
+    )
+    metrics_namespace: str = Field(
+        default="streamway",
+        min_length=1,
+        max_length=255,
+        description="The CloudWatch namespace of the embedded-metric-format lines.",
+    )
+    metrics_dimensions: str = Field(
+        default="service,route",
+        description="The dimensions of the embedded-metric-format lines, comma-separated, from "
+        "`service`, `function`, `route`, `method`, `outcome` (all low-cardinality); empty "
+        "for none.",
+    )
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case_format(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @property
     def model_provider(self) -> str:

@@ -7,7 +7,14 @@ import pytest
 from streamway.aws_lambda.settings import RuntimeSettings
 from streamway.config import Settings
 
-FIELDS = ("app", "lambda_invoke_mode", "lambda_pass_through_path", "log_level", "loop")
+FIELDS = (
+    "app",
+    "lambda_invoke_mode",
+    "lambda_pass_through_path",
+    "log_level",
+    "loop",
+    "log_format",
+)
 
 
 @pytest.mark.parametrize(
@@ -15,6 +22,7 @@ FIELDS = ("app", "lambda_invoke_mode", "lambda_pass_through_path", "log_level", 
     [
         {},
         {"STREAMWAY_APP": "myapp:app", "STREAMWAY_LOG_LEVEL": "DEBUG", "STREAMWAY_LOOP": "asyncio"},
+        {"STREAMWAY_LOG_FORMAT": "TEXT"},
         {"AWS_LWA_INVOKE_MODE": "buffered", "AWS_LWA_PASS_THROUGH_PATH": "/jobs"},
         {
             "STREAMWAY_LAMBDA_INVOKE_MODE": "response_stream",
@@ -31,6 +39,7 @@ def test_runtime_settings_match_settings(
         "STREAMWAY_APP",
         "STREAMWAY_LOG_LEVEL",
         "STREAMWAY_LOOP",
+        "STREAMWAY_LOG_FORMAT",
         "STREAMWAY_LAMBDA_INVOKE_MODE",
         "AWS_LWA_INVOKE_MODE",
         "STREAMWAY_LAMBDA_PASS_THROUGH_PATH",

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import re
 import time
 from collections.abc import Callable, Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -166,6 +168,26 @@ def test_a_stream_that_breaks_mid_answer_is_shown_as_failed(page: Page, store: P
         expect(page.locator("#state")).to_have_text("failed")
         expect(page.locator("#answer")).not_to_be_empty()  # what arrived stays readable
         expect(page.locator("#send")).to_be_enabled()
+
+
+def test_the_pages_numbers_are_the_servers_metrics(page: Page, server: RunningServer) -> None:
+    page.goto(f"{server.url}/")
+    page.fill("#prompt", "Say hello in one short sentence.")
+    page.click("#send")
+    expect(page.locator("#state")).to_have_text(re.compile(r"^done: \d+ tokens$"), timeout=90_000)
+    ttft, tps = page.inner_text("#ttft"), page.inner_text("#tps")
+    # The access line of that request: the record the metrics and the span read too.
+    access = eventually(
+        lambda: [
+            e
+            for e in server.logs()
+            if e.get("logger") == "streamway.access" and e.get("path") == "/streaming"
+        ]
+    )[-1]
+    # JavaScript's Math.round and toFixed round halves up (Python's round() to even).
+    assert ttft == f"{math.floor(access['time_to_first_token_ms'] + 0.5)} ms"
+    exact = Decimal(access["tokens_per_second"])
+    assert tps == str(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 def test_the_page_fits_a_phone(browser: Browser, server: RunningServer) -> None:

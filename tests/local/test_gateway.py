@@ -227,7 +227,8 @@ def test_error_trailers_after_streaming_began_cut_the_client(gateway: RunningLoc
     )
     gateway.wait_for_log(
         lambda e: (
-            e.get("request_id") == failed["lambda_request_id"]
+            # The function logs in Lambda's JSON fields: requestId is the invocation's.
+            e.get("requestId") == failed["lambda_request_id"]
             and e.get("logger") == "streamway.aws_lambda"
         )
     )

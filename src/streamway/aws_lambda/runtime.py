@@ -14,6 +14,7 @@ import importlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,13 +22,17 @@ from streamway.aws_lambda.bridge import AsgiBridge
 from streamway.aws_lambda.buffered import BufferedResponse
 from streamway.aws_lambda.client import NextInvocation, RuntimeAPIClient
 from streamway.aws_lambda.context import LambdaContext
+from streamway.aws_lambda.events.base import RawHeaders
 from streamway.aws_lambda.settings import LoopName, RuntimeSettings
 from streamway.aws_lambda.sink import ResponseSink, error_payload
 from streamway.aws_lambda.stream_writer import StreamingResponse
 from streamway.aws_lambda.types import ASGIApp
-from streamway.logs import request_id_var
+from streamway.logs import invocation_id_var, request_id_var
+from streamway.observability import tracing
 
 log = logging.getLogger("streamway.aws_lambda")
+#: One line per invocation (the runtime's access log), whatever app it serves.
+access_log = logging.getLogger("streamway.aws_lambda.access")
 
 TRACE_ID_ENV = "_X_AMZN_TRACE_ID"
 
@@ -56,11 +61,43 @@ def load_app(spec: str) -> ASGIApp:
     return app
 
 
+class MeteredSink:
+    """A :class:`ResponseSink` that notes what went through it, for the access line."""
+
+    def __init__(self, sink: ResponseSink, *, streams: bool) -> None:
+        self.sink = sink
+        self.streams = streams
+        self.status: int | None = None
+        self.bytes = 0
+        self.first_byte_at: float | None = None
+        self.outcome = "incomplete"
+
+    async def start(self, status: int, headers: RawHeaders) -> None:
+        self.status = status
+        await self.sink.start(status, headers)
+
+    async def write(self, data: bytes) -> None:
+        if data and self.first_byte_at is None:
+            self.first_byte_at = time.perf_counter()
+        self.bytes += len(data)
+        await self.sink.write(data)
+
+    async def finish(self) -> None:
+        await self.sink.finish()
+        self.outcome = "complete"
+
+    async def fail(self, error: BaseException) -> None:
+        # A stream that already started is cut short; anything else is a function error.
+        self.outcome = "cut" if self.streams and self.status is not None else "failed"
+        await self.sink.fail(error)
+
+
 class LambdaRuntime:
     def __init__(self, client: RuntimeAPIClient, bridge: AsgiBridge, *, streaming: bool) -> None:
         self.client = client
         self.bridge = bridge
         self.streaming = streaming
+        self.cold = True
 
     async def run(self, invocations: int | None = None) -> None:
         """Serves invocations until ``invocations`` were served, or for ever."""
@@ -71,19 +108,37 @@ class LambdaRuntime:
 
     async def serve_one(self, invocation: NextInvocation) -> None:
         context = LambdaContext.from_next(invocation)
+        started = time.perf_counter()
         token = request_id_var.set(context.aws_request_id)
+        invocation_token = invocation_id_var.set(context.aws_request_id)
         if context.trace_id:
             os.environ[TRACE_ID_ENV] = context.trace_id
         else:
             os.environ.pop(TRACE_ID_ENV, None)
+        fields: dict[str, object] = {"coldStart": self.cold}
+        cold_start, self.cold = self.cold, False
+        metered: MeteredSink | None = None
         try:
-            source = self.bridge.source_for(invocation.event(), context)
+            event = invocation.event()
+            source = self.bridge.source_for(event, context)
+            scope = source.scope()
+            fields.update(method=scope.get("method"), path=scope.get("path"))
             sink: ResponseSink
             if self.streaming and source.streams:
                 sink = StreamingResponse(self.client, context.aws_request_id, source)
+                fields["mode"] = "stream"
             else:
                 sink = BufferedResponse(self.client, context.aws_request_id, source)
-            await self.bridge.handle(source, sink)
+                fields["mode"] = "buffered"
+            metered = MeteredSink(sink, streams=fields["mode"] == "stream")
+            with tracing.lambda_invocation(
+                context.aws_request_id,
+                context.trace_id,
+                event.get("headers") if isinstance(event, dict) else None,
+                cold_start=cold_start,
+                function_name=context.function_name,
+            ):
+                await self.bridge.handle(source, metered)
         except ConnectionError:
             # The Runtime API connection broke mid-answer; the next `next` reconnects.
             log.exception("lost the Runtime API connection")
@@ -93,12 +148,33 @@ class LambdaRuntime:
             log.exception("could not handle the invocation")
             await self.client.post_error(context.aws_request_id, error_payload(error))
         finally:
+            self._log_invocation(started, metered, fields)
+            invocation_id_var.reset(invocation_token)
             request_id_var.reset(token)
+        if tracing.enabled():
+            # Lambda freezes the process once it asks for the next invocation: spans still
+            # in the batch would leave only then, if ever.
+            await asyncio.to_thread(tracing.flush)
+
+    @staticmethod
+    def _log_invocation(
+        started: float, metered: MeteredSink | None, fields: dict[str, object]
+    ) -> None:
+        """The invocation's one access line: what the function answered, and how fast."""
+        if metered is not None:
+            fields.update(status=metered.status, bytes=metered.bytes, outcome=metered.outcome)
+            if metered.first_byte_at is not None:
+                fields["firstByteMs"] = round((metered.first_byte_at - started) * 1000, 2)
+        else:
+            fields["outcome"] = "failed"
+        fields["durationMs"] = round((time.perf_counter() - started) * 1000, 2)
+        access_log.info("invocation", extra=fields)
 
 
 async def serve(settings: RuntimeSettings, invocations: int | None = None) -> None:
     """Starts the app, then serves invocations from ``AWS_LAMBDA_RUNTIME_API``."""
     client = RuntimeAPIClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    tracing.setup()  # only with OTEL_EXPORTER_OTLP_ENDPOINT set (docs/observability.md)
     try:
         bridge = AsgiBridge(
             load_app(settings.app), pass_through_path=settings.lambda_pass_through_path
@@ -121,10 +197,10 @@ async def serve(settings: RuntimeSettings, invocations: int | None = None) -> No
 
 
 def main() -> None:
-    from streamway.logs import configure_logging
+    from streamway.logs import configure_lambda_logging
 
     settings = RuntimeSettings.from_env()
-    configure_logging(settings.log_level)
+    configure_lambda_logging(settings.log_level, settings.log_format)
     # Lambda stops the process with SIGKILL; there is nothing to shut down gracefully.
     try:
         with asyncio.Runner(loop_factory=loop_factory(settings.loop)) as runner:

@@ -31,6 +31,7 @@ class RuntimeSettings:
     lambda_pass_through_path: str = "/events"
     log_level: str = "INFO"
     loop: LoopName = "auto"
+    log_format: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeSettings:
@@ -53,4 +54,5 @@ class RuntimeSettings:
             ),
             log_level=env.get("STREAMWAY_LOG_LEVEL", cls.log_level).upper(),
             loop=cast(LoopName, loop),
+            log_format=env.get("STREAMWAY_LOG_FORMAT", cls.log_format).lower(),
         )

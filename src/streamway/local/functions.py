@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from streamway.local.runtime_api import FunctionConfig, Invocation, RuntimeAPIServer, lambda_error
+from streamway.observability import tracing
 
 log = logging.getLogger("streamway.local.functions")
 
@@ -156,7 +157,9 @@ class Sandbox:
         self.state = "busy"
         self.free.clear()
         self.invocations += 1
-        self.current = await self.api.invoke(event)
+        # The invocation's trace header (Lambda-Runtime-Trace-Id) carries the gateway's span,
+        # as Lambda carries API Gateway's; without tracing the emulator makes its own.
+        self.current = await self.api.invoke(event, trace_id=tracing.lambda_trace_header())
         return self.current
 
     def released(self) -> None:

@@ -45,6 +45,7 @@ from streamway.local.metering import Meter, RequestRecord
 from streamway.local.rest_event import ClientRequest, RequestIds, StageContext, build_event
 from streamway.local.runtime_api import Invocation, lambda_error
 from streamway.local.stream_integration import Pacer, StreamLimits, relay_stream
+from streamway.observability import tracing
 
 if TYPE_CHECKING:
     from streamway.local.auth import GatewayAuth
@@ -129,6 +130,7 @@ class LocalGateway:
         if scope["path"].startswith(LOCAL_PREFIX):
             await self._local_endpoint(scope, send)
             return
+        span = tracing.start_gateway_span(scope)  # None unless OTEL_* asks for traces
         ids = RequestIds.new()
         raw_path = _raw_path(scope)
         client = scope.get("client") or ("127.0.0.1", 0)
@@ -158,6 +160,14 @@ class LocalGateway:
             if exchange.ended_at is None:
                 exchange.end(completed=False)
             self._record(exchange)
+            if span is not None:
+                tracing.end_gateway_span(
+                    span,
+                    method=exchange.method,
+                    resource=exchange.resource,
+                    status=exchange.status,
+                    bytes_out=exchange.bytes_out,
+                )
 
     async def _answer(
         self,
@@ -214,6 +224,7 @@ class LocalGateway:
             claims=claims,
             api_key=api_key,
         )
+        tracing.propagate_into_event(event)  # traceparent + X-Amzn-Trace-Id, when tracing
         pool = self.pools[route.transfer_mode]
         exchange.memory_mb = pool.spec.memory_mb
         try:

@@ -35,6 +35,9 @@ def build_definition(options: LocalOptions) -> ApiDefinition:
 
 
 def build_gateway(options: LocalOptions) -> LocalGateway:
+    from streamway.observability import tracing
+
+    tracing.setup()  # the gateway hop's spans, only with OTEL_* set (docs/observability.md)
     definition = build_definition(options)
     pools = {
         mode: FunctionPool(

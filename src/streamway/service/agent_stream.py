@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 from streamway.agent.admission import ModelBusy
 from streamway.agent.events import AgentEvent, Finished, TextDelta, unwrap_model_error
 from streamway.agent.providers import upstream_status
+from streamway.observability.request_metrics import RequestMetrics, current_request
 from streamway.service.errors import ApiError, StreamAborted, error_body, error_response
 
 log = logging.getLogger("streamway.stream")
@@ -108,7 +109,12 @@ class _ClientWatchingResponse(Response):
     def __init__(self, events: AsyncIterator[AgentEvent], started: float | None) -> None:
         # Response.__init__ is skipped on purpose: there is no body to render up front.
         self.events = events
-        self.started = time.perf_counter() if started is None else started
+        # The request's record (opened by the middleware) times the answer, so the `done`
+        # event, the metrics and the span report the same figures; a response used without
+        # the middleware keeps a record of its own.
+        self.metrics = current_request.get() or RequestMetrics(
+            started=time.perf_counter() if started is None else started
+        )
         self.status_code = 200
         self.background = None
 
@@ -120,6 +126,7 @@ class _ClientWatchingResponse(Response):
         finally:
             if not producer.done():
                 log.info("client disconnected; stopping generation")
+                self.metrics.outcome_hint = "cancelled"
                 producer.cancel()
             watcher.cancel()
             with suppress(asyncio.CancelledError, ClientDisconnected):
@@ -135,11 +142,9 @@ class _ClientWatchingResponse(Response):
     async def _produce(self, send: Send) -> None:
         raise NotImplementedError
 
-    def _timings(self, first_token_at: float) -> dict[str, float | None]:
-        return {
-            "time_to_first_token_ms": _ms(first_token_at - self.started),
-            "total_time_ms": _ms(time.perf_counter() - self.started),
-        }
+    def _timings(self, event: Finished) -> dict[str, float | None]:
+        self.metrics.answer_finished(event.usage.output_tokens)
+        return self.metrics.timings()
 
 
 class AgentStreamResponse(_ClientWatchingResponse):
@@ -173,26 +178,33 @@ class AgentStreamResponse(_ClientWatchingResponse):
                 await error_response(refusal(raw))({"type": "http"}, _no_receive, send)
                 return
 
-            first_token_at = time.perf_counter()
+            self.metrics.first_token()
             await send({"type": "http.response.start", "status": 200, "headers": self.headers_list})
             event: AgentEvent = first
             try:
                 while True:
                     if isinstance(event, TextDelta):
+                        self.metrics.piece()
                         await send_body(self.encoder.text(event))
                     else:
-                        timings = self._timings(first_token_at)
+                        timings = self._timings(event)
                         await send_body(self.encoder.finished(event, timings), more=False)
                         return
                     event = await anext(events)
-            except (ClientDisconnected, asyncio.CancelledError):
+            except ClientDisconnected:
+                self.metrics.outcome_hint = "cancelled"
+                raise
+            except asyncio.CancelledError:
                 raise
             except Exception as raw:
                 error = unwrap_model_error(raw)
                 log.error("model failed mid-stream", exc_info=error)
                 farewell = self.encoder.error(error)
                 if farewell is None:
+                    self.metrics.outcome_hint = "cut"
                     raise StreamAborted("the model failed after the response started") from error
+                # A complete body, but a failed answer.
+                self.metrics.outcome_hint = "failed"
                 await send_body(farewell, more=False)
 
 
@@ -218,29 +230,25 @@ class AgentAnswerResponse(_ClientWatchingResponse):
 
     async def _produce(self, send: Send) -> None:
         pieces: list[str] = []
-        first_token_at: float | None = None
         response: Response
         try:
             async with aclosing(self.events) as events:  # type: ignore[type-var]
                 async for event in events:
-                    first_token_at = first_token_at or time.perf_counter()
+                    self.metrics.first_token()
                     if isinstance(event, TextDelta):
+                        self.metrics.piece()
                         pieces.append(event.text)
                     else:
-                        timings = self._timings(first_token_at)
+                        timings = self._timings(event)
                         body = self.build("".join(pieces), event, timings)
                         response = JSONResponse(body)
                         break
                 else:  # pragma: no cover - the runner always ends with Finished
                     raise RuntimeError("the answer ended without a Finished event")
         except Exception as raw:
-            stage = "before the first token" if first_token_at is None else "mid-answer"
+            stage = "before the first token" if not self.metrics.agent else "mid-answer"
             response = error_response(refusal(raw, stage))
         await response({"type": "http"}, _no_receive, send)
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 2)
 
 
 async def _no_receive() -> dict[str, Any]:  # pragma: no cover - error responses never read

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 
 from streamway import __version__
 from streamway.agent.runner import AgentRunner
 from streamway.agent.sessions import SessionStore
 from streamway.config import Settings
+from streamway.observability import tracing
+from streamway.observability.request_metrics import MetricsSink
 from streamway.service import agentcore, agentcore_ws, downloads, objects, page, streaming
 from streamway.service.errors import install_error_handlers
 from streamway.service.middleware import RequestContextMiddleware
@@ -20,6 +23,7 @@ from streamway.storage import open_store
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    tracing.setup()  # only with OTEL_EXPORTER_OTLP_ENDPOINT set (docs/observability.md)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,7 +41,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.object_store.aclose()
 
-    app = FastAPI(title="streamway", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="streamway",
+        version=__version__,
+        lifespan=lifespan,
+        # FastAPI's own spans (0.16x) would duplicate streamway's request span, which carries
+        # the stream's figures and the Lambda invocation as its parent (observability.md).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(streaming.router)
@@ -54,5 +65,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions: SessionStore = request.app.state.sessions
         return {**runner.stats(), "sessions": sessions.stats()}
 
-    app.add_middleware(RequestContextMiddleware, max_request_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_request_bytes=settings.max_request_bytes,
+        sinks=_metrics_sinks(app, settings),
+    )
     return app
+
+
+def _metrics_sinks(app: FastAPI, settings: Settings) -> list[MetricsSink]:
+    """EMF lines on Lambda, Prometheus at /metrics when asked (docs/observability.md)."""
+    sinks: list[MetricsSink] = []
+    if settings.metrics_endpoint:
+        try:
+            from streamway.observability.prometheus import PrometheusMetrics
+
+            prometheus = PrometheusMetrics()
+        except ImportError as error:
+            raise RuntimeError(
+                "STREAMWAY_METRICS_ENDPOINT needs the obs extra: pip install 'streamway[obs]'"
+            ) from error
+        sinks.append(prometheus)
+
+        @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(prometheus.exposition(), media_type=prometheus.content_type)
+
+    emf = settings.metrics_emf
+    if emf is None:
+        emf = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+    if emf:
+        from streamway.observability.emf import EmfWriter, parse_dimensions
+
+        sinks.append(
+            EmfWriter(settings.metrics_namespace, parse_dimensions(settings.metrics_dimensions))
+        )
+    return sinks

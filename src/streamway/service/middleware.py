@@ -10,12 +10,20 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from streamway.logs import request_id_var
+from streamway.observability import tracing
+from streamway.observability.request_metrics import (
+    UNMATCHED_ROUTE,
+    MetricsSink,
+    RequestMetrics,
+    current_request,
+)
 from streamway.service.errors import ApiError, error_body
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -50,6 +58,14 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+def _route_template(scope: Scope) -> str:
+    """The matched route's template (``/download/{key}``), never the raw path: metric labels
+    and dimensions must stay few whatever paths clients send."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
+
+
 def payload_too_large(limit: int) -> ApiError:
     return ApiError(
         413,
@@ -60,11 +76,19 @@ def payload_too_large(limit: int) -> ApiError:
 
 
 class RequestContextMiddleware:
-    """Tags the request with an id, bounds its body, and logs one access line when it ends."""
+    """Tags the request with an id, bounds its body, and when it ends logs one access line and
+    hands its figures (:class:`RequestMetrics`) to the metrics sinks and its span."""
 
-    def __init__(self, app: ASGIApp, *, max_request_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_request_bytes: int,
+        sinks: Sequence[MetricsSink] = (),
+    ) -> None:
         self.app = app
         self.max_request_bytes = max_request_bytes
+        self.sinks = tuple(sinks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -74,13 +98,14 @@ class RequestContextMiddleware:
         request_id = _request_id_from(scope)
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
-        started = time.perf_counter()
+        metrics = RequestMetrics(method=scope.get("method", "WS"))
+        metrics_token = current_request.set(metrics)
+        span = tracing.start_request_span(scope)
         status = 0
-        body_bytes = 0
         completed = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, body_bytes, completed
+            nonlocal status, completed
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [
@@ -88,7 +113,7 @@ class RequestContextMiddleware:
                     (REQUEST_ID_HEADER.encode(), request_id.encode()),
                 ]
             elif message["type"] == "http.response.body":
-                body_bytes += len(message.get("body", b""))
+                metrics.sent(len(message.get("body", b"")))
                 completed = not message.get("more_body", False)
             await send(message)
 
@@ -104,7 +129,7 @@ class RequestContextMiddleware:
                     raise payload_too_large(self.max_request_bytes)
             return message
 
-        outcome = "error"
+        raised = False
         try:
             declared = _content_length(scope) if scope["type"] == "http" else None
             if declared is not None and declared > self.max_request_bytes:
@@ -112,23 +137,46 @@ class RequestContextMiddleware:
                 await self._refuse(send_with_id, payload_too_large(self.max_request_bytes))
             else:
                 await self.app(scope, bounded_receive, send_with_id)
-            outcome = "complete" if completed or scope["type"] == "websocket" else "incomplete"
         except BaseException:
-            outcome = "aborted"
+            raised = True
             raise
         finally:
-            access_log.info(
-                "request",
-                extra={
-                    "method": scope.get("method", "WS"),
-                    "path": scope["path"],
-                    "status": status,
-                    "bytes": body_bytes,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "outcome": outcome,
-                },
+            metrics.route = _route_template(scope)
+            metrics.end(
+                status,
+                completed=completed or scope["type"] == "websocket",
+                raised=raised,
             )
+            self._report(scope, metrics, request_id, span)
+            current_request.reset(metrics_token)
             request_id_var.reset(token)
+
+    def _report(self, scope: Scope, metrics: RequestMetrics, request_id: str, span: Any) -> None:
+        """The access line, the metrics sinks and the span; none may fail the request."""
+        for sink in self.sinks:
+            try:
+                sink.record(metrics, request_id)
+            except Exception:
+                access_log.exception("a metrics sink failed")
+        if span is not None:
+            tracing.end_request_span(span, metrics)
+        # Under the native Lambda runtime the runtime writes the invocation's one access
+        # line (with Lambda's request id); a second one here would count it twice.
+        if "aws.context" in scope:
+            return
+        fields: dict[str, Any] = {
+            "method": scope.get("method", "WS"),
+            "path": scope["path"],
+            "status": metrics.status,
+            "bytes": metrics.bytes,
+            "duration_ms": metrics.duration_ms,
+            "outcome": metrics.outcome,
+        }
+        if metrics.agent:
+            fields["time_to_first_token_ms"] = metrics.time_to_first_token_ms
+            fields["output_tokens"] = metrics.output_tokens
+            fields["tokens_per_second"] = metrics.tokens_per_second
+        access_log.info("request", extra=fields)
 
     @staticmethod
     async def _refuse(send: Send, error: ApiError) -> None:
