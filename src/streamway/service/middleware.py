@@ -1,4 +1,5 @@
-"""Pure ASGI middleware for what every request needs: an id, a size limit and an access log line.
+"""Pure ASGI middleware for what every request needs: an id, a size limit and an access log line,
+and the check of the ``Host`` header against ``STREAMWAY_ALLOWED_HOSTS``.
 
 Written as plain ASGI rather than Starlette's ``BaseHTTPMiddleware`` because that one
 re-streams response bodies through a queue, which adds latency to every token and hides
@@ -12,9 +13,11 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from streamway.http.head_limits import send_json_refusal
 from streamway.logs import request_id_var
 from streamway.service.errors import ApiError, error_body
 
@@ -27,6 +30,7 @@ _REQUEST_ID_HEADERS = (REQUEST_ID_HEADER.encode(), AGENTCORE_REQUEST_ID_HEADER.e
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
 access_log = logging.getLogger("streamway.access")
+log = logging.getLogger("streamway.errors")
 
 
 def _request_id_from(scope: Scope) -> str:
@@ -145,3 +149,54 @@ class RequestContextMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class AllowedHostsMiddleware:
+    """Answers 400 to a request whose ``Host`` is not one of ``allowed_hosts``.
+
+    The patterns are Starlette's ``TrustedHostMiddleware``'s: a name, ``*.example.com`` for
+    any subdomain of it, or ``*`` for any host (the default, which checks nothing). Unlike
+    that middleware it answers with the service's JSON error, and it reads IPv6 literals
+    (``[::1]:8080``) whole. Requests without a ``Host`` match only ``*``.
+    """
+
+    def __init__(self, app: ASGIApp, *, allowed_hosts: Sequence[str]) -> None:
+        self.app = app
+        self.allowed = [pattern.lower() for pattern in allowed_hosts]
+        self.any_host = "*" in self.allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.any_host or scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        host = host_name(scope)
+        if host is not None and any(_host_matches(host, p) for p in self.allowed):
+            await self.app(scope, receive, send)
+            return
+        error = ApiError(
+            400,
+            "invalid_host",
+            "The Host header names a host this service does not answer for "
+            "(STREAMWAY_ALLOWED_HOSTS).",
+        )
+        log.info("request refused", extra={"status": error.status, "code": error.code})
+        await send_json_refusal(
+            scope, receive, send, error.status, error_body(error.code, error.message)
+        )
+
+
+def host_name(scope: Scope) -> str | None:
+    """The host of the ``Host`` header, lower case and without its port; None if absent."""
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            host: str = value.decode("latin-1").strip().lower()
+            if host.startswith("["):  # an IPv6 literal: [::1]:8080
+                return host.partition("]")[0] + "]"
+            return host.partition(":")[0]
+    return None
+
+
+def _host_matches(host: str, pattern: str) -> bool:
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return host == pattern
