@@ -7,10 +7,10 @@ and timings, or ``event: error`` if the model fails mid-answer.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated, ClassVar, TypeVar
 
+import pydantic_core
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -47,10 +47,18 @@ Body = TypeVar("Body", bound=PromptRequest)
 
 
 def decode_json(body: bytes | str, model: type[PromptRequest]) -> object:
-    """``body`` as JSON, or a 400 that says what was wrong with it and what to send."""
+    """``body`` as JSON, or a 400 that says what was wrong with it and what to send.
+
+    Parsed by pydantic's JSON parser (jiter) rather than :func:`json.loads`, because valid
+    JSON can still be hostile and jiter refuses it as invalid, in one linear pass: nesting
+    past its recursion limit (about 250 levels), which ``json.loads`` meets as a
+    ``RecursionError``; integers too long for ``int()`` (4300 digits), a ``ValueError``
+    there; lone surrogates (``"\\ud800"``), which no UTF-8 encoder downstream accepts; and
+    ``NaN`` or ``Infinity``, which are not JSON.
+    """
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return pydantic_core.from_json(body, allow_inf_nan=False)
+    except ValueError as error:
         raise ApiError(
             400,
             "invalid_json",
