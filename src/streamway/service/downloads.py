@@ -39,7 +39,7 @@ from streamway.http.ranges import (
     is_not_modified,
     parse_ranges,
 )
-from streamway.service.errors import ApiError, StreamAborted
+from streamway.service.errors import ApiError, StreamAborted, error_responses
 from streamway.storage import (
     InvalidKey,
     ObjectBody,
@@ -70,11 +70,26 @@ register_url_convertor("anypath", AnyPathConvertor())
 DIGEST_HEADER = "repr-digest"
 
 
-@router.api_route(
+_DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The object", "content": {"application/octet-stream": {}}},
+    206: {"description": "One range of the object", "content": {"application/octet-stream": {}}},
+    304: {"description": "Not modified (If-None-Match, If-Modified-Since)"},
+    **error_responses(400, 404, 416, 422, 431, 502, 503),
+}
+
+
+# GET and HEAD as two routes, not one api_route: one operation id each in the OpenAPI document.
+@router.get(
     "/download/{key:anypath}",
-    methods=["GET", "HEAD"],
     summary="Download an object from the configured store (Range, If-Range, If-None-Match)",
     response_class=Response,
+    responses=_DOWNLOAD_RESPONSES,
+)
+@router.head(
+    "/download/{key:anypath}",
+    summary="An object's headers, from its metadata only",
+    response_class=Response,
+    responses=_DOWNLOAD_RESPONSES,
 )
 async def download(key: str, request: Request) -> Response:
     store: ObjectStore = request.app.state.object_store

@@ -8,10 +8,11 @@ and timings, or ``event: error`` if the model fails mid-answer.
 from __future__ import annotations
 
 import time
-from typing import Annotated, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import pydantic_core
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from streamway.agent.runner import AgentRunner
@@ -22,7 +23,7 @@ from streamway.service.agent_stream import (
     ServerSentEventsEncoder,
     StreamEncoder,
 )
-from streamway.service.errors import ApiError
+from streamway.service.errors import ApiError, error_responses
 
 router = APIRouter()
 
@@ -40,7 +41,9 @@ class PromptRequest(BaseModel):
 class StreamingRequest(PromptRequest):
     example = '{"request": "<prompt>"}'
 
-    request: Prompt = Field(description="The prompt for the agent.")
+    request: Prompt = Field(
+        description="The prompt for the agent.", json_schema_extra={"pattern": r"\S"}
+    )
 
 
 Body = TypeVar("Body", bound=PromptRequest)
@@ -94,6 +97,20 @@ def _explain(kind: str, message: str) -> str:
     }.get(kind, message)
 
 
+def json_request_body(model: type[PromptRequest]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a route that reads ``model`` with :func:`read_json`.
+
+    The routes read the body themselves (so that malformed JSON is a 400 that says what to
+    send, not FastAPI's 422), which leaves FastAPI nothing to document: this says it.
+    """
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
 def encoder_for(request: Request) -> StreamEncoder:
     if "text/event-stream" in request.headers.get("accept", ""):
         return ServerSentEventsEncoder()
@@ -114,7 +131,15 @@ def check_prompt_size(prompt: str, settings: Settings) -> None:
 @router.post(
     "/streaming",
     summary="Stream the agent's answer to a prompt",
-    responses={200: {"content": {"text/plain": {}, "text/event-stream": {}}}},
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The answer as it is generated: plain text, or SSE when asked",
+            "content": {"text/plain": {}, "text/event-stream": {}},
+        },
+        **error_responses(400, 413, 422, 431, 502, 503),
+    },
+    openapi_extra=json_request_body(StreamingRequest),
 )
 async def streaming(request: Request) -> AgentStreamResponse:
     started = time.perf_counter()
