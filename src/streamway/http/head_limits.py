@@ -50,7 +50,8 @@ class HeadTooLarge:
 def check_head(scope: Scope, max_value_bytes: int, max_head_bytes: int) -> HeadTooLarge | None:
     """The reason to refuse ``scope``'s head, or None. Linear in the number of headers."""
     # "GET " + path + "?" + query + " HTTP/1.1": the request line as it came.
-    total = len(scope.get("method", "GET")) + len(scope.get("raw_path") or b"") + 11
+    path = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "surrogateescape")
+    total = len(scope.get("method", "GET")) + len(path) + 11
     total += len(scope.get("query_string", b""))
     for name, value in scope.get("headers", ()):
         if len(value) > max_value_bytes:
