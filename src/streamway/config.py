@@ -7,12 +7,15 @@ behaves the same under LWA, under ``streamway serve`` and under the native runti
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from streamway.http.head_limits import MAX_HEAD_BYTES, MAX_HEADER_VALUE_BYTES
 
 #: API Gateway's request payload limit; bodies above it never reach a Lambda function.
 API_GATEWAY_MAX_REQUEST_BYTES = 10 * 1024 * 1024
@@ -233,6 +236,36 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_case_format(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    # --- request heads and hosts (pure ASGI middleware in front of every route) ----------
+    max_header_bytes: int = Field(
+        default=MAX_HEADER_VALUE_BYTES,
+        gt=0,
+        description="A request with a header value longer than this is refused with 431 "
+        "(API Gateway's own cap on one header value).",
+    )
+    max_head_bytes: int = Field(
+        default=MAX_HEAD_BYTES,
+        gt=0,
+        description="A request whose request line and headers together are longer than this "
+        "is refused with 431.",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default=["*"],
+        description="Host names the service answers, comma-separated: `api.example.com`, "
+        "`*.example.com` (any subdomain), `*` (any host, the default, as Starlette's "
+        "TrustedHostMiddleware). Other `Host` headers get 400.",
+    )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        # `a.example.com,b.example.com` in the environment, as well as a JSON list.
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
 
     @property
     def model_provider(self) -> str:

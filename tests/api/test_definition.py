@@ -13,6 +13,8 @@ from streamway.api.definition import (
     parse_definition,
     render_openapi,
 )
+from streamway.service.agentcore import InvocationRequest
+from streamway.service.streaming import StreamingRequest
 
 FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:streamway"
 
@@ -31,6 +33,27 @@ def test_shipped_definition_streams_the_streaming_routes() -> None:
     }
     for route in definition.routes:
         assert route.timeout_ms == (900_000 if route.streams else 29_000)
+
+
+@pytest.mark.parametrize(
+    ("resource", "model"),
+    [("/streaming", StreamingRequest), ("/invocations", InvocationRequest)],
+)
+def test_request_bodies_are_the_ones_the_service_reads(resource: str, model: Any) -> None:
+    document = load_definition().document
+    body = document["paths"][resource]["post"]["requestBody"]
+    assert body["required"] is True
+    reference = body["content"]["application/json"]["schema"]["$ref"]
+    name = reference.removeprefix("#/components/schemas/")
+    declared = document["components"]["schemas"][name]
+    served = model.model_json_schema()  # what the service's own OpenAPI document says
+    assert name == served["title"]
+    assert declared["required"] == served["required"]
+    for field, schema in declared["properties"].items():
+        assert schema == {k: v for k, v in served["properties"][field].items() if k != "title"}
+    # Rendering for API Gateway keeps them (they become the API's models).
+    rendered = render_openapi(load_definition(), function_arn=FUNCTION_ARN, region="eu-west-1")
+    assert rendered["components"]["schemas"][name] == declared
 
 
 @pytest.mark.parametrize(

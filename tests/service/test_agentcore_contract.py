@@ -171,6 +171,22 @@ def test_invalid_json_is_400_on_both(local_pair: tuple[RunningServer, str]) -> N
     assert '{"prompt": "<prompt>"}' in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"prompt": ' + b"7" * 5000 + b"}",
+        b'{"prompt": "Hi", "extra": ' + b"-" + b"1" * 5000 + b"}",
+    ],
+)
+def test_hostile_json_is_400_not_500(local_pair: tuple[RunningServer, str], body: bytes) -> None:
+    ours, _ = local_pair
+    response = httpx.post(f"{ours.url}/invocations", content=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json"
+    assert '{"prompt": "<prompt>"}' in response.json()["error"]["message"]
+
+
 def test_agentcore_request_id_is_honoured(local_pair: tuple[RunningServer, str]) -> None:
     ours, _ = local_pair
     headers = {"x-amzn-bedrock-agentcore-runtime-request-id": "ac-req-1"}

@@ -77,6 +77,29 @@ async def test_deltas_then_done_then_clean_close(ws_server: RunningServer) -> No
     assert ws_server.stats()["sessions"]["open"] >= 1
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "[" * 100_000 + "]" * 100_000,  # deeper than Python recurses
+        '{"prompt": ' + "7" * 5000 + "}",  # longer than int() converts
+        '{"prompt": "\\ud800"}',  # a lone surrogate: no UTF-8 for it
+    ],
+)
+async def test_hostile_json_frames_get_an_error_and_the_connection_stays(
+    ws_server: RunningServer, frame: str
+) -> None:
+    async with websockets.connect(ws_url(ws_server)) as ws:
+        await ws.send(frame)
+        error = await receive(ws)
+        assert error["type"] == "error"
+        assert error["code"] == "invalid_json"
+        assert '{"prompt": "<prompt>"}' in error["message"]
+        # Still open and answering.
+        await ws.send("not json")
+        assert (await receive(ws))["code"] == "invalid_json"
+    assert ws.close_code == 1000
+
+
 async def test_new_prompt_while_streaming_cancels_the_current_answer(
     ws_server: RunningServer,
 ) -> None:

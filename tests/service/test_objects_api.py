@@ -144,3 +144,19 @@ def test_s3_listing_pages_with_start_after_under_the_store_prefix(moto: MotoS3) 
         assert httpx.get(f"{s.url}/{by_key[ODD_KEY]['url']}", timeout=10).content == b"odd"
         prefixed = list_all(s.url, limit=100, prefix="item-")[0]
         assert [o["key"] for o in prefixed] == expected[1:]
+
+
+def test_every_listed_name_downloads_and_other_spellings_are_neither(tmp_path: Path) -> None:
+    # Names with CR or LF were listed but not downloadable (the route stopped at LF).
+    names = ["line\nbreak.txt", "carriage\rreturn.txt", "both\r\n.txt", "sub/x.txt"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(name.encode())
+    with downloads_server(store_url=str(tmp_path)) as server:
+        objects, _ = list_all(server.url, limit=100)
+        assert sorted(o["key"] for o in objects) == sorted(names)
+        for entry in objects:
+            download = httpx.get(f"{server.url}/{entry['url']}", timeout=10)
+            assert download.status_code == 200, entry
+            assert download.content == entry["key"].encode()
+        assert httpx.get(f"{server.url}/download/sub//x.txt").status_code == 404

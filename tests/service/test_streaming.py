@@ -117,6 +117,11 @@ def test_unsafe_request_id_is_replaced(server: RunningServer) -> None:
         (b'{"request": ["a"]}', 422, "invalid_field", "request"),
         (b'{"request": null}', 422, "invalid_field", "request"),
         (b'["request"]', 422, "invalid_field", None),
+        # Valid JSON, but hostile: each was a 500 (RecursionError, ValueError from int()).
+        (b"[" * 100_000 + b"]" * 100_000, 400, "invalid_json", None),
+        (b'{"request": ' + b"7" * 5000 + b"}", 400, "invalid_json", None),
+        (b'{"request": "\\ud800"}', 400, "invalid_json", None),
+        (b'{"request": NaN}', 400, "invalid_json", None),
     ],
 )
 def test_bad_bodies_get_json_errors(

@@ -20,6 +20,7 @@ from streamway.storage import (
     StoreUnavailable,
     check_key,
 )
+from streamway.storage.keys import check_object_key, is_canonical
 
 TRAVERSALS = [
     "",
@@ -66,6 +67,10 @@ def test_every_accepted_key_resolves_inside_the_root(
     try:
         check_key(key)
     except InvalidKey:
+        return
+    if not is_canonical(key):
+        with pytest.raises(ObjectNotFound):
+            store.path_of(key)
         return
     path = store.path_of(key)
     assert path == store.root or path.is_relative_to(store.root)
@@ -193,3 +198,48 @@ def test_a_missing_store_directory_is_unavailable_not_a_missing_object(tmp_path:
         asyncio.run(store.stat("a.bin"))
     with pytest.raises(StoreUnavailable):
         asyncio.run(store.get("a.bin"))
+
+
+@pytest.mark.parametrize("key", ["hello.txt/", "./hello.txt", "sub//x.txt", "sub/./x.txt", "sub/."])
+def test_other_spellings_of_a_key_name_no_object(tmp_path: Path, key: str) -> None:
+    (tmp_path / "hello.txt").write_text("hello")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x.txt").write_text("x")
+    store = LocalStore(tmp_path, chunk_size=4096)
+    assert not is_canonical(key)
+    with pytest.raises(ObjectNotFound):
+        check_object_key(key)
+    for call in (store.stat, store.get, lambda k: store.open(k, 0, 1)):
+        with pytest.raises(ObjectNotFound):
+            asyncio.run(call(key))
+    assert check_object_key("sub/x.txt") == "sub/x.txt"
+    assert asyncio.run(store.stat("sub/x.txt")).size == 1
+
+
+def test_names_no_file_can_have_are_missing_objects_not_failures(tmp_path: Path) -> None:
+    os.symlink("loop", tmp_path / "loop")
+    os.symlink("b", tmp_path / "a")
+    os.symlink("a", tmp_path / "b")
+    store = LocalStore(tmp_path, chunk_size=4096)
+    long_segment = "x" * 256 + "/y.txt"  # a file name has at most 255 bytes
+    for key in ("loop", "a", "loop/inside.txt", long_segment, "x" * 300):
+        check_key(key)  # a fine key: the file system is what cannot hold it
+        with pytest.raises(ObjectNotFound):
+            asyncio.run(store.stat(key))
+        with pytest.raises(ObjectNotFound):
+            asyncio.run(store.get(key))
+
+
+def test_a_sidecar_is_not_an_object_but_a_lone_sha256_file_is(tmp_path: Path) -> None:
+    (tmp_path / "data.bin").write_bytes(b"data")
+    (tmp_path / "data.bin.sha256").write_text("0" * 64 + "  data.bin\n")
+    (tmp_path / "notes.sha256").write_text("mine")
+    store = LocalStore(tmp_path, chunk_size=4096)
+    for call in (store.stat, store.get):
+        with pytest.raises(ObjectNotFound):
+            asyncio.run(call("data.bin.sha256"))
+    with pytest.raises(ObjectNotFound):
+        asyncio.run(store.open("data.bin.sha256", 0, 1))
+    assert asyncio.run(store.stat("notes.sha256")).size == 4
+    listed = asyncio.run(store.list("", cursor=None, limit=10))
+    assert [info.key for info in listed.items] == ["data.bin", "notes.sha256"]

@@ -1,1 +1,2 @@
-"""Pure HTTP helpers: no I/O, only header parsing and formatting."""
+"""HTTP helpers: header parsing and formatting without I/O, and the request-head limit
+(an ASGI middleware) that `streamway serve` and `streamway local` share."""

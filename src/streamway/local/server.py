@@ -8,6 +8,7 @@ BufferedFunction (``buffered``) behind BUFFERED ones, each running ``options.app
 from __future__ import annotations
 
 from streamway.api.definition import ApiDefinition, TransferMode, load_definition
+from streamway.http.head_limits import HeadLimitMiddleware
 from streamway.local.functions import FunctionPool, FunctionSpec, InvokeMode
 from streamway.local.gateway import LocalGateway
 from streamway.local.gateway_responses import REQUEST_TIMEOUT
@@ -101,7 +102,7 @@ def run(gateway: LocalGateway, options: LocalOptions) -> None:
         keep_alive_timeout_s=options.keep_alive_timeout_s,
     )
     uvicorn.run(
-        gateway,
+        HeadLimitMiddleware(gateway),  # API Gateway's header caps: 431 before any routing
         host=options.host,
         port=options.port,
         log_config=None,

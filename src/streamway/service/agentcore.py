@@ -39,11 +39,12 @@ from streamway.service.agent_stream import (
     StreamEncoder,
     sse_event,
 )
-from streamway.service.errors import ApiError
+from streamway.service.errors import ApiError, error_responses
 from streamway.service.streaming import (
     Prompt,
     PromptRequest,
     check_prompt_size,
+    json_request_body,
     parse_body,
     read_json,
 )
@@ -56,7 +57,9 @@ SESSION_HEADER = "x-amzn-bedrock-agentcore-runtime-session-id"
 class InvocationRequest(PromptRequest):
     example = '{"prompt": "<prompt>"}'
 
-    prompt: Prompt = Field(description="The prompt for the agent.")
+    prompt: Prompt = Field(
+        description="The prompt for the agent.", json_schema_extra={"pattern": r"\S"}
+    )
 
 
 class AgentCoreEncoder(StreamEncoder):
@@ -167,7 +170,15 @@ class PingStatus:
 @router.post(
     "/invocations",
     summary="AgentCore Runtime: answer a prompt as SSE or as one JSON object",
-    responses={200: {"content": {"text/event-stream": {}, "application/json": {}}}},
+    response_class=Response,
+    responses={
+        200: {
+            "description": "SSE events as the answer is generated, or the whole answer",
+            "content": {"text/event-stream": {}, "application/json": {}},
+        },
+        **error_responses(400, 409, 413, 422, 431, 502, 503),
+    },
+    openapi_extra=json_request_body(InvocationRequest),
 )
 async def invocations(request: Request) -> Response:
     started = time.perf_counter()

@@ -83,6 +83,12 @@ class _Connection:
                 except ApiError as error:
                     await self.send(_error_message(error))
                     continue
+                except Exception:
+                    # A message the checks above missed must not drop the connection without
+                    # a close code: say so (1011, internal error) and end it.
+                    log.exception("could not read a message; closing the connection")
+                    await self.websocket.close(code=1011, reason="internal error")
+                    return
                 await self._interrupt()
                 self.current = asyncio.create_task(self._answer(prompt))
         except WebSocketDisconnect as closed:

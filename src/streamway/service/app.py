@@ -13,11 +13,12 @@ from streamway import __version__
 from streamway.agent.runner import AgentRunner
 from streamway.agent.sessions import SessionStore
 from streamway.config import Settings
+from streamway.http.head_limits import HeadLimitMiddleware, HeadTooLarge
 from streamway.observability import tracing
 from streamway.observability.request_metrics import MetricsSink
 from streamway.service import agentcore, agentcore_ws, downloads, objects, page, streaming
-from streamway.service.errors import install_error_handlers
-from streamway.service.middleware import RequestContextMiddleware
+from streamway.service.errors import error_body, install_error_handlers
+from streamway.service.middleware import AllowedHostsMiddleware, RequestContextMiddleware
 from streamway.storage import open_store
 
 
@@ -101,3 +102,21 @@ def _metrics_sinks(app: FastAPI, settings: Settings) -> list[MetricsSink]:
             EmfWriter(settings.metrics_namespace, parse_dimensions(settings.metrics_dimensions))
         )
     return sinks
+    # Added innermost first: Starlette runs the last one added outermost. The request id and
+    # the access log wrap the refusals of the head and host checks too.
+    app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(
+        HeadLimitMiddleware,
+        max_header_bytes=settings.max_header_bytes,
+        max_head_bytes=settings.max_head_bytes,
+        body=_head_too_large,
+    )
+    app.add_middleware(RequestContextMiddleware, max_request_bytes=settings.max_request_bytes)
+    return app
+
+
+def _head_too_large(refusal: HeadTooLarge) -> dict[str, Any]:
+    details: dict[str, Any] = {"limit_bytes": refusal.limit_bytes}
+    if refusal.header is not None:
+        details["header"] = refusal.header
+    return error_body("request_header_too_large", refusal.message, **details)

@@ -19,11 +19,13 @@ import asyncio
 import base64
 import logging
 import mimetypes
+import re
 from contextlib import suppress
 from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -37,7 +39,7 @@ from streamway.http.ranges import (
     is_not_modified,
     parse_ranges,
 )
-from streamway.service.errors import ApiError, StreamAborted
+from streamway.service.errors import ApiError, StreamAborted, error_responses
 from streamway.storage import (
     InvalidKey,
     ObjectBody,
@@ -47,22 +49,47 @@ from streamway.storage import (
     ObjectStore,
     StoreError,
     StoreUnavailable,
-    check_key,
 )
+from streamway.storage.keys import check_object_key
 
 log = logging.getLogger("streamway.downloads")
 
 router = APIRouter()
 
+
+class AnyPathConvertor(PathConvertor):
+    """Starlette's ``path``, but across line breaks: its ``.*`` stops at LF, so a file whose
+    name holds one was listed and then could not be downloaded (404 "no route")."""
+
+    regex = "(?s:.*)"
+
+
+register_url_convertor("anypath", AnyPathConvertor())
+
 #: The checksum header (RFC 9530): SHA-256 of the whole object, on 200, 206 and HEAD alike.
 DIGEST_HEADER = "repr-digest"
 
 
-@router.api_route(
-    "/download/{key:path}",
-    methods=["GET", "HEAD"],
+_DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The object", "content": {"application/octet-stream": {}}},
+    206: {"description": "One range of the object", "content": {"application/octet-stream": {}}},
+    304: {"description": "Not modified (If-None-Match, If-Modified-Since)"},
+    **error_responses(400, 404, 416, 422, 431, 502, 503),
+}
+
+
+# GET and HEAD as two routes, not one api_route: one operation id each in the OpenAPI document.
+@router.get(
+    "/download/{key:anypath}",
     summary="Download an object from the configured store (Range, If-Range, If-None-Match)",
     response_class=Response,
+    responses=_DOWNLOAD_RESPONSES,
+)
+@router.head(
+    "/download/{key:anypath}",
+    summary="An object's headers, from its metadata only",
+    response_class=Response,
+    responses=_DOWNLOAD_RESPONSES,
 )
 async def download(key: str, request: Request) -> Response:
     store: ObjectStore = request.app.state.object_store
@@ -71,7 +98,7 @@ async def download(key: str, request: Request) -> Response:
         name in request.headers for name in ("range", "if-none-match", "if-modified-since")
     )
     try:
-        check_key(key)
+        check_object_key(key)  # 400 unsafe, 404 not the object's one spelling (docs/downloads.md)
         if plain_get:  # the common case: metadata and bytes from one upstream request
             info, body = await store.get(key)
         else:
@@ -126,7 +153,7 @@ async def download(key: str, request: Request) -> Response:
 def _representation_headers(info: ObjectInfo) -> dict[str, str]:
     filename = info.key.rsplit("/", 1)[-1]
     headers = {
-        "content-type": info.content_type or guess_content_type(filename),
+        "content-type": safe_media_type(info.content_type) or guess_content_type(filename),
         "accept-ranges": "bytes",
         "etag": info.etag,
         "last-modified": format_http_date(info.last_modified),
@@ -135,6 +162,21 @@ def _representation_headers(info: ObjectInfo) -> dict[str, str]:
     if info.sha256 is not None:
         headers[DIGEST_HEADER] = f"sha-256=:{base64.b64encode(info.sha256).decode()}:"
     return headers
+
+
+#: A media type with parameters, in printable ASCII: what a Content-Type header can carry.
+_MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ -~]*)")
+
+
+def safe_media_type(value: str | None) -> str | None:
+    """``value`` if it can go out as a Content-Type header, else None (guess from the name).
+
+    An object's stored type is whatever its uploader sent: S3 keeps a type with non-Latin-1
+    characters, which no HTTP header can carry (encoding it failed the download with a 500).
+    """
+    if value is None or _MEDIA_TYPE.fullmatch(value) is None:
+        return None
+    return value
 
 
 def guess_content_type(filename: str) -> str:

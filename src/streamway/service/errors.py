@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from streamway.logs import AlreadyLogged, request_id_var
@@ -53,6 +54,47 @@ class StreamAborted(AlreadyLogged):
     ``http.response.start``, so curl reports error 18 and browsers mark the transfer failed.
     The native Lambda runtime turns the same exception into error trailers.
     """
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong; routes add details of their own (``field``, ``limit_bytes``...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    message: str
+    request_id: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error: ``{"error": {"code": ..., "message": ..., ...}}``."""
+
+    error: ErrorDetail
+
+
+_DESCRIPTIONS = {
+    400: "Bad request: malformed JSON, an unsafe key, a Host not allowed",
+    404: "No such route or object",
+    409: "The session is answering another request",
+    413: "The body or the prompt is too large",
+    416: "No requested range is within the object",
+    422: "A field is missing or has the wrong type",
+    431: "A header, or the request head, is too large",
+    502: "The model or the object store failed",
+    503: "Busy or unavailable: retry later",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these statuses, each with :class:`ErrorResponse`.
+
+    Declaring 422 also keeps FastAPI from documenting its own validation error shape, which
+    the handlers below never send.
+    """
+    return {
+        status: {"model": ErrorResponse, "description": _DESCRIPTIONS[status]}
+        for status in statuses
+    }
 
 
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware for what every request needs: an id, a size limit and an access log line.
+"""Pure ASGI middleware for what every request needs: an id, a size limit and an access log line,
+and the check of the ``Host`` header against ``STREAMWAY_ALLOWED_HOSTS``.
 
 Written as plain ASGI rather than Starlette's ``BaseHTTPMiddleware`` because that one
 re-streams response bodies through a queue, which adds latency to every token and hides
@@ -16,6 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from streamway.http.head_limits import send_json_refusal
 from streamway.logs import request_id_var
 from streamway.observability import tracing
 from streamway.observability.request_metrics import (
@@ -32,9 +34,10 @@ AGENTCORE_REQUEST_ID_HEADER = "x-amzn-bedrock-agentcore-runtime-request-id"
 _REQUEST_ID_HEADERS = (REQUEST_ID_HEADER.encode(), AGENTCORE_REQUEST_ID_HEADER.encode())
 
 # Accept a caller's id only when it is short and plain, so it is safe in logs and headers.
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 access_log = logging.getLogger("streamway.access")
+log = logging.getLogger("streamway.errors")
 
 
 def _request_id_from(scope: Scope) -> str:
@@ -43,7 +46,7 @@ def _request_id_from(scope: Scope) -> str:
         if name in offered and not offered[name]:
             offered[name] = value.decode("latin-1")
     for candidate in offered.values():
-        if _SAFE_REQUEST_ID.match(candidate):
+        if _SAFE_REQUEST_ID.fullmatch(candidate):
             return candidate
     return uuid.uuid4().hex
 
@@ -193,3 +196,54 @@ class RequestContextMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class AllowedHostsMiddleware:
+    """Answers 400 to a request whose ``Host`` is not one of ``allowed_hosts``.
+
+    The patterns are Starlette's ``TrustedHostMiddleware``'s: a name, ``*.example.com`` for
+    any subdomain of it, or ``*`` for any host (the default, which checks nothing). Unlike
+    that middleware it answers with the service's JSON error, and it reads IPv6 literals
+    (``[::1]:8080``) whole. Requests without a ``Host`` match only ``*``.
+    """
+
+    def __init__(self, app: ASGIApp, *, allowed_hosts: Sequence[str]) -> None:
+        self.app = app
+        self.allowed = [pattern.lower() for pattern in allowed_hosts]
+        self.any_host = "*" in self.allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.any_host or scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        host = host_name(scope)
+        if host is not None and any(_host_matches(host, p) for p in self.allowed):
+            await self.app(scope, receive, send)
+            return
+        error = ApiError(
+            400,
+            "invalid_host",
+            "The Host header names a host this service does not answer for "
+            "(STREAMWAY_ALLOWED_HOSTS).",
+        )
+        log.info("request refused", extra={"status": error.status, "code": error.code})
+        await send_json_refusal(
+            scope, receive, send, error.status, error_body(error.code, error.message)
+        )
+
+
+def host_name(scope: Scope) -> str | None:
+    """The host of the ``Host`` header, lower case and without its port; None if absent."""
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            host: str = value.decode("latin-1").strip().lower()
+            if host.startswith("["):  # an IPv6 literal: [::1]:8080
+                return host.partition("]")[0] + "]"
+            return host.partition(":")[0]
+    return None
+
+
+def _host_matches(host: str, pattern: str) -> bool:
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return host == pattern

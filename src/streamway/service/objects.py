@@ -14,7 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 
 from streamway.service.downloads import api_error_for, guess_content_type
-from streamway.service.errors import ApiError
+from streamway.service.errors import ApiError, error_responses
 from streamway.storage import InvalidKey, ObjectInfo, ObjectStore, StoreError, check_key
 
 router = APIRouter()
@@ -24,7 +24,11 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
-@router.get("/api/objects", summary="List the store's objects, a page at a time")
+@router.get(
+    "/api/objects",
+    summary="List the store's objects, a page at a time",
+    responses=error_responses(400, 422, 431, 502, 503),
+)
 async def list_objects(
     request: Request,
     prefix: Annotated[

@@ -7,11 +7,12 @@ and timings, or ``event: error`` if the model fails mid-answer.
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Annotated, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
+import pydantic_core
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from streamway.agent.runner import AgentRunner
@@ -22,7 +23,7 @@ from streamway.service.agent_stream import (
     ServerSentEventsEncoder,
     StreamEncoder,
 )
-from streamway.service.errors import ApiError
+from streamway.service.errors import ApiError, error_responses
 
 router = APIRouter()
 
@@ -40,17 +41,27 @@ class PromptRequest(BaseModel):
 class StreamingRequest(PromptRequest):
     example = '{"request": "<prompt>"}'
 
-    request: Prompt = Field(description="The prompt for the agent.")
+    request: Prompt = Field(
+        description="The prompt for the agent.", json_schema_extra={"pattern": r"\S"}
+    )
 
 
 Body = TypeVar("Body", bound=PromptRequest)
 
 
 def decode_json(body: bytes | str, model: type[PromptRequest]) -> object:
-    """``body`` as JSON, or a 400 that says what was wrong with it and what to send."""
+    """``body`` as JSON, or a 400 that says what was wrong with it and what to send.
+
+    Parsed by pydantic's JSON parser (jiter) rather than :func:`json.loads`, because valid
+    JSON can still be hostile and jiter refuses it as invalid, in one linear pass: nesting
+    past its recursion limit (about 250 levels), which ``json.loads`` meets as a
+    ``RecursionError``; integers too long for ``int()`` (4300 digits), a ``ValueError``
+    there; lone surrogates (``"\\ud800"``), which no UTF-8 encoder downstream accepts; and
+    ``NaN`` or ``Infinity``, which are not JSON.
+    """
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return pydantic_core.from_json(body, allow_inf_nan=False)
+    except ValueError as error:
         raise ApiError(
             400,
             "invalid_json",
@@ -86,6 +97,20 @@ def _explain(kind: str, message: str) -> str:
     }.get(kind, message)
 
 
+def json_request_body(model: type[PromptRequest]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a route that reads ``model`` with :func:`read_json`.
+
+    The routes read the body themselves (so that malformed JSON is a 400 that says what to
+    send, not FastAPI's 422), which leaves FastAPI nothing to document: this says it.
+    """
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
 def encoder_for(request: Request) -> StreamEncoder:
     if "text/event-stream" in request.headers.get("accept", ""):
         return ServerSentEventsEncoder()
@@ -106,7 +131,15 @@ def check_prompt_size(prompt: str, settings: Settings) -> None:
 @router.post(
     "/streaming",
     summary="Stream the agent's answer to a prompt",
-    responses={200: {"content": {"text/plain": {}, "text/event-stream": {}}}},
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The answer as it is generated: plain text, or SSE when asked",
+            "content": {"text/plain": {}, "text/event-stream": {}},
+        },
+        **error_responses(400, 413, 422, 431, 502, 503),
+    },
+    openapi_extra=json_request_body(StreamingRequest),
 )
 async def streaming(request: Request) -> AgentStreamResponse:
     started = time.perf_counter()

@@ -5,7 +5,12 @@ so no shared file position, no seek-and-discard and no blocking of the event loo
 ends early (truncated while it is served) is a failure, not a short success.
 
 A file's SHA-256 is known when a sidecar ``<name>.sha256`` (``sha256sum`` output) is at least
-as new as the file; it is never computed by reading the object. Listings leave sidecars out.
+as new as the file; it is never computed by reading the object. Sidecars are metadata, not
+objects: listings leave them out and a download of one is a 404 (a ``.sha256`` file without
+its ``<name>`` beside it is an object like any other).
+
+Names the file system cannot hold (a symlink loop, a segment over the 255 bytes of a file
+name) are missing objects (404), not store failures.
 
 A listing walks the directory under the prefix and sorts the keys it finds on every call:
 simple and stateless (the cursor is the last key returned), and fast enough for the
@@ -15,13 +20,14 @@ directories a local store holds.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import stat as stat_module
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streamway.storage.keys import check_key
+from streamway.storage.keys import check_key, is_canonical
 from streamway.storage.store import (
     InvalidKey,
     ObjectBody,
@@ -34,6 +40,9 @@ from streamway.storage.store import (
 )
 
 SIDECAR_SUFFIX = ".sha256"
+#: What open() and stat() answer for names no file can have: a symlink loop (ELOOP), a
+#: segment longer than a file name may be (ENAMETOOLONG).
+_NO_SUCH_NAME = {errno.ELOOP, errno.ENAMETOOLONG}
 
 
 class LocalStore:
@@ -47,7 +56,13 @@ class LocalStore:
         return f"LocalStore({str(self.root)!r})"
 
     def path_of(self, key: str) -> Path:
-        """The file ``key`` names, refusing names that resolve outside the root (symlinks)."""
+        """The file ``key`` names, refusing names that resolve outside the root (symlinks).
+
+        A key that is not canonical (``a//b``, ``./a``, ``a/``) names no object here, though
+        ``Path`` would resolve it to one.
+        """
+        if not is_canonical(key):
+            raise ObjectNotFound(key)
         path = Path(os.path.realpath(self.root / key))
         if path != self.root and not path.is_relative_to(self.root):
             raise InvalidKey("the key resolves outside the store's directory")
@@ -58,13 +73,23 @@ class LocalStore:
         return await asyncio.get_running_loop().run_in_executor(None, self._stat, key, path)
 
     def _stat(self, key: str, path: Path) -> ObjectInfo:
+        self._refuse_sidecar(key)
         try:
             st = path.stat()
         except (FileNotFoundError, NotADirectoryError):
             raise self._missing(key) from None
         except OSError as error:
+            if error.errno in _NO_SUCH_NAME:
+                raise self._missing(key) from None
             raise StoreFailed(f"cannot stat {key!r}: {error.strerror}") from error
         return _info(key, path, st)
+
+    def _refuse_sidecar(self, key: str) -> None:
+        """A ``<name>.sha256`` beside ``<name>`` is a sidecar: not listed, so not served."""
+        if key.endswith(SIDECAR_SUFFIX) and os.path.lexists(
+            self.root / key.removesuffix(SIDECAR_SUFFIX)
+        ):
+            raise ObjectNotFound(key)
 
     async def open(self, key: str, start: int, end: int, *, etag: str | None = None) -> ObjectBody:
         path = self.path_of(key)
@@ -79,12 +104,15 @@ class LocalStore:
         return info, FileBody(fd, 0, info.size, self.chunk_size, key=key)
 
     def _open(self, key: str, path: Path, etag: str | None) -> tuple[int, ObjectInfo]:
+        self._refuse_sidecar(key)
         try:
             # O_NONBLOCK: a FIFO must not hang the thread; regular files ignore it.
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise self._missing(key) from None
         except OSError as error:
+            if error.errno in _NO_SUCH_NAME:
+                raise self._missing(key) from None
             raise StoreFailed(f"cannot open {key!r}: {error.strerror}") from error
         try:
             # Metadata of what was opened, so it describes the bytes that will be read.

@@ -21,7 +21,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
-from streamway.storage.keys import check_key
+from streamway.storage.keys import check_key, is_canonical
 from streamway.storage.store import (
     InvalidKey,
     ObjectBody,
@@ -184,8 +184,9 @@ class S3Store:
 
 
 def _servable(key: str) -> bool:
-    # "folder/" markers that consoles create are not objects anyone downloads.
-    if key.endswith("/"):
+    # "folder/" markers that consoles create are not objects anyone downloads; nor are keys
+    # that are not canonical ("a//b", "./a"), which downloads answer 404.
+    if not is_canonical(key):
         return False
     try:
         check_key(key)
