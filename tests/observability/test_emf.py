@@ -78,13 +78,15 @@ def test_a_streamed_answer_is_one_emf_line_with_the_done_events_figures(
 
 def test_a_download_and_a_refusal_have_no_token_metrics(local: RunningLocal) -> None:
     response = httpx.get(
-        f"{local.url}/download/no-such-file.bin", headers={"X-Request-Id": "emf-404-1"}
+        f"{local.url}/download/no-such-file.bin",
+        headers={"X-Request-Id": "emf-404-1"},
+        timeout=60,  # a cold start on a busy machine
     )
     assert response.status_code == 404
     document = wait_for_emf(local, "emf-404-1")
     metrics = metrics_of(document)
     # The route's template, never the raw path: one series whatever keys clients ask for.
-    assert document["Route"] == "/download/{key:path}"
+    assert document["Route"] == "/download/{key:anypath}"
     assert document["FunctionName"] == "StreamFunction"
     assert metrics["ResponseBytes"] == (len(response.content), "Bytes")
     assert "TimeToFirstToken" not in metrics

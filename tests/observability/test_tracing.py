@@ -101,7 +101,7 @@ def test_the_functions_span_shares_the_gateways_trace(receiver: Receiver) -> Non
             lambda s: s.trace_id == trace_id and s.name == "StreamFunction invocation"
         )
         request = receiver.wait_for(
-            lambda s: s.trace_id == trace_id and s.name == "GET /download/{key:path}"
+            lambda s: s.trace_id == trace_id and s.name == "GET /download/{key:anypath}"
         )
 
     assert gateway.parent_span_id == caller_span

@@ -66,6 +66,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions: SessionStore = request.app.state.sessions
         return {**runner.stats(), "sessions": sessions.stats()}
 
+    # Added innermost first: Starlette runs the last one added outermost. The request id and
+    # the access log wrap the refusals of the head and host checks too.
+    app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(
+        HeadLimitMiddleware,
+        max_header_bytes=settings.max_header_bytes,
+        max_head_bytes=settings.max_head_bytes,
+        body=_head_too_large,
+    )
     app.add_middleware(
         RequestContextMiddleware,
         max_request_bytes=settings.max_request_bytes,
@@ -102,17 +111,6 @@ def _metrics_sinks(app: FastAPI, settings: Settings) -> list[MetricsSink]:
             EmfWriter(settings.metrics_namespace, parse_dimensions(settings.metrics_dimensions))
         )
     return sinks
-    # Added innermost first: Starlette runs the last one added outermost. The request id and
-    # the access log wrap the refusals of the head and host checks too.
-    app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.allowed_hosts)
-    app.add_middleware(
-        HeadLimitMiddleware,
-        max_header_bytes=settings.max_header_bytes,
-        max_head_bytes=settings.max_head_bytes,
-        body=_head_too_large,
-    )
-    app.add_middleware(RequestContextMiddleware, max_request_bytes=settings.max_request_bytes)
-    return app
 
 
 def _head_too_large(refusal: HeadTooLarge) -> dict[str, Any]:
