@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from streamway.deploy.native import check_bundle, tag_matches
+from streamway.deploy.native import BundleMismatch, check_bundle, tag_matches
 from streamway.deploy.package import LAMBDA_UNZIPPED_LIMIT, package
 from streamway.deploy.target import Target
 from streamway.local.runtime_api import STREAMING_CONTENT_TYPE, RuntimeAPIServer
@@ -118,6 +119,32 @@ def test_the_check_refuses_a_bundle_with_a_wrong_arch_extension(
     (mismatch,) = check_bundle(arm, Target("3.12", "arm64"))
     assert mismatch.path == "pydantic_core/_pydantic_core.abi3.so"
     assert mismatch.reason == "ELF e_machine 62 (x86_64), not 183 (aarch64)"
+
+
+def test_package_refuses_a_bundle_that_carries_a_wrong_arch_file(
+    build_bundle: BuildBundle, tmp_path: Path
+) -> None:
+    """package() itself, not only the checker: an aarch64 shared object shipped inside the
+    project's own wheel makes the x86_64 build fail, naming the file, and no zip is left."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO_ROOT / name, project / name)
+    shutil.copytree(
+        REPO_ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    arm = unpack(build_bundle("3.12", "arm64").path, tmp_path / "arm")
+    (aarch64_so,) = list((arm / "pydantic_core").glob("_pydantic_core.*.so"))
+    shutil.copy2(aarch64_so, project / "src" / "streamway" / "_vendored.so")
+
+    out = tmp_path / "lambda.zip"
+    with pytest.raises(BundleMismatch) as refused:
+        package(Target(HERE, "x86_64"), out, project=project)  # type: ignore[arg-type]
+    (mismatch,) = refused.value.mismatches
+    assert mismatch.path == "streamway/_vendored.so"
+    assert mismatch.reason == "ELF e_machine 183 (aarch64), not 62 (x86_64)"
+    assert "streamway/_vendored.so" in str(refused.value)
+    assert not out.exists()
 
 
 def _lambda_python(tmp_path: Path) -> Path:

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from streamway.http.content_disposition import filename_from_content_disposition
+from tests.servers import raw_http
 from tests.service.downloads_server import (
     BUCKET,
     MotoS3,
@@ -315,3 +316,37 @@ def test_a_stored_content_type_no_header_can_carry_is_replaced(moto: MotoS3) -> 
     assert [a.status_code for a in answers] == [200, 200, 206]
     assert {a.headers["content-type"] for a in answers} == {"text/plain"}  # from the name
     assert answers[0].content == b"typed"
+
+
+def _raw_head(server: ThreadServer, key: str, *headers: str) -> tuple[int, httpx.Headers, bytes]:
+    """A HEAD over a raw socket with Connection: close, so any body the server wrongly sent
+    would be read back instead of being dropped by a client that knows HEAD has none."""
+    from urllib.parse import quote, urlsplit
+
+    port = urlsplit(server.url).port
+    assert port is not None
+    lines = [f"HEAD /download/{quote(key)} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+    answer = raw_http(port, ("\r\n".join([*lines, *headers]) + "\r\n\r\n").encode())
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parsed = httpx.Headers([tuple(line.split(": ", 1)) for line in header_lines])
+    return int(status_line.split()[1]), parsed, body
+
+
+def test_head_with_a_range_answers_206_416_and_304_without_a_body(server: ThreadServer) -> None:
+    size = len(BIG_DATA)
+    status, headers, body = _raw_head(server, BIG, "Range: bytes=1000-1999")
+    assert (status, body) == (206, b"")
+    assert headers["content-range"] == f"bytes 1000-1999/{size}"
+    assert headers["content-length"] == "1000"
+    assert headers["accept-ranges"] == "bytes"
+
+    status, headers, body = _raw_head(server, BIG, f"Range: bytes={size}-")
+    assert (status, body) == (416, b"")
+    assert headers["content-range"] == f"bytes */{size}"
+
+    etag = httpx.head(server.download_url(BIG)).headers["etag"]
+    status, headers, body = _raw_head(server, BIG, f"If-None-Match: {etag}", "Range: bytes=0-9")
+    assert (status, body) == (304, b"")
+    assert headers["etag"] == etag
+    assert "content-range" not in headers
