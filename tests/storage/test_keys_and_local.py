@@ -45,6 +45,24 @@ def test_unsafe_keys_are_refused(key: str) -> None:
         check_key(key)
 
 
+def test_a_key_may_have_exactly_s3s_1024_utf8_bytes_and_not_one_more() -> None:
+    # 1024 bytes of UTF-8 is S3's documented key limit; "レ" is 3 bytes, so the limit is in
+    # bytes, not characters.
+    at_limit = "レ" * 341 + "a"
+    assert len(at_limit.encode()) == 1024
+    assert check_key(at_limit) == at_limit
+    with pytest.raises(InvalidKey, match="longer than 1024 bytes"):
+        check_key(at_limit + "a")
+    with pytest.raises(InvalidKey, match="longer than 1024 bytes"):
+        check_key("レ" * 342)  # 342 characters, 1026 bytes
+
+
+def test_a_key_with_a_lone_surrogate_is_refused_as_not_unicode() -> None:
+    # What a percent-decoded path with invalid UTF-8 becomes under surrogateescape.
+    with pytest.raises(InvalidKey, match="not valid Unicode"):
+        check_key("report-\udce9.pdf")
+
+
 @given(
     st.lists(st.sampled_from(["a", "..", ".", "", "b c", "レ", "..."]), min_size=1, max_size=6).map(
         "/".join
