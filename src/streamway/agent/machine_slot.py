@@ -89,6 +89,7 @@ class MachineSlot:
         self._turnstile = directory / "model.turnstile"
         self.taken = 0
         self.waited = 0
+        self.waiting = 0  # answers of this process waiting for the slot now
         # Moving average of how long the slot is held, for an honest Retry-After.
         self._mean_hold_s = 1.0
 
@@ -110,6 +111,7 @@ class MachineSlot:
         started = time.monotonic()
         waited = False
         turnstile = _open_lock(self._turnstile)
+        self.waiting += 1
         try:
             if not _try_lock(turnstile):
                 waited = True
@@ -128,6 +130,7 @@ class MachineSlot:
         finally:
             # In the slot (or given up): the next process in line may start polling it.
             os.close(turnstile)
+            self.waiting -= 1
         self.taken += 1
         if waited:
             self.waited += 1
