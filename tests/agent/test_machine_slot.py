@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -89,25 +88,23 @@ async def test_a_cancelled_waiter_leaves_the_line(tmp_path: Path) -> None:
 
 
 async def test_a_process_that_dies_holding_the_slot_frees_it(tmp_path: Path) -> None:
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import asyncio, sys\n"
-            "from pathlib import Path\n"
-            "from streamway.agent.machine_slot import MachineSlot\n"
-            "async def main():\n"
-            "    async with MachineSlot(Path(sys.argv[1]), 10).hold():\n"
-            "        print('held', flush=True)\n"
-            "        await asyncio.Event().wait()\n"
-            "asyncio.run(main())\n",
-            str(tmp_path),
-        ],
-        stdout=subprocess.PIPE,
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from streamway.agent.machine_slot import MachineSlot\n"
+        "async def main():\n"
+        "    async with MachineSlot(Path(sys.argv[1]), 10).hold():\n"
+        "        print('held', flush=True)\n"
+        "        await asyncio.Event().wait()\n"
+        "asyncio.run(main())\n",
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
     )
     try:
         assert holder.stdout is not None
-        assert holder.stdout.readline() == b"held\n"
+        assert await holder.stdout.readline() == b"held\n"
         slot = MachineSlot(tmp_path, 30)
         order: list[str] = []
         waiter = asyncio.create_task(take(slot, order, "after the crash"))
@@ -116,8 +113,9 @@ async def test_a_process_that_dies_holding_the_slot_frees_it(tmp_path: Path) -> 
         await waiter
         assert order == ["after the crash"]
     finally:
-        holder.kill()
-        holder.communicate()  # reaps it and closes its pipe
+        if holder.returncode is None:
+            holder.kill()
+        await holder.communicate()  # reaps it and closes its pipe
 
 
 def test_a_directory_others_can_write_is_refused(tmp_path: Path) -> None:

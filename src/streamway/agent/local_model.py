@@ -322,17 +322,17 @@ class LocalLlamaModel(Model):
             while done < len(target):
                 if cancel_signal is not None and cancel_signal.is_set():
                     return False
-                if time.perf_counter() > deadline:
+                piece = target[done : done + batch]
+                await self._on_thread(self._llama.eval, piece)
+                done += len(piece)
+                self.prompt_tokens_evaluated += len(piece)
+                if done < len(target) and time.perf_counter() > deadline:
                     stopped = "timed out"
                     raise PromptEvaluationTimeout(
                         f"The prompt's {len(prompt)} tokens were not evaluated within "
                         f"{self.prompt_eval_timeout_s:g} s (STREAMWAY_PROMPT_EVAL_TIMEOUT_S); "
                         "send a shorter prompt or try again later."
                     )
-                piece = target[done : done + batch]
-                await self._on_thread(self._llama.eval, piece)
-                done += len(piece)
-                self.prompt_tokens_evaluated += len(piece)
             stopped = ""
             return True
         finally:
