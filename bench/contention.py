@@ -84,6 +84,7 @@ def measure(
         per_answer = sorted(cpu[phase])[rounds // 2]
         print(f"  {phase:20s} {sorted(times)[rounds // 2]:7.2f} s   CPU {per_answer:6.2f} s/answer")
     print(f"  ratio at once / one after the other: {concurrent / sequential:.2f}x (target 1.25x)")
+    sys.stdout.flush()
     return sequential, concurrent
 
 
@@ -113,10 +114,12 @@ def main() -> None:
                 "STREAMWAY_MAX_TOKENS": str(options.max_tokens),
                 "STREAMWAY_LOG_LEVEL": "WARNING",
                 "STREAMWAY_MODEL_SLOT": slot,
+                # The second answer waits a whole answer for the slot: never a 503 here.
+                "STREAMWAY_QUEUE_TIMEOUT_S": "900",
                 # Private to this run: other streamway processes on the machine do not wait.
                 "STREAMWAY_MODEL_SLOT_DIR": slot_dir,
             }
-            print(f"--- STREAMWAY_MODEL_SLOT={slot}, max {options.max_tokens} tokens")
+            print(f"--- STREAMWAY_MODEL_SLOT={slot}, max {options.max_tokens} tokens", flush=True)
             if options.only in (None, "local"):
                 with streamway_local(env) as local:
                     at_once([local.url, local.url])  # cold-starts both sandboxes
