@@ -209,8 +209,9 @@ class LocalLlamaModel(Model):
                     if choice.get("finish_reason") == "length":
                         stop_reason = "max_tokens"
             finally:
-                # Closing the generator ends llama.cpp's sampling loop; it is not running now.
-                cast(Any, tokens).close()
+                if prompt_evaluated:
+                    # Closing the generator ends llama.cpp's sampling loop; it is idle now.
+                    cast(Any, tokens).close()
             input_tokens = max(0, self._llama.n_tokens - output_tokens)
             yield {"contentBlockStop": {}}
             yield {"messageStop": {"stopReason": cast(Any, stop_reason)}}
