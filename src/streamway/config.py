@@ -104,6 +104,35 @@ class Settings(BaseSettings):
         default=1.3, description="Small models loop on long answers without a repeat penalty."
     )
     seed: int = Field(default=-1, description="Sampling seed; -1 picks a random one per answer.")
+    model_slot: Literal["machine", "process"] = Field(
+        default="machine",
+        description="`machine`: one embedded model generates at a time on this machine, across "
+        "every streamway process of this user (each at full `threads`); the others wait for it "
+        "up to `queue_timeout_s`. `process`: only within this process.",
+    )
+    model_slot_dir: Path | None = Field(
+        default=None,
+        description="Private directory of the machine-wide slot's lock files; by default "
+        "`streamway-<uid>` in the temp directory.",
+    )
+    max_prompt_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="Prompts (system prompt and conversation included) longer than this many "
+        "tokens are refused with 413; by default `context_tokens` less room for an answer.",
+    )
+    prompt_batch_tokens: int = Field(
+        default=64,
+        ge=1,
+        le=512,
+        description="Prompt tokens evaluated per step; between steps a client that left or an "
+        "exceeded `prompt_eval_timeout_s` stops the evaluation.",
+    )
+    prompt_eval_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest prompt evaluation; past it the request fails with 503.",
+    )
 
     # Admission: how many answers generate at once and how many may wait for a slot.
     concurrency: int | None = Field(
@@ -278,3 +307,10 @@ class Settings(BaseSettings):
             return self.concurrency
         # One llama.cpp context generates one answer at a time; remote models scale out.
         return 1 if self.model_provider == "local" else 32
+
+    @property
+    def effective_max_prompt_tokens(self) -> int:
+        if self.max_prompt_tokens is not None:
+            return min(self.max_prompt_tokens, self.context_tokens - 1)
+        # Room for a whole answer, but never less than half the context for the prompt.
+        return self.context_tokens - min(self.max_tokens, self.context_tokens // 2)

@@ -18,15 +18,37 @@ class UnknownModel(ValueError):
     pass
 
 
+class PromptTooLong(ValueError):
+    """The prompt has more tokens than the model may evaluate: the client's to shorten (413)."""
+
+    def __init__(self, tokens: int, limit: int) -> None:
+        super().__init__(
+            f"The prompt has {tokens} tokens (with the system prompt and the conversation so "
+            f"far); the most this model accepts is {limit} (STREAMWAY_MAX_PROMPT_TOKENS)."
+        )
+        self.tokens = tokens
+        self.limit = limit
+
+
 def build_model(settings: Settings) -> Model:
     provider, _, name = settings.model.partition(":")
     if provider == "local":
         from streamway.agent.local_model import LocalLlamaModel
+        from streamway.agent.machine_slot import MachineSlot, default_slot_dir
 
+        slot = None
+        if settings.model_slot == "machine":
+            # Waiting for another process's answer is queueing like any other: same bound.
+            slot_dir = settings.model_slot_dir or default_slot_dir()
+            slot = MachineSlot(slot_dir, timeout_s=settings.queue_timeout_s)
         return LocalLlamaModel(
             settings.model_path,
             context_tokens=settings.context_tokens,
             threads=settings.threads,
+            max_prompt_tokens=settings.effective_max_prompt_tokens,
+            prompt_batch_tokens=settings.prompt_batch_tokens,
+            prompt_eval_timeout_s=settings.prompt_eval_timeout_s,
+            slot=slot,
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
             repeat_penalty=settings.repeat_penalty,

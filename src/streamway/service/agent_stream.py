@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from streamway.agent.admission import ModelBusy
 from streamway.agent.events import AgentEvent, Finished, TextDelta, unwrap_model_error
-from streamway.agent.providers import upstream_status
+from streamway.agent.providers import PromptTooLong, upstream_status
 from streamway.observability.request_metrics import RequestMetrics, current_request
 from streamway.service.errors import ApiError, StreamAborted, error_body, error_response
 
@@ -89,11 +89,13 @@ def refusal(raw: BaseException, stage: str = "before the first token") -> ApiErr
     """What to answer when the events fail before anything was sent: busy, refused or failed."""
     if isinstance(raw, ApiError):
         return raw
-    if isinstance(raw, ModelBusy):
-        return ApiError(
-            503, "model_busy", str(raw), headers={"retry-after": str(raw.retry_after_s)}
-        )
     error = unwrap_model_error(raw)
+    if isinstance(error, ModelBusy):  # raised by admission, or by the model's machine slot
+        return ApiError(
+            503, "model_busy", str(error), headers={"retry-after": str(error.retry_after_s)}
+        )
+    if isinstance(error, PromptTooLong):  # the model counted the prompt's tokens
+        return ApiError(413, "prompt_too_long", str(error), limit_tokens=error.limit)
     status = upstream_status(error)
     log.error(f"model failed {stage}", exc_info=error, extra={"status": status})
     return ApiError(
