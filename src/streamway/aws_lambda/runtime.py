@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from streamway.aws_lambda.bridge import AsgiBridge
+from streamway.aws_lambda.bridge import AsgiBridge, InvocationEnded
 from streamway.aws_lambda.buffered import BufferedResponse
 from streamway.aws_lambda.client import NextInvocation, RuntimeAPIClient
 from streamway.aws_lambda.context import LambdaContext
@@ -84,6 +84,9 @@ class LambdaRuntime:
             else:
                 sink = BufferedResponse(self.client, context.aws_request_id, source)
             await self.bridge.handle(source, sink)
+        except InvocationEnded:
+            # Logged by the bridge. The connection is unusable; `next` opens another.
+            await self.client.close()
         except ConnectionError:
             # The Runtime API connection broke mid-answer; the next `next` reconnects.
             log.exception("lost the Runtime API connection")
