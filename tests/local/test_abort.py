@@ -9,6 +9,7 @@ reset (SO_LINGER 0) or an ordinary close after reading the head and a few bytes,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -32,7 +33,7 @@ KEY = "large.bin"
 #: Far more than the pipe from the function to the client holds (the function's and the
 #: emulator's socket buffers, the emulator's queue, the gateway's and the client's buffers),
 #: so every abort leaves the function blocked in a write.
-SIZE = 64 * MiB
+SIZE = 96 * MiB
 #: How long a sandbox may take to be warm again. It only turns a hang into a failure: a
 #: stopped function is back in `next` in milliseconds, a hung one took 60 to 110 s.
 IDLE_WITHIN_S = 20.0
@@ -63,10 +64,13 @@ def local(store: Path) -> Iterator[RunningLocal]:
             yield running
 
 
-def leave(local: RunningLocal, head: bytes, after: int, *, reset: bool) -> None:
+def leave(
+    local: RunningLocal, head: bytes, after: int, *, reset: bool, when_blocked: bool = False
+) -> None:
     """Sends ``head``, reads the response head and ``after`` bytes of the body, then closes:
     with a reset (SO_LINGER 0), or an ordinary close (a FIN, or a reset from the kernel if
-    bytes were left unread, as a browser's cancelled download does)."""
+    bytes were left unread, as a browser's cancelled download does). ``when_blocked``: not
+    before the function is blocked in a write behind the client that stopped reading."""
     with socket.create_connection(("127.0.0.1", local.port), timeout=60) as sock:
         sock.sendall(head)
         received = b""
@@ -81,8 +85,42 @@ def leave(local: RunningLocal, head: bytes, after: int, *, reset: bool) -> None:
             data = sock.recv(min(1 << 20, after - body))
             assert data, "the response ended early"
             body += len(data)
+        if when_blocked:
+            wait_until_blocked(local)
         if reset:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+#: /proc/net/tcp's timer code for a connection probing a shut receive window (ICSK_TIME_PROBE0).
+_PROBING_A_SHUT_WINDOW = "04"
+
+
+def wait_until_blocked(local: RunningLocal) -> None:
+    """Waits until the function's connection to its Runtime API waits on a shut receive
+    window: every buffer between the client and the function is full, and the function is
+    blocked in a write. The state in which a hang-up has to reach a function that is not
+    reading (Linux only, from /proc)."""
+    [sandbox] = local.functions()["StreamFunction"]["sandboxes"]
+    deadline = time.monotonic() + IDLE_WITHIN_S
+    while not _probing(sandbox["pid"]):
+        assert time.monotonic() < deadline, "the function never blocked behind the client"
+        time.sleep(0.02)
+
+
+def _probing(pid: int) -> bool:
+    inodes = set()
+    for descriptor in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/{pid}/fd/{descriptor}")
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    with open("/proc/net/tcp", encoding="ascii") as rows:
+        next(rows)
+        for row in rows:
+            fields = row.split()
+            if fields[9] in inodes and fields[5].split(":")[0] == _PROBING_A_SHUT_WINDOW:
+                return True
+    return False
 
 
 def download_head(request_id: str) -> bytes:
@@ -125,18 +163,21 @@ def check_a_range(local: RunningLocal, store: Path, start: int) -> None:
 
 #: Where the client leaves: in the first bytes (as the soak's clients do), after a chunk or
 #: two, or deep into the download.
-POINTS = [1, 64, 70_000, MiB + 1, 8 * MiB, 24 * MiB]
+POINTS = [1, 64, 70_000, MiB + 1, 16 * MiB]
 
 
 def test_aborted_downloads_stop_their_function_and_free_its_sandbox(
     local: RunningLocal, store: Path
 ) -> None:
-    for round_ in range(2):
+    """The client leaves at once (as the soak's do), or once the function is blocked behind
+    it: the case that hung the function for a minute or two."""
+    for blocked in (False, True):
         for index, after in enumerate(POINTS):
             for reset in (True, False):
-                leave(local, download_head(f"abort-{round_}-{index}-{reset}"), after, reset=reset)
+                request_id = f"abort-{blocked}-{index}-{reset}"
+                leave(local, download_head(request_id), after, reset=reset, when_blocked=blocked)
                 wait_until_warm(local)
-                check_a_range(local, store, (index * 7 + round_) * MiB)
+                check_a_range(local, store, (index * 7 + blocked) * MiB)
     functions = local.functions()["StreamFunction"]
     assert functions["throttles"] == 0
     assert functions["cold_starts"] == 1  # no process was killed or replaced
