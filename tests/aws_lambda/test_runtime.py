@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from streamway.local.runtime_api import FunctionConfig
 from tests.aws_lambda.fixtures import http_event, rest_event
 from tests.servers import lambda_function
 
@@ -248,3 +249,63 @@ async def test_100_mb_body_streams_with_bounded_memory() -> None:
     assert received == size
     # The app's 1 MiB chunk, the socket buffer bound and some slack; not the 100 MB body.
     assert peak_rss - idle_rss < 16 * 1024, (idle_rss, peak_rss)
+
+
+# --- when the Runtime API ends an invocation (streamway local's caller left) ---------------
+
+
+def _records(output: str) -> list[dict[str, object]]:
+    records = []
+    for line in output.splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
+
+
+def _said(output: str, request_id: str) -> list[tuple[object, object]]:
+    """(level, message) of the runtime's non-INFO lines about one invocation."""
+    return [
+        (record["level"], record["message"])
+        for record in _records(output)
+        if record.get("request_id") == request_id and record["level"] != "INFO"
+    ]
+
+
+async def test_a_hung_up_stream_is_one_warning_and_the_runtime_goes_on() -> None:
+    """The emulator hangs up a streaming answer whose caller left (its connection is reset):
+    the app stops as it does for a client that left, the runtime says so once as a warning
+    (no error trailers, no /error that would get 410) and takes the next invocation."""
+    async with lambda_function() as function:
+        invocation = await function.api.invoke(http_event("/large", query="mib=200"))
+        _, body = await invocation.http_response()
+        await anext(body)  # the app is streaming
+        invocation.cancel({"errorType": "Gateway.Abandoned", "errorMessage": "the client left"})
+        following = await (await function.api.invoke(http_event("/headers"))).result()
+        output = function.output()
+
+    assert following.ok, following.error
+    [(level, message)] = _said(output, invocation.request_id)
+    assert level == "WARNING"
+    assert "ended the invocation" in str(message)
+    assert not [record for record in _records(output) if record["level"] == "ERROR"]
+
+
+async def test_a_buffered_answer_after_its_invocation_ended_is_a_warning() -> None:
+    """A buffered function that answers after its invocation timed out gets 410 Gone, which
+    the runtime notes as a warning (the invocation is over, through no fault of the
+    function's answer), not as an error, and it goes on to the next invocation."""
+    env = {"STREAMWAY_LAMBDA_INVOKE_MODE": "buffered"}
+    async with lambda_function(env=env, config=FunctionConfig(timeout_s=0.5)) as function:
+        invocation = await function.api.invoke(http_event("/slow", query="pause=1.5"))
+        timed_out = await invocation.result()
+        following = await (await function.api.invoke(http_event("/headers"))).result()
+        output = function.output()
+
+    assert (timed_out.error or {}).get("errorType") == "Sandbox.Timedout"
+    assert following.ok, following.error
+    [(level, message)] = _said(output, invocation.request_id)
+    assert level == "WARNING"
+    assert "no longer takes" in str(message)
+    assert not [record for record in _records(output) if record["level"] == "ERROR"]

@@ -7,13 +7,23 @@ import base64
 import hashlib
 import json
 import os
+import socket
+import struct
 import time
 
 import h11
 import httpx
 import pytest
 
-from streamway.local.runtime_api import INVOKE_PATH, FunctionConfig, RuntimeAPIServer
+from streamway.local.functions import ABANDONED
+from streamway.local.runtime_api import (
+    INVOKE_PATH,
+    QUEUED_CHUNKS,
+    FunctionConfig,
+    Invocation,
+    RuntimeAPIServer,
+    lambda_error,
+)
 from tests.aws_lambda.fixtures import rest_event
 from tests.servers import start_function_process, stop_process
 
@@ -370,6 +380,85 @@ async def test_a_caller_that_leaves_mid_stream_stops_the_function() -> None:
             await asyncio.sleep(0.02)
         assert api.in_flight == 0
         client.writer.close()
+
+
+#: Where Linux's ``struct tcp_info`` keeps ``tcpi_snd_wnd``, the peer's receive window
+#: (since Linux 5.19; include/uapi/linux/tcp.h).
+_TCPI_SND_WND = 228
+
+
+def _peer_window(writer: asyncio.StreamWriter) -> int:
+    """The receive window the other end of ``writer``'s connection last advertised."""
+    sock = writer.get_extra_info("socket")
+    raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
+    if len(raw) < _TCPI_SND_WND + 4:
+        pytest.skip("this kernel's TCP_INFO has no tcpi_snd_wnd")
+    return int(struct.unpack_from("I", raw, _TCPI_SND_WND)[0])
+
+
+async def _stream_until_the_window_shuts(client: RawClient, invocation: Invocation) -> None:
+    """Streams 1 MiB chunks nobody reads until the emulator has stopped reading (its queue
+    for the caller is full) and its receive window is shut: a function blocked in its write,
+    as behind a client that stopped reading. (The last bytes of a window go only when the
+    kernel's persist timer fires, hence the polling.)"""
+    for _ in range(1000):
+        if client.writer.transport.get_write_buffer_size() < 1 << 20:
+            client.write(_chunk(b"y" * (1 << 20)))
+        await asyncio.sleep(0.01)
+        if invocation.backlog == QUEUED_CHUNKS and _peer_window(client.writer) == 0:
+            return
+    raise AssertionError("the emulator's receive window never shut")
+
+
+async def test_a_cancel_resets_a_function_blocked_on_a_full_connection() -> None:
+    """The soak's hung sandboxes (issue 15): a caller leaves while the function is blocked
+    writing into a full connection. The emulator's receive window is shut, and a shut-down
+    socket sends no window update, so a close that sends a FIN leaves the function's write
+    waiting for the orphan to time out (tcp_fin_timeout, 60 s, then probe back-off: the
+    soak's 108 s). A reset must fail it at once."""
+    async with RuntimeAPIServer() as api:
+        client = await RawClient.connect(api)
+        invocation = await api.invoke({})
+        await _stream_from_function(client, [b"{}" + b"\x00" * 8])
+        await _stream_until_the_window_shuts(client, invocation)
+
+        invocation.cancel(lambda_error(ABANDONED, "no one is reading"))
+
+        # 20 s only turns a hang into a failure: a reset ends the write in milliseconds.
+        with pytest.raises(ConnectionError):
+            await asyncio.wait_for(_write_until_refused(client.writer), 20)
+        client.writer.close()
+        # The function reconnects for its next invocation, as a runtime does.
+        following = await api.invoke({"n": 2})
+        client = await RawClient.connect(api)
+        status, headers, _ = await asyncio.wait_for(client.exchange(NEXT), 5)
+        await client.close()
+    assert status == 200
+    assert headers["lambda-runtime-aws-request-id"] == following.request_id
+
+
+async def test_a_cancel_after_the_function_finished_lets_it_have_its_answer() -> None:
+    """A function that sent its whole response while the caller's queue was full, then a
+    caller that leaves without reading: the end of the response must not wait for room in a
+    queue nobody reads, so the function gets its 202 and goes back to `next`."""
+    async with RuntimeAPIServer() as api:
+        client = await RawClient.connect(api)
+        invocation = await api.invoke({})
+        # The prelude, then as many chunks as fill the queue, then the end of the body.
+        pieces = [b"{}" + b"\x00" * 8, *(b"z" * 1000 for _ in range(QUEUED_CHUNKS - 1))]
+        await _stream_from_function(client, pieces)
+        reply = asyncio.create_task(client.exchange(b"0\r\n\r\n"))
+        await asyncio.wait_for(invocation.ended(), 10)  # the emulator read the body's end
+
+        invocation.cancel(lambda_error(ABANDONED, "no one is reading"))
+
+        status, _, _ = await asyncio.wait_for(reply, 10)
+        assert api.in_flight == 0
+        following = await api.invoke({"n": 2})
+        _, headers, _ = await asyncio.wait_for(client.exchange(NEXT), 5)
+        await client.close()
+    assert status == 202
+    assert headers["lambda-runtime-aws-request-id"] == following.request_id
 
 
 async def test_a_deadline_mid_stream_cuts_an_http_caller() -> None:

@@ -5,6 +5,14 @@ and shutdown when the runtime stops. Each invocation is one HTTP cycle: ``receiv
 the request body, then blocks until the response is over and says ``http.disconnect`` (so
 apps that watch for a departed client, as streamway's streams do, keep waiting rather than
 spinning); ``send()`` enforces the ASGI message order, as uvicorn's cycle object does.
+
+When the Runtime API connection fails under a response (streamway's emulator hangs up an
+invocation whose caller went away), the cycle treats it as uvicorn treats a client that
+left (the scope says ASGI 2.3): ``send()`` drops the rest without raising and ``receive()``
+says ``http.disconnect``, so the app stops the way it stops under ``streamway serve``. The
+invocation is over: nothing more is sent for it (no error trailers, no ``/error``, which
+would get 410 Gone), and :meth:`AsgiBridge.handle` logs one warning and raises
+:class:`InvocationEnded`.
 """
 
 from __future__ import annotations
@@ -30,6 +38,10 @@ class IncompleteResponse(Exception):
     """The app returned before sending its whole response."""
 
 
+class InvocationEnded(Exception):
+    """The Runtime API connection failed under the response: the invocation is over."""
+
+
 class HttpCycle:
     """One request/response exchange between the app and a :class:`ResponseSink`."""
 
@@ -38,6 +50,8 @@ class HttpCycle:
         self.sink = sink
         self.started = False
         self.complete = False
+        #: Why the response could not go on (the Runtime API connection failed), if so.
+        self.lost: OSError | None = None
         self._body_sent = False
         self._over = asyncio.Event()
 
@@ -52,22 +66,34 @@ class HttpCycle:
         kind = message["type"]
         if kind == "http.response.start" and not self.started:
             self.started = True
-            await self.sink.start(message["status"], message.get("headers", ()))
+            try:
+                await self.sink.start(message["status"], message.get("headers", ()))
+            except OSError as error:
+                self._lose(error)
         elif kind == "http.response.body" and self.started and not self.complete:
+            if self.lost is not None:
+                return  # as uvicorn does once the client left: nowhere to send it
             try:
                 await self.sink.write(message.get("body", b""))
                 if not message.get("more_body", False):
                     self.complete = True
                     await self.sink.finish()
-            except OSError:
-                self.over()
-                raise
+            except OSError as error:
+                self._lose(error)
+                return
             if self.complete:
                 self.over()
         elif self.complete or self._over.is_set():
             raise OSError("the response is over")  # ASGI 2.4: send() after the end raises
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r} in this state")
+
+    def _lose(self, error: OSError) -> None:
+        """The Runtime API connection failed: the rest of the response goes nowhere, and
+        ``receive()`` says ``http.disconnect``."""
+        if self.lost is None:
+            self.lost = error
+        self.over()
 
     def over(self) -> None:
         self._over.set()
@@ -98,21 +124,41 @@ class AsgiBridge:
         return PassThrough(event, context, self.pass_through_path)
 
     async def handle(self, source: EventSource, sink: ResponseSink) -> None:
-        """Runs one HTTP cycle; every failure ends up in the sink (error or trailers)."""
+        """Runs one HTTP cycle; every failure ends up in the sink (error or trailers).
+
+        Raises :class:`InvocationEnded` when the Runtime API connection failed under the
+        response (then nothing more can be sent for this invocation).
+        """
         cycle = HttpCycle(source.body(), sink)
         scope = {**source.scope(), "state": dict(self.state)}
         try:
             await self.app(scope, cycle.receive, cycle.send)
-            if not cycle.complete:
+            if not cycle.complete and cycle.lost is None:
                 raise IncompleteResponse("the app returned before completing its response")
         except Exception as error:
-            if cycle.complete:
+            if cycle.lost is not None:
+                # What an app does once its client is gone (an unwinding stream, a
+                # cancelled task) is not a failure of the app.
+                log.debug("the app ended after the invocation did", exc_info=error)
+            elif cycle.complete:
                 log.exception("the app failed after its response was complete")
             else:
                 log.error("the app failed", exc_info=error)
-                await sink.fail(error)
+                try:
+                    await sink.fail(error)
+                except OSError as lost:
+                    cycle.lost = lost
         finally:
             cycle.over()
+        if cycle.lost is not None:
+            # One line for the departure: a caller that leaves is normal, and the
+            # emulator's hang-up is how an invocation whose caller left is ended.
+            log.warning(
+                "the Runtime API ended the invocation before its response was complete "
+                "(its caller went away, or it timed out); the rest is dropped",
+                extra={"reason": str(cycle.lost) or type(cycle.lost).__name__},
+            )
+            raise InvocationEnded(str(cycle.lost)) from cycle.lost
 
     # --- lifespan ----------------------------------------------------------------------
 

@@ -80,8 +80,14 @@ class RuntimeConnection:
         self._writer: asyncio.StreamWriter | None = None
         self._conn = h11.Connection(h11.CLIENT)
 
+    @property
+    def closed(self) -> bool:
+        """No connection, or the Runtime API hung it up (streamway's emulator does when an
+        invocation's caller goes away)."""
+        return self._writer is None or self._writer.transport.is_closing()
+
     async def _ensure_open(self) -> None:
-        if self._writer is not None and self._conn.our_state is h11.IDLE:
+        if not self.closed and self._conn.our_state is h11.IDLE:
             return
         await self.close()
         self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
@@ -107,6 +113,10 @@ class RuntimeConnection:
 
     async def send(self, event: h11.Request | h11.Data | h11.EndOfMessage) -> None:
         assert self._writer is not None
+        if self._writer.transport.is_closing():
+            # What the peer's hang-up is, whatever the loop: uvloop raises RuntimeError on a
+            # closed transport, asyncio's drops the bytes and says nothing until drain().
+            raise ConnectionResetError("the Runtime API closed the connection")
         # Piece by piece rather than writelines(), which joins (copies) a 1 MiB chunk first;
         # write() sends straight from the chunk and copies only what the socket cannot take.
         for piece in self._conn.send_with_data_passthrough(event) or ():
@@ -189,7 +199,11 @@ class RuntimeAPIClient:
 
 
 def expect_accepted(reply: Reply, what: str) -> None:
-    if reply.status != 202:
+    if reply.status == 410:
+        # The invocation ended without this answer (a timeout, or a caller that went
+        # away): not the function's failure, and nothing more to do about it.
+        log.warning("the Runtime API no longer takes a %s: the invocation is over", what)
+    elif reply.status != 202:
         # Lambda refuses late (410), unknown (400) and oversized (413) responses; the
         # invocation is over either way, so this is logged and the loop goes on.
         log.error(

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from streamway.aws_lambda.bridge import AsgiBridge
+from streamway.aws_lambda.bridge import AsgiBridge, InvocationEnded
 from streamway.aws_lambda.buffered import BufferedResponse
 from streamway.aws_lambda.client import NextInvocation, RuntimeAPIClient
 from streamway.aws_lambda.context import LambdaContext
@@ -139,6 +139,9 @@ class LambdaRuntime:
                 function_name=context.function_name,
             ):
                 await self.bridge.handle(source, metered)
+        except InvocationEnded:
+            # Logged by the bridge. The connection is unusable; `next` opens another.
+            await self.client.close()
         except ConnectionError:
             # The Runtime API connection broke mid-answer; the next `next` reconnects.
             log.exception("lost the Runtime API connection")

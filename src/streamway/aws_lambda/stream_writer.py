@@ -55,6 +55,11 @@ class StreamingResponse:
     async def start(self, status: int, headers: RawHeaders) -> None:
         prelude = json.dumps(self.source.prelude(status, headers), separators=(",", ":"))
         connection = self.client.connection
+        if connection.closed:
+            # The connection `next` came on is gone: the Runtime API ended the invocation
+            # (streamway's emulator hangs up when the caller leaves). Another connection
+            # would only stream the answer to a refusal.
+            raise ConnectionResetError("the Runtime API hung up before the response began")
         await connection.begin("POST", f"/invocation/{self.request_id}/response", STREAMING_HEADERS)
         self.started = True
         # Sent at once, even before any body: API Gateway starts the client's response on the

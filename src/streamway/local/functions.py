@@ -165,11 +165,25 @@ class Sandbox:
     def released(self) -> None:
         """The caller is done with the invocation. If it ran to its end, the runtime is about
         to ask for the next one; if it was abandoned, the function may still be running."""
-        invocation = self.current
-        error_type = (invocation.error or {}).get("errorType") if invocation else None
-        # (A timed-out one is about to be replaced: also worth a short wait.)
-        if self.state == "busy" and error_type != ABANDONED:
+        if self.returning:
             self.state = "settling"
+
+    @property
+    def returning(self) -> bool:
+        """Whether the runtime should be back in ``next`` within moments: its invocation
+        ended, or its client has the whole response, and the caller may not have released
+        it yet (a client that has every byte can ask again before the gateway's handler is
+        done). Not when an abandoned function may still be working: even one whose stream
+        was cut off stops only at its next write. A timed-out one is about to be replaced:
+        also worth a short wait."""
+        invocation = self.current
+        if self.state == "settling":
+            return True
+        if self.state != "busy" or invocation is None:
+            return False
+        if not invocation.done:
+            return invocation.delivered
+        return (invocation.error or {}).get("errorType") != ABANDONED
 
     async def settle(self) -> None:
         """Waits until the runtime is back in ``next`` after the current invocation; kills the
@@ -303,7 +317,7 @@ class FunctionPool:
                     return Lease(self, sandbox, cold_start=False)
             # A sandbox that just answered is back in `next` within moments: waiting for it
             # beats a cold start (and keeps a sequential client on one warm sandbox).
-            settling = [s.free.wait() for s in self.sandboxes if s.state == "settling"]
+            settling = [s.free.wait() for s in self.sandboxes if s.returning]
             if not settling:
                 break
             waits = [asyncio.ensure_future(wait) for wait in settling]

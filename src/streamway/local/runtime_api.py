@@ -41,6 +41,7 @@ import json
 import logging
 import secrets
 import socket
+import struct
 import time
 import uuid
 from collections import OrderedDict
@@ -104,7 +105,9 @@ _REFUSALS = {
     501: "NotImplemented",
 }
 
-_QUEUED_CHUNKS = 8
+#: Body chunks an invocation holds for its caller; while they wait, the function's socket is
+#: not read (backpressure).
+QUEUED_CHUNKS = 8
 #: How many finished invocation ids are remembered (for 410 Gone on a late answer).
 RECENT_IDS = 1024
 
@@ -169,8 +172,14 @@ class Invocation:
         self.error: dict[str, Any] | None = None
         self.trailers: dict[str, str] = {}
         self.received_at: float | None = None
+        #: Set when :meth:`cancel` hung up the function's connection: what it still sends
+        #: is not read, and its next write fails.
+        self.stopped = False
+        #: Set by the caller once its client has the whole response (``Content-Length``
+        #: bytes, or a HEAD's headers): what remains is the stream's formal end.
+        self.delivered = False
         self.response_started_at: float | None = None
-        self._queue: asyncio.Queue[BodyBytes | None] = asyncio.Queue(_QUEUED_CHUNKS)
+        self._queue: asyncio.Queue[BodyBytes | None] = asyncio.Queue(QUEUED_CHUNKS)
         self._reading = False
         self._responded = asyncio.Event()
         self._done = asyncio.Event()
@@ -190,6 +199,15 @@ class Invocation:
     @property
     def done(self) -> bool:
         return self._done.is_set()
+
+    async def ended(self) -> None:
+        """Waits until the invocation ended (answered, failed, timed out or cancelled)."""
+        await self._done.wait()
+
+    @property
+    def backlog(self) -> int:
+        """Body chunks received and waiting for the caller (at most :data:`QUEUED_CHUNKS`)."""
+        return self._queue.qsize()
 
     async def response_started(self) -> Mode | None:
         """Waits until the function began its answer; its mode, or None for ``/error``."""
@@ -248,18 +266,28 @@ class Invocation:
         """Ends the invocation now, for a caller that will not read the rest (its client
         left, a gateway timeout, the function's process died).
 
-        Chunks not yet read are dropped and the function's connection is closed, so a
+        Chunks not yet read are dropped and the function's connection is reset, so a
         function blocked on a full queue is released and its next write fails, and it
         goes back to ``next``. Lambda does not do this: a stream whose caller went away
         runs on, and is billed, to its end (facts §2).
+
+        An invocation that already ended still loses its unread chunks: the function may
+        have sent its whole answer while the queue was full, and the end mark waits for
+        room in it (``_finish``) before the function gets its 202. With nobody reading,
+        only this makes room, and without it the function waits until its deadline.
         """
-        if self.done:
-            return
         while not self._queue.empty():
             self._queue.get_nowait()
+        if self.done:
+            # The end mark was dropped with the rest, or is about to be put: either way a
+            # reader still finds it.
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(None)
+            return
         self._abort(error)
         if self._connection is not None:
-            self._connection.abort()
+            self.stopped = True
+            hang_up(self._connection)
 
     # --- the server side ---------------------------------------------------------------
 
@@ -734,6 +762,10 @@ class _Connection:
             # Pieces of at most 1 MiB whatever a chunk declares; past the limit, refused
             # before the bytes over it are read.
             async for frame in request.frames(limit):
+                if invocation.stopped:
+                    # Cancelled: nobody wants the rest. Reading on would only empty the
+                    # socket before the reset that stops the function.
+                    raise ConnectionResetError("the invocation was cancelled")
                 if sink is not None and not invocation.done:
                     await self._relay(invocation, sink, frame)
                 else:
@@ -823,7 +855,7 @@ class _Connection:
             if not invocation._sink_released.is_set() and invocation._connection is not None:
                 # Ended while the function was still sending (its deadline): stop the relay.
                 # Not after the body: the function's connection must live on for `next`.
-                invocation._connection.abort()
+                hang_up(invocation._connection)
             await invocation._sink_released.wait()
         else:
             async for chunk in invocation.chunks():
@@ -833,6 +865,25 @@ class _Connection:
             # Mid-stream failure: no clean end of the chunked body, the caller sees it failed.
             raise ConnectionResetError("the function failed mid-stream")
         await self.stream.write(LAST_CHUNK)
+
+
+def hang_up(stream: SocketStream) -> None:
+    """Hangs up a function's connection from any task, with a reset rather than a FIN.
+
+    The function may be blocked in a write, its data refused by the emulator's shut receive
+    window. A shut-down socket sends no window update for what is still read from it, and
+    one closed with nothing unread sends a FIN and waits in FIN-WAIT-2: the function's
+    kernel then sends only window probes, and its write fails only when that socket times
+    out (``tcp_fin_timeout``, 60 s, then the probes' back-off; the soak saw 108 s). With
+    ``SO_LINGER`` 0 the close that follows sends a reset, which fails the write at once.
+    """
+    with contextlib.suppress(OSError):
+        stream.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+    stream.abort()
+
+
+#: ``struct linger`` on, 0 s: ``close()`` resets the connection.
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 
 
 def _family(host: str) -> socket.AddressFamily:

@@ -128,6 +128,8 @@ async def relay_stream(
     exchange.headers_sent(status)
     length = _content_length(headers)
     exchange.content_complete = head_request or length == 0
+    if exchange.content_complete:
+        invocation.delivered = True
     rest = head[index + len(PRELUDE_DELIMITER) :]
     try:
         piece: BodyBytes | None = rest
@@ -139,6 +141,9 @@ async def relay_stream(
                 exchange.content_sent(len(piece))
                 if length is not None and exchange.bytes_out >= length:
                     exchange.content_complete = True
+                    # The client may ask again before this stream's formal end; the
+                    # sandbox is then as good as free (see Sandbox.returning).
+                    invocation.delivered = True
             piece = await chunks.next()
     except _TimedOut:
         _cut(exchange, "the stream timed out (integration or idle timeout)")
