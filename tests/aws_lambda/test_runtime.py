@@ -265,11 +265,13 @@ def _records(output: str) -> list[dict[str, object]]:
 
 
 def _said(output: str, request_id: str) -> list[tuple[object, object]]:
-    """(level, message) of the runtime's non-INFO lines about one invocation."""
+    """(level, message) of the runtime's non-INFO lines about one invocation (in Lambda's
+    JSON log fields: ``requestId``; lines without a level are metric lines)."""
     return [
         (record["level"], record["message"])
         for record in _records(output)
-        if record.get("request_id") == request_id and record["level"] != "INFO"
+        if request_id in (record.get("request_id"), record.get("requestId"))
+        and record.get("level", "INFO") != "INFO"
     ]
 
 
@@ -289,7 +291,7 @@ async def test_a_hung_up_stream_is_one_warning_and_the_runtime_goes_on() -> None
     [(level, message)] = _said(output, invocation.request_id)
     assert level == "WARNING"
     assert "ended the invocation" in str(message)
-    assert not [record for record in _records(output) if record["level"] == "ERROR"]
+    assert not [record for record in _records(output) if record.get("level") == "ERROR"]
 
 
 async def test_a_buffered_answer_after_its_invocation_ended_is_a_warning() -> None:
@@ -308,4 +310,4 @@ async def test_a_buffered_answer_after_its_invocation_ended_is_a_warning() -> No
     [(level, message)] = _said(output, invocation.request_id)
     assert level == "WARNING"
     assert "no longer takes" in str(message)
-    assert not [record for record in _records(output) if record["level"] == "ERROR"]
+    assert not [record for record in _records(output) if record.get("level") == "ERROR"]
