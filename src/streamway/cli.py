@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from streamway import __version__
+from streamway.aws_contract import DEFAULT_APP
 
 if TYPE_CHECKING:
     from streamway.config import Settings
@@ -134,7 +135,7 @@ def local(
     ] = None,
     app: Annotated[
         str, typer.Option(help="The ASGI app both functions serve, as module:attribute.")
-    ] = "streamway.service.asgi:app",
+    ] = DEFAULT_APP,
     concurrency: Annotated[
         int, typer.Option(min=1, help="Most processes (concurrent invocations) per function.")
     ] = 2,
