@@ -7,7 +7,7 @@ from pathlib import Path
 
 #: API Gateway's request payload limit.
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
-#: "For Regional or private endpoints, the [idle] timeout is 5 minutes." (facts §1)
+#: "For Regional or private endpoints, the [idle] timeout is 5 minutes." (docs/aws-behaviour.md §1)
 STREAM_IDLE_TIMEOUT_S = 300.0
 
 
