@@ -28,24 +28,25 @@ def cited_files() -> list[Path]:
     return [file for file in files if file != DOC]
 
 
+def citations(pattern: str) -> list[tuple[str, str]]:
+    """(file, what ``pattern``'s group caught) for every citation of the doc in the repository."""
+    return [
+        (str(file.relative_to(REPO)), target)
+        for file in cited_files()
+        for target in re.findall(pattern, file.read_text(encoding="utf-8"))
+    ]
+
+
 def test_links_into_the_doc_name_its_headings() -> None:
     known = anchors(DOC.read_text(encoding="utf-8"))
-    broken = [
-        f"{file.relative_to(REPO)}: #{anchor}"
-        for file in cited_files()
-        for anchor in re.findall(r"aws-behaviour\.md#([\w-]+)", file.read_text(encoding="utf-8"))
-        if anchor not in known
-    ]
+    broken = [cited for cited in citations(r"aws-behaviour\.md#([\w-]+)") if cited[1] not in known]
     assert not broken, broken
 
 
 def test_section_citations_name_its_sections() -> None:
     known = section_numbers(DOC.read_text(encoding="utf-8"))
     broken = [
-        f"{file.relative_to(REPO)}: §{number}"
-        for file in cited_files()
-        for number in re.findall(r"aws-behaviour\.md\)? ?§(\d+)", file.read_text(encoding="utf-8"))
-        if number not in known
+        cited for cited in citations(r"aws-behaviour\.md\)? ?§(\d+)") if cited[1] not in known
     ]
     assert not broken, broken
 

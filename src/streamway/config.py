@@ -15,10 +15,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from streamway.aws_contract import API_GATEWAY_MAX_REQUEST_BYTES
 from streamway.http.head_limits import MAX_HEAD_BYTES, MAX_HEADER_VALUE_BYTES
-
-#: API Gateway's request payload limit; bodies above it never reach a Lambda function.
-API_GATEWAY_MAX_REQUEST_BYTES = 10 * 1024 * 1024
 
 #: Where downloads come from unless configured: ``./samples`` under the working directory,
 #: which ``streamway serve`` fills with sample files when it is missing or empty.

@@ -21,11 +21,11 @@ from typing import Any
 
 import h11
 
+from streamway.aws_contract import ERROR_TYPE_HEADER, REQUEST_ID_HEADER
+
 log = logging.getLogger("streamway.aws_lambda")
 
 API_PREFIX = "/2018-06-01/runtime"
-ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
-ERROR_BODY_TRAILER = "Lambda-Runtime-Function-Error-Body"
 
 _READ_SIZE = 64 * 1024
 #: The most the writer lets the socket buffer hold before ``send()`` waits (plus the one
@@ -55,7 +55,7 @@ class NextInvocation:
 
     @property
     def request_id(self) -> str:
-        return self.headers["lambda-runtime-aws-request-id"]
+        return self.headers[REQUEST_ID_HEADER]
 
     def event(self) -> Any:
         return json.loads(self.body)

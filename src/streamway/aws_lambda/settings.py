@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, cast
 
-InvokeMode = Literal["response_stream", "buffered"]
+from streamway.aws_contract import DEFAULT_APP, INVOKE_MODES, InvokeMode
+
 LoopName = Literal["auto", "asyncio", "uvloop"]
 
 
@@ -26,7 +27,7 @@ def _first(env: Mapping[str, str], names: tuple[str, ...], default: str) -> str:
 
 @dataclass(frozen=True)
 class RuntimeSettings:
-    app: str = "streamway.service.asgi:app"
+    app: str = DEFAULT_APP
     lambda_invoke_mode: InvokeMode = "response_stream"
     lambda_pass_through_path: str = "/events"
     log_level: str = "INFO"
@@ -39,14 +40,14 @@ class RuntimeSettings:
         mode = _first(
             env, ("STREAMWAY_LAMBDA_INVOKE_MODE", "AWS_LWA_INVOKE_MODE"), cls.lambda_invoke_mode
         ).lower()
-        if mode not in ("response_stream", "buffered"):
+        if mode not in INVOKE_MODES:
             raise ValueError(f"the invoke mode must be response_stream or buffered, not {mode!r}")
         loop = env.get("STREAMWAY_LOOP", cls.loop).lower()
         if loop not in ("auto", "asyncio", "uvloop"):
             raise ValueError(f"the loop must be auto, asyncio or uvloop, not {loop!r}")
         return cls(
             app=env.get("STREAMWAY_APP", cls.app),
-            lambda_invoke_mode=cast(InvokeMode, mode),
+            lambda_invoke_mode=mode,
             lambda_pass_through_path=_first(
                 env,
                 ("STREAMWAY_LAMBDA_PASS_THROUGH_PATH", "AWS_LWA_PASS_THROUGH_PATH"),

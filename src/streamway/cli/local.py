@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from streamway.aws_contract import DEFAULT_APP
 from streamway.cli.serve import _ensure_default_samples
 
 LOCAL_HELP = (
@@ -41,7 +42,7 @@ def local(
     ] = None,
     app: Annotated[
         str, typer.Option(help="The ASGI app both functions serve, as module:attribute.")
-    ] = "streamway.service.asgi:app",
+    ] = DEFAULT_APP,
     concurrency: Annotated[
         int, typer.Option(min=1, help="Most processes (concurrent invocations) per function.")
     ] = 2,

@@ -30,10 +30,11 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from streamway.api.access_log import ACCESS_LOG_FIELDS, AWS_ONLY_FIELDS
-from streamway.local.throttle import MB
+from streamway.aws_contract import LoggedTransferMode as TransferMode
+from streamway.aws_contract import MiB as MB
 
 access_log = logging.getLogger("streamway.local.access")
 
@@ -46,8 +47,6 @@ GB = 1024 * MB
 #: How many of the latest requests ``/_local/metering`` lists; older ones live in the totals
 #: and the access log only.
 RECENT_REQUESTS = 50
-
-TransferMode = Literal["STREAMED", "BUFFERED"]
 
 
 @dataclass(frozen=True)
