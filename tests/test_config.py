@@ -12,10 +12,10 @@ from streamway.config import Settings
 def test_sessions_live_in_tmp_on_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STREAMWAY_SESSIONS_DIR", raising=False)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "streamway")
-    assert Settings().sessions_dir == Path("/tmp/streamway/sessions")
+    assert Settings().agentcore.sessions_dir == Path("/tmp/streamway/sessions")
 
 
 def test_sessions_live_in_home_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STREAMWAY_SESSIONS_DIR", raising=False)
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
-    assert Settings().sessions_dir == Path.home() / ".streamway" / "sessions"
+    assert Settings().agentcore.sessions_dir == Path.home() / ".streamway" / "sessions"

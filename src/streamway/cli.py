@@ -12,7 +12,7 @@ import typer
 from streamway import __version__
 
 if TYPE_CHECKING:
-    from streamway.config import Settings
+    from streamway.config import StoreSettings
 
 cli = typer.Typer(
     name="streamway",
@@ -55,16 +55,16 @@ def serve(
     """
     import uvicorn
 
-    from streamway.config import Settings
+    from streamway.config import ServeSettings, Settings
     from streamway.http.limits import BodyTimeout, ServerLimits
     from streamway.logs import configure_logging
     from streamway.service.app import create_app
     from streamway.service.errors import ApiError
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    configure_logging(settings.log_level, settings.log_format)
-    _ensure_default_samples(settings)
+    settings = Settings(serve=ServeSettings(**overrides))  # type: ignore[arg-type]
+    configure_logging(settings.observability.log_level, settings.observability.log_format)
+    _ensure_default_samples(settings.store)
 
     def body_stalled(timeout_s: float) -> ApiError:
         # Raised into whoever reads the body, like the size limit's 413: the error handler
@@ -76,12 +76,7 @@ def serve(
             headers={"connection": "close"},
         )
 
-    limits = ServerLimits(
-        head_timeout_s=settings.request_head_timeout_s,
-        body_timeout_s=settings.request_body_timeout_s,
-        max_connections=settings.max_connections,
-        keep_alive_timeout_s=settings.keep_alive_timeout_s,
-    )
+    limits = ServerLimits.from_settings(settings.serve)
     head_timeout_body = json.dumps(
         {
             "error": {
@@ -92,9 +87,9 @@ def serve(
     ).encode()
     uvicorn.run(
         BodyTimeout(create_app(settings), timeout_s=limits.body_timeout_s, stalled=body_stalled),
-        host=settings.host,
-        port=settings.port,
-        loop=settings.loop,
+        host=settings.serve.host,
+        port=settings.serve.port,
+        loop=settings.serve.loop,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
@@ -185,13 +180,15 @@ def local(
     ] = None,
 ) -> None:
     from streamway.config import Settings
+    from streamway.http.limits import ServerLimits
     from streamway.local.options import LocalOptions
     from streamway.local.server import build_gateway, run
     from streamway.logs import configure_logging
 
     settings = Settings()
-    configure_logging(settings.log_level, settings.log_format)
-    _ensure_default_samples(settings)
+    configure_logging(settings.observability.log_level, settings.observability.log_format)
+    _ensure_default_samples(settings.store)
+    limits = ServerLimits.from_settings(settings.serve)
     options = LocalOptions(
         host=host,
         port=port,
@@ -210,10 +207,10 @@ def local(
         jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience,
         prices=tuple(price or ()),
-        head_timeout_s=settings.request_head_timeout_s,
-        body_timeout_s=settings.request_body_timeout_s,
-        max_connections=settings.max_connections,
-        keep_alive_timeout_s=settings.keep_alive_timeout_s,
+        head_timeout_s=limits.head_timeout_s,
+        body_timeout_s=limits.body_timeout_s,
+        max_connections=limits.max_connections,
+        keep_alive_timeout_s=limits.keep_alive_timeout_s,
     )
     try:
         gateway = build_gateway(options)
@@ -223,7 +220,7 @@ def local(
     run(gateway, options)
 
 
-def _ensure_default_samples(settings: Settings) -> None:
+def _ensure_default_samples(settings: StoreSettings) -> None:
     """Fill the default store directory with sample files on a first run (docs/downloads.md)."""
     import logging
 

@@ -26,7 +26,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from streamway.config import Settings
+from streamway.config import ModelSettings, Settings, StoreSettings
 from streamway.service.app import create_app
 
 BUCKET = "streamway-test"
@@ -71,10 +71,10 @@ class ThreadServer:
 
 
 @contextmanager
-def downloads_server(**settings: Any) -> Iterator[ThreadServer]:
-    """streamway with ``Settings(**settings)`` on a free loopback port, until the block ends."""
+def downloads_server(**store: Any) -> Iterator[ThreadServer]:
+    """streamway with ``StoreSettings(**store)`` on a free loopback port, until the block ends."""
     port = free_port()
-    app = create_app(Settings(model=NO_MODEL, port=port, **settings))
+    app = create_app(Settings(model=ModelSettings(model=NO_MODEL), store=StoreSettings(**store)))
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
