@@ -180,7 +180,6 @@ def local(
     ] = None,
 ) -> None:
     from streamway.config import Settings
-    from streamway.http.limits import ServerLimits
     from streamway.local.options import LocalOptions
     from streamway.local.server import build_gateway, run
     from streamway.logs import configure_logging
@@ -188,7 +187,6 @@ def local(
     settings = Settings()
     configure_logging(settings.observability.log_level, settings.observability.log_format)
     _ensure_default_samples(settings.store)
-    limits = ServerLimits.from_settings(settings.serve)
     options = LocalOptions(
         host=host,
         port=port,
@@ -207,10 +205,10 @@ def local(
         jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience,
         prices=tuple(price or ()),
-        head_timeout_s=limits.head_timeout_s,
-        body_timeout_s=limits.body_timeout_s,
-        max_connections=limits.max_connections,
-        keep_alive_timeout_s=limits.keep_alive_timeout_s,
+        head_timeout_s=settings.serve.request_head_timeout_s,
+        body_timeout_s=settings.serve.request_body_timeout_s,
+        max_connections=settings.serve.max_connections,
+        keep_alive_timeout_s=settings.serve.keep_alive_timeout_s,
     )
     try:
         gateway = build_gateway(options)

@@ -31,11 +31,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Built once per process (not per request or per Lambda invocation): the model load
         # is the expensive part of a cold start.
         app.state.agent_runner = AgentRunner.from_settings(settings.model)
-        agentcore_settings = settings.agentcore
         app.state.sessions = SessionStore(
-            agentcore_settings.sessions_dir,
-            idle_timeout_s=agentcore_settings.session_idle_timeout_s,
-            max_sessions=agentcore_settings.max_sessions,
+            settings.agentcore.sessions_dir,
+            idle_timeout_s=settings.agentcore.session_idle_timeout_s,
+            max_sessions=settings.agentcore.max_sessions,
         )
         app.state.object_store = await open_store(settings.store)
         try:
@@ -69,17 +68,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Added innermost first: Starlette runs the last one added outermost. The request id and
     # the access log wrap the refusals of the head and host checks too.
-    serve = settings.serve
-    app.add_middleware(AllowedHostsMiddleware, allowed_hosts=serve.allowed_hosts)
+    app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.serve.allowed_hosts)
     app.add_middleware(
         HeadLimitMiddleware,
-        max_header_bytes=serve.max_header_bytes,
-        max_head_bytes=serve.max_head_bytes,
+        max_header_bytes=settings.serve.max_header_bytes,
+        max_head_bytes=settings.serve.max_head_bytes,
         body=_head_too_large,
     )
     app.add_middleware(
         RequestContextMiddleware,
-        max_request_bytes=serve.max_request_bytes,
+        max_request_bytes=settings.serve.max_request_bytes,
         sinks=_metrics_sinks(app, settings.observability),
     )
     return app
