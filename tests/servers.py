@@ -26,6 +26,10 @@ TEST_ENV = {
     "STREAMWAY_MAX_TOKENS": "64",
     "STREAMWAY_SEED": "7",
     "STREAMWAY_LOG_LEVEL": "INFO",
+    # The servers of one test run share one machine-wide model slot among themselves, and not
+    # with whatever else runs on the machine (another checkout's tests, a benchmark): those
+    # would otherwise hold the slot for minutes and turn these tests' answers into 503s.
+    "STREAMWAY_MODEL_SLOT_DIR": tempfile.mkdtemp(prefix="streamway-test-slot-"),
 }
 
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from streamway.aws_contract import HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE
 from streamway.deploy.native import BundleMismatch, check_bundle, tag_matches
 from streamway.deploy.package import LAMBDA_UNZIPPED_LIMIT, package
 from streamway.deploy.target import Target
-from streamway.local.runtime_api import STREAMING_CONTENT_TYPE, RuntimeAPIServer
+from streamway.local.runtime_api import RuntimeAPIServer
 from tests.aws_lambda.fixtures import rest_event
 from tests.deploy.conftest import BuildBundle
 from tests.servers import REPO_ROOT, stop_process
@@ -198,7 +199,7 @@ async def test_bundle_for_this_machine_streams_a_download_through_the_runtime_ap
             await asyncio.to_thread(stop_process, process)
     assert result.ok, (result.error, log.read_text()[-3000:])
     assert result.mode == "streaming"
-    assert result.response_headers["content-type"] == STREAMING_CONTENT_TYPE
+    assert result.response_headers["content-type"] == HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE
     prelude, body = result.http_response()
     assert prelude["statusCode"] == 200
     assert prelude["headers"]["content-length"] == str(len(payload))

@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from streamway.aws_contract import MiB as MB
 from streamway.local.metering import (
     ACCESS_LOG_VARIABLES,
     GB,
@@ -17,7 +18,6 @@ from streamway.local.metering import (
     RequestRecord,
     access_log_entry,
 )
-from streamway.local.throttle import MB
 from streamway.logs import JsonLinesFormatter
 
 

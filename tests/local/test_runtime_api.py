@@ -15,6 +15,7 @@ import h11
 import httpx
 import pytest
 
+from streamway.aws_contract import error_object
 from streamway.local.functions import ABANDONED
 from streamway.local.runtime_api import (
     INVOKE_PATH,
@@ -22,7 +23,6 @@ from streamway.local.runtime_api import (
     FunctionConfig,
     Invocation,
     RuntimeAPIServer,
-    lambda_error,
 )
 from tests.aws_lambda.fixtures import rest_event
 from tests.servers import start_function_process, stop_process
@@ -422,7 +422,7 @@ async def test_a_cancel_resets_a_function_blocked_on_a_full_connection() -> None
         await _stream_from_function(client, [b"{}" + b"\x00" * 8])
         await _stream_until_the_window_shuts(client, invocation)
 
-        invocation.cancel(lambda_error(ABANDONED, "no one is reading"))
+        invocation.cancel(error_object(ABANDONED, "no one is reading"))
 
         # 20 s only turns a hang into a failure: a reset ends the write in milliseconds.
         with pytest.raises(ConnectionError):
@@ -450,7 +450,7 @@ async def test_a_cancel_after_the_function_finished_lets_it_have_its_answer() ->
         reply = asyncio.create_task(client.exchange(b"0\r\n\r\n"))
         await asyncio.wait_for(invocation.ended(), 10)  # the emulator read the body's end
 
-        invocation.cancel(lambda_error(ABANDONED, "no one is reading"))
+        invocation.cancel(error_object(ABANDONED, "no one is reading"))
 
         status, _, _ = await asyncio.wait_for(reply, 10)
         assert api.in_flight == 0

@@ -19,20 +19,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
+from streamway.aws_contract import (
+    BUFFERED_DEFAULT_TIMEOUT_MS,
+    INTEGRATION_MIN_TIMEOUT_MS,
+    STREAM_MAX_TIMEOUT_MS,
+    TRANSFER_MODES,
+    TransferMode,
+)
+
 DEFAULT_DEFINITION_PATH = Path(__file__).with_name("openapi.yaml")
 
-TransferMode = Literal["STREAM", "BUFFERED"]
 INTEGRATION = "x-amazon-apigateway-integration"
 PUBLIC = "x-streamway-public"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
-#: API Gateway's own limits: BUFFERED integrations up to 29 s by default; STREAM up to 15 min.
-BUFFERED_DEFAULT_TIMEOUT_MS = 29_000
-STREAM_MAX_TIMEOUT_MS = 900_000
-INTEGRATION_MIN_TIMEOUT_MS = 50
 
 API_KEY_SCHEME = "api_key"
 JWT_SCHEME = "jwt"
@@ -150,7 +153,7 @@ def _route(resource: str, method: str, operation: Mapping[str, Any]) -> Route:
     if str(integration.get("type", "")).lower() != "aws_proxy":
         raise DefinitionError(f"{where}: only aws_proxy (Lambda proxy) integrations are supported")
     mode = str(integration.get("responseTransferMode", "BUFFERED")).upper()
-    if mode not in ("STREAM", "BUFFERED"):
+    if mode not in TRANSFER_MODES:
         raise DefinitionError(f"{where}: responseTransferMode is STREAM or BUFFERED, not {mode}")
     timeout = int(integration.get("timeoutInMillis", BUFFERED_DEFAULT_TIMEOUT_MS))
     if not INTEGRATION_MIN_TIMEOUT_MS <= timeout <= STREAM_MAX_TIMEOUT_MS:
@@ -164,7 +167,7 @@ def _route(resource: str, method: str, operation: Mapping[str, Any]) -> Route:
     return Route(
         method=method.upper(),
         resource=resource,
-        transfer_mode=mode,  # type: ignore[arg-type]  # checked above
+        transfer_mode=mode,  # narrowed by the TRANSFER_MODES check above
         timeout_ms=timeout,
         uri=uri,
         public=bool(operation.get(PUBLIC, False)),

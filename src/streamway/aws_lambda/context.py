@@ -8,6 +8,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamway.aws_contract import (
+    CLIENT_CONTEXT_HEADER,
+    COGNITO_IDENTITY_HEADER,
+    DEADLINE_MS_HEADER,
+    FUNCTION_ARN_HEADER,
+    TRACE_ID_HEADER,
+)
 from streamway.aws_lambda.client import NextInvocation
 
 
@@ -40,13 +47,13 @@ class LambdaContext:
     @classmethod
     def from_next(cls, invocation: NextInvocation) -> LambdaContext:
         headers = invocation.headers
-        client_context = headers.get("lambda-runtime-client-context")
-        identity = headers.get("lambda-runtime-cognito-identity")
+        client_context = headers.get(CLIENT_CONTEXT_HEADER)
+        identity = headers.get(COGNITO_IDENTITY_HEADER)
         return cls(
             aws_request_id=invocation.request_id,
-            deadline_ms=int(headers.get("lambda-runtime-deadline-ms", "0")),
-            invoked_function_arn=headers.get("lambda-runtime-invoked-function-arn", ""),
-            trace_id=headers.get("lambda-runtime-trace-id"),
+            deadline_ms=int(headers.get(DEADLINE_MS_HEADER, "0")),
+            invoked_function_arn=headers.get(FUNCTION_ARN_HEADER, ""),
+            trace_id=headers.get(TRACE_ID_HEADER),
             client_context=json.loads(client_context) if client_context else None,
             identity=json.loads(identity) if identity else None,
         )

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from streamway.aws_contract import IMPORT_MODULE_ERROR, STREAMING_INVOKE_MODE
 from streamway.aws_lambda.bridge import AsgiBridge, InvocationEnded
 from streamway.aws_lambda.buffered import BufferedResponse
 from streamway.aws_lambda.client import NextInvocation, RuntimeAPIClient
@@ -184,13 +185,13 @@ async def serve(settings: RuntimeSettings, invocations: int | None = None) -> No
         )
         await bridge.startup()
     except Exception as error:
-        error_type = "Runtime.ImportModuleError" if isinstance(error, AppImportError) else None
+        error_type = IMPORT_MODULE_ERROR if isinstance(error, AppImportError) else None
         log.exception("start-up failed")
         await client.post_init_error(error_payload(error, error_type))
         await client.close()
         raise SystemExit(1) from None
     runtime = LambdaRuntime(
-        client, bridge, streaming=settings.lambda_invoke_mode == "response_stream"
+        client, bridge, streaming=settings.lambda_invoke_mode == STREAMING_INVOKE_MODE
     )
     try:
         await runtime.run(invocations)

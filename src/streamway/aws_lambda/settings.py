@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, cast
 
-InvokeMode = Literal["response_stream", "buffered"]
+from streamway.aws_contract import DEFAULT_APP, INVOKE_MODES, InvokeMode
+
 LoopName = Literal["auto", "asyncio", "uvloop"]
 
 #: The variables of each field, the first one set wins. The ``AWS_LWA_*`` names are Lambda
@@ -39,7 +40,7 @@ ENV_NAMES: Mapping[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class RuntimeSettings:
     #: The ASGI app the runtime serves, as ``module:attribute``.
-    app: str = "streamway.service.asgi:app"
+    app: str = DEFAULT_APP
     #: ``response_stream`` for STREAM integrations and RESPONSE_STREAM function URLs,
     #: ``buffered`` for BUFFERED ones; non-HTTP events are always buffered.
     lambda_invoke_mode: InvokeMode = "response_stream"
@@ -61,14 +62,14 @@ class RuntimeSettings:
             return cast(str, getattr(cls, field))
 
         mode = read("lambda_invoke_mode").lower()
-        if mode not in ("response_stream", "buffered"):
+        if mode not in INVOKE_MODES:
             raise ValueError(f"the invoke mode must be response_stream or buffered, not {mode!r}")
         loop = read("loop").lower()
         if loop not in ("auto", "asyncio", "uvloop"):
             raise ValueError(f"the loop must be auto, asyncio or uvloop, not {loop!r}")
         return cls(
             app=read("app"),
-            lambda_invoke_mode=cast(InvokeMode, mode),
+            lambda_invoke_mode=mode,
             lambda_pass_through_path=read("lambda_pass_through_path"),
             log_level=read("log_level").upper(),
             loop=cast(LoopName, loop),

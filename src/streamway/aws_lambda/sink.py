@@ -5,6 +5,7 @@ from __future__ import annotations
 import traceback
 from typing import Any, Protocol
 
+from streamway.aws_contract import error_object
 from streamway.aws_lambda.events.base import RawHeaders
 
 
@@ -24,8 +25,6 @@ class ResponseSink(Protocol):
 
 def error_payload(error: BaseException, error_type: str | None = None) -> dict[str, Any]:
     """The error JSON Lambda runtimes send: ``errorType``, ``errorMessage``, trace lines."""
-    return {
-        "errorType": error_type or type(error).__name__,
-        "errorMessage": str(error),
-        "stackTrace": traceback.format_exception(error),
-    }
+    return error_object(
+        error_type or type(error).__name__, str(error), traceback.format_exception(error)
+    )

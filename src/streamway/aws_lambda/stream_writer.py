@@ -15,26 +15,26 @@ import logging
 
 import h11
 
-from streamway.aws_lambda.client import (
+from streamway.aws_contract import (
     ERROR_BODY_TRAILER,
     ERROR_TYPE_HEADER,
-    RuntimeAPIClient,
-    expect_accepted,
+    HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE,
+    PRELUDE_DELIMITER,
+    RESPONSE_MODE_HEADER,
+    RESPONSE_MODE_STREAMING,
 )
+from streamway.aws_lambda.client import RuntimeAPIClient, expect_accepted
 from streamway.aws_lambda.events.base import EventSource, RawHeaders
 from streamway.aws_lambda.sink import error_payload
 
 log = logging.getLogger("streamway.aws_lambda")
 
-CONTENT_TYPE = "application/vnd.awslambda.http-integration-response"
-DELIMITER = b"\x00" * 8
-
 STREAMING_HEADERS = (
-    ("Lambda-Runtime-Function-Response-Mode", "streaming"),
+    (RESPONSE_MODE_HEADER, RESPONSE_MODE_STREAMING),
     ("Transfer-Encoding", "chunked"),
     ("Trailer", ERROR_TYPE_HEADER),
     ("Trailer", ERROR_BODY_TRAILER),
-    ("Content-Type", CONTENT_TYPE),
+    ("Content-Type", HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE),
 )
 
 
@@ -66,7 +66,7 @@ class StreamingResponse:
         # delimiter, and an empty body must still produce prelude + delimiter (the Node.js
         # runtime only writes them on the first body write).
         await connection.send(h11.Data(data=prelude.encode()))
-        await connection.send(h11.Data(data=DELIMITER))
+        await connection.send(h11.Data(data=PRELUDE_DELIMITER))
 
     async def write(self, data: bytes) -> None:
         if data:  # an empty chunk would read as the end of the chunked body

@@ -12,12 +12,10 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import NoDecode
 
+from streamway.aws_contract import API_GATEWAY_MAX_REQUEST_BYTES
 from streamway.aws_lambda.settings import LoopName, RuntimeSettings
 from streamway.config.base import GroupSettings
 from streamway.http.head_limits import MAX_HEAD_BYTES, MAX_HEADER_VALUE_BYTES
-
-#: API Gateway's request payload limit; bodies above it never reach a Lambda function.
-API_GATEWAY_MAX_REQUEST_BYTES = 10 * 1024 * 1024
 
 
 class ServeSettings(GroupSettings):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
 
 from aws_cdk import (
     Aws,
@@ -38,11 +37,9 @@ from constructs import Construct
 
 from streamway.api.access_log import ACCESS_LOG_FIELDS
 from streamway.api.definition import load_definition, render_openapi
+from streamway.aws_contract import InvokeMode
 from streamway.deploy.policy import Statement, bedrock_statement, s3_statements
 from streamway.deploy.settings import DeploySettings
-
-InvokeMode = Literal["response_stream", "buffered"]
-
 
 #: Paths left out of the LWA image's build context (the image copies only pyproject, README
 #: and src; the rest would only make the asset hash and upload slower).

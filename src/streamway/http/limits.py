@@ -3,8 +3,8 @@
 uvicorn bounds the time *between* requests (``timeout_keep_alive``) but not the time a
 request takes to arrive: its keep-alive timer is cancelled by the first byte of the next
 request, and nothing is armed when a connection opens, so a client that sends a head one
-byte at a time (or nothing at all) holds its connection forever (slowloris; uvicorn issue
-#157 lists ``--timeout-request-start`` as not done). Two pieces close the gap:
+byte at a time (or nothing at all) holds its connection forever (slowloris). Two pieces
+close the gap:
 
 * :func:`head_timeout_protocol`: uvicorn's httptools protocol with one more timer, armed
   when a connection opens and after each response, and disarmed when a request head is

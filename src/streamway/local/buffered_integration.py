@@ -26,12 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from streamway.aws_contract import PRELUDE_DELIMITER
 from streamway.local import gateway_responses as responses
 from streamway.local.exchange import Exchange
 from streamway.local.gateway_responses import GatewayResponse
 from streamway.local.http1 import BodyBytes
 from streamway.local.rest_event import is_binary
-from streamway.local.runtime_api import PRELUDE_DELIMITER, Invocation, PreludeError, split_prelude
+from streamway.local.runtime_api import Invocation, PreludeError, split_prelude
 from streamway.local.stream_integration import merge_headers, prelude_response, status_code
 
 #: API Gateway's response payload limit for BUFFERED integrations.

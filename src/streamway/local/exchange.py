@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Literal
 
-TransferMode = Literal["STREAMED", "BUFFERED"]
+from streamway.aws_contract import LoggedTransferMode as TransferMode
 
 
 @dataclass

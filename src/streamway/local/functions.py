@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from streamway.local.runtime_api import FunctionConfig, Invocation, RuntimeAPIServer, lambda_error
+from streamway.aws_contract import DEFAULT_APP, EXIT_ERROR, TIMED_OUT, InvokeMode, error_object
+from streamway.local.runtime_api import FunctionConfig, Invocation, RuntimeAPIServer
 from streamway.observability import tracing
 
 log = logging.getLogger("streamway.local.functions")
 
-InvokeMode = Literal["response_stream", "buffered"]
 #: ``settling``: the invocation is over and the runtime is expected back in ``next`` any
 #: moment; ``busy`` after an abandoned invocation means the function may still be running.
 State = Literal["starting", "warm", "busy", "settling", "dead"]
@@ -44,7 +44,6 @@ _SETTLE_WAIT_S = 1.0
 #: The error a caller cancels an invocation with when it stops reading early.
 ABANDONED = "Gateway.Abandoned"
 #: The emulator's error for an invocation past the function's timeout.
-TIMED_OUT = "Sandbox.Timedout"
 
 #: Lambda's limit on the init phase (before it is retried within the function timeout).
 INIT_TIMEOUT_S = 10.0
@@ -58,7 +57,7 @@ class FunctionSpec:
 
     name: str
     invoke_mode: InvokeMode
-    app: str = "streamway.service.asgi:app"
+    app: str = DEFAULT_APP
     memory_mb: int = 1024
     timeout_s: float = 900.0
     concurrency: int = 2
@@ -227,9 +226,7 @@ class Sandbox:
         if self.current is not None and self.current.mode is None:
             # Died before answering. (One that died mid-answer is ended by the emulator once
             # it has read what the function sent, so none of it is lost.)
-            self.current.cancel(
-                lambda_error("Runtime.ExitError", f"the process exited with {code}")
-            )
+            self.current.cancel(error_object(EXIT_ERROR, f"the process exited with {code}"))
         if self.current is None or self.current.done:
             self._closing = asyncio.ensure_future(self.api.close())
         # Otherwise the emulator is still handing over the answer; settle() closes it.
@@ -249,7 +246,7 @@ class Sandbox:
                     self.process.kill()
                 await self.process.wait()
         if self.current is not None:
-            self.current.cancel(lambda_error("Runtime.ExitError", "the sandbox was stopped"))
+            self.current.cancel(error_object(EXIT_ERROR, "the sandbox was stopped"))
         await self.api.close()
 
     def describe(self) -> dict[str, Any]:

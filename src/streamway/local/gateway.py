@@ -29,13 +29,15 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from starlette.types import Message, Receive, Scope, Send
 
-from streamway.api.definition import ApiDefinition, Route, TransferMode
+from streamway.api.definition import ApiDefinition, Route
+from streamway.aws_contract import TransferMode, error_object
+from streamway.http.disconnect import ClientGone, until_disconnect
 from streamway.local import gateway_responses as responses
 from streamway.local.buffered_integration import BufferedAnswer, collect
 from streamway.local.exchange import Exchange
@@ -43,7 +45,7 @@ from streamway.local.functions import ABANDONED, FunctionPool, InitFailed, Lease
 from streamway.local.gateway_responses import GatewayResponse
 from streamway.local.metering import Meter, RequestRecord
 from streamway.local.rest_event import ClientRequest, RequestIds, StageContext, build_event
-from streamway.local.runtime_api import Invocation, lambda_error
+from streamway.local.runtime_api import Invocation
 from streamway.local.stream_integration import Pacer, StreamLimits, relay_stream
 from streamway.observability import tracing
 
@@ -53,13 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("streamway.local.gateway")
 metering_log = logging.getLogger("streamway.local.metering")
 
-T = TypeVar("T")
 
 LOCAL_PREFIX = "/_local/"
-
-
-class _ClientGone(Exception):
-    pass
 
 
 class _TooLarge(Exception):
@@ -151,7 +148,7 @@ class LocalGateway:
                 exchange.headers_sent(answer.status)
                 exchange.content_sent(len(answer.body))
                 exchange.end(completed=True)
-        except _ClientGone:
+        except ClientGone:
             if exchange.content_complete:
                 exchange.end(completed=True)
             else:
@@ -228,7 +225,7 @@ class LocalGateway:
         pool = self.pools[route.transfer_mode]
         exchange.memory_mb = pool.spec.memory_mb
         try:
-            lease = await _until_disconnect(pool.acquire(), receive)
+            lease = await until_disconnect(pool.acquire(), receive)
         except Throttled:
             exchange.error = "Lambda throttled the invocation (concurrency limit)"
             return responses.INTERNAL_ERROR
@@ -270,9 +267,9 @@ class LocalGateway:
                     pacers=self.pacers(),
                     head_request=request.method == "HEAD",
                 )
-                return await _until_disconnect(relay, receive)
+                return await until_disconnect(relay, receive)
             timeout_s = self.buffered_timeout_s or route.timeout_ms / 1000
-            return await _until_disconnect(
+            return await until_disconnect(
                 collect(
                     invocation,
                     exchange,
@@ -290,7 +287,7 @@ class LocalGateway:
                     # function's answer has no reader any more. A client that already has
                     # every byte (and hung up before the stream's formal end) lets the
                     # function finish instead.
-                    invocation.cancel(lambda_error(ABANDONED, "no one is reading"))
+                    invocation.cancel(error_object(ABANDONED, "no one is reading"))
             lease.release()
 
     def _authorize(
@@ -426,7 +423,7 @@ async def _read_body(receive: Receive, limit: int, timeout_s: float) -> bytes:
         except TimeoutError:
             raise _BodyStalled() from None
         if message["type"] == "http.disconnect":
-            raise _ClientGone()
+            raise ClientGone()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -434,31 +431,6 @@ async def _read_body(receive: Receive, limit: int, timeout_s: float) -> bytes:
         parts.append(chunk)
         if not message.get("more_body", False):
             return b"".join(parts)
-
-
-async def _until_disconnect(work: Awaitable[T], receive: Receive) -> T:
-    """Runs ``work`` unless the client leaves first, which cancels it (:class:`_ClientGone`).
-
-    Only after the request body was read: ``receive()`` then says nothing until the client
-    disconnects.
-    """
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(receive))
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    if task.cancelled() or not task.done():
-        raise _ClientGone()
-    return task.result()
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 def _function_ms(invocation: Invocation) -> float | None:

@@ -8,18 +8,14 @@ The line has the fields and names of the deployed stage's access log (API Gatewa
 ``$context`` variables, see :data:`ACCESS_LOG_VARIABLES`). :meth:`Meter.summary` prices the
 totals with :class:`Prices`.
 
-How AWS bills it (docs/local-metering.md has the sources):
+What it counts (docs/local-metering.md has AWS's sources, and says which are unconfirmed):
 
-* API Gateway (REST): per request. "Each 10MB rounded up billed as single request" for a
-  streamed response (AWS Compute blog, as summarised by aws-news.com; **UNCONFIRMED** on the
-  pricing page). So a STREAMED response counts ``ceil(bytes / 10 MB)``, at least 1. A
-  BUFFERED one counts 1.
-* Lambda: per invocation, plus duration in GB-seconds. Duration is "rounded up to the
-  nearest 1 ms" and multiplied by memory / 1024 (aws.amazon.com/lambda/pricing).
-* Lambda response streaming: bytes past the first 6 MB of each streamed response, per GB.
-  Third-party guides describe a streaming charge with "the first 6MB per request free";
-  the rate default of $0.008/GB is **UNCONFIRMED**: we could not find it quoted anywhere.
-  Override it with ``--price streamed_bytes_per_gb=...``.
+* API Gateway (REST): per request; a STREAMED response counts ``ceil(bytes / 10 MB)``, at
+  least 1 (docs/aws-behaviour.md §1, Billing), a BUFFERED one 1.
+* Lambda: per invocation, plus duration in GB-seconds: the duration rounded up to the
+  millisecond, times memory / 1024.
+* Lambda response streaming: the bytes past the first 6 MB of each streamed response, per
+  GB, at an estimated rate (``--price streamed_bytes_per_gb=...`` overrides it).
 
 Not modelled: free tiers, volume tiers, data transfer out, CloudWatch logs. The estimate
 is a list-price upper bound for one Region (us-east-1, x86).
@@ -34,10 +30,11 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from streamway.api.access_log import ACCESS_LOG_FIELDS, AWS_ONLY_FIELDS
-from streamway.local.throttle import MB
+from streamway.aws_contract import LoggedTransferMode as TransferMode
+from streamway.aws_contract import MiB as MB
 
 access_log = logging.getLogger("streamway.local.access")
 
@@ -50,8 +47,6 @@ GB = 1024 * MB
 #: How many of the latest requests ``/_local/metering`` lists; older ones live in the totals
 #: and the access log only.
 RECENT_REQUESTS = 50
-
-TransferMode = Literal["STREAMED", "BUFFERED"]
 
 
 @dataclass(frozen=True)

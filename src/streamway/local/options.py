@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: API Gateway's request payload limit.
-MAX_REQUEST_BYTES = 10 * 1024 * 1024
-#: "For Regional or private endpoints, the [idle] timeout is 5 minutes." (facts §1)
-STREAM_IDLE_TIMEOUT_S = 300.0
+from streamway.aws_contract import (
+    API_GATEWAY_MAX_REQUEST_BYTES,
+    DEFAULT_APP,
+    LAMBDA_MAX_TIMEOUT_S,
+    STREAM_IDLE_TIMEOUT_S,
+)
 
 
 @dataclass(frozen=True)
@@ -19,16 +21,16 @@ class LocalOptions:
     #: The OpenAPI definition; None for streamway's own.
     definition: Path | None = None
     #: The ASGI app both functions serve (``STREAMWAY_APP``).
-    app: str = "streamway.service.asgi:app"
+    app: str = DEFAULT_APP
     #: Sandboxes per function, as a reserved concurrency limit.
     concurrency: int = 2
     memory_mb: int = 1024
-    function_timeout_s: float = 900.0
+    function_timeout_s: float = LAMBDA_MAX_TIMEOUT_S
     #: Overrides the definition's timeoutInMillis of STREAM / BUFFERED routes (tests).
     stream_timeout_s: float | None = None
     buffered_timeout_s: float | None = None
     stream_idle_timeout_s: float = STREAM_IDLE_TIMEOUT_S
-    max_request_bytes: int = MAX_REQUEST_BYTES
+    max_request_bytes: int = API_GATEWAY_MAX_REQUEST_BYTES
     #: Bandwidth shaping as on AWS (10 MB free then 2 MB/s; Lambda 6 MB then 2 MBps).
     throttle: bool = False
     api_keys: tuple[str, ...] = ()

@@ -49,6 +49,20 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from streamway.aws_contract import (
+    ERROR_BODY_TRAILER,
+    ERROR_TYPE_HEADER,
+    EXIT_ERROR,
+    LAMBDA_MAX_BUFFERED_RESPONSE_BYTES,
+    LAMBDA_MAX_REQUEST_BYTES,
+    LAMBDA_MAX_STREAMED_RESPONSE_BYTES,
+    PRELUDE_DELIMITER,
+    PRELUDE_MAX_BYTES,
+    RESPONSE_MODE_HEADER,
+    RESPONSE_MODE_STREAMING,
+    error_object,
+    timed_out_error,
+)
 from streamway.local import peer
 from streamway.local.http1 import (
     CHUNK_END,
@@ -70,20 +84,6 @@ API_PREFIX = "/2018-06-01/runtime"
 #: RIE's path for invoking a function over HTTP; handy for curl and for callers in other processes.
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 
-STREAMING_CONTENT_TYPE = "application/vnd.awslambda.http-integration-response"
-RESPONSE_MODE_HEADER = "lambda-runtime-function-response-mode"
-ERROR_TYPE_HEADER = "lambda-runtime-function-error-type"
-ERROR_BODY_TRAILER = "lambda-runtime-function-error-body"
-PRELUDE_DELIMITER = b"\x00" * 8
-#: "The delimiter must be 8 null bytes and it must appear within the first 16KB of stream data."
-PRELUDE_MAX_BYTES = 16 * 1024
-
-#: Lambda's caps: 6 MB for a buffered response, 200 MB for a streamed one.
-MAX_BUFFERED_BYTES = 6 * 1024 * 1024
-MAX_STREAMED_BYTES = 200 * 1024 * 1024
-#: Lambda's cap on a synchronous invocation's payload (the event), and so on what the HTTP
-#: invoke endpoint and the runtime's error reports may send.
-MAX_REQUEST_BYTES = 6 * 1024 * 1024
 #: What a request that should have no body (``next``) may still carry, read and dropped.
 _MAX_EMPTY_BODY = 64 * 1024
 #: How long a new connection may wait before its first byte, and a request head may take
@@ -342,12 +342,7 @@ class Invocation:
         with contextlib.suppress(asyncio.QueueFull):
             while not self._queue.empty():
                 self._queue.get_nowait()
-        await self._finish(
-            {
-                "errorType": "Sandbox.Timedout",
-                "errorMessage": f"Task timed out after {self.timeout_s:.2f} seconds",
-            }
-        )
+        await self._finish(timed_out_error(self.timeout_s))
 
 
 def _trace_id() -> str:
@@ -380,7 +375,7 @@ class RuntimeAPIServer:
         self,
         config: FunctionConfig | None = None,
         *,
-        max_streamed_bytes: int | None = MAX_STREAMED_BYTES,
+        max_streamed_bytes: int | None = LAMBDA_MAX_STREAMED_RESPONSE_BYTES,
         invoke_over_http: bool = True,
         head_timeout_s: float = HEAD_TIMEOUT_S,
     ) -> None:
@@ -428,7 +423,7 @@ class RuntimeAPIServer:
         if self._listener is not None:
             self._listener.close()
         for invocation in list(self._active.values()):
-            invocation._abort(lambda_error("Emulator.Closed", "the Runtime API emulator closed"))
+            invocation._abort(error_object("Emulator.Closed", "the Runtime API emulator closed"))
 
     async def __aenter__(self) -> RuntimeAPIServer:
         await self.start()
@@ -623,12 +618,12 @@ class _Connection:
         if self._answered:
             return
         if isinstance(error, _ResponseTooLarge):
-            payload = lambda_error("Function.ResponseSizeTooLarge", str(error))
+            payload = error_object("Function.ResponseSizeTooLarge", str(error))
         elif isinstance(error, PayloadTooLarge):
             message = f"Request must be smaller than {error.limit} bytes"
-            payload = lambda_error("RequestTooLargeException", message)
+            payload = error_object("RequestTooLargeException", message)
         else:
-            payload = lambda_error(_REFUSALS.get(error.status, "BadRequest"), str(error))
+            payload = error_object(_REFUSALS.get(error.status, "BadRequest"), str(error))
         with contextlib.suppress(OSError):  # a peer that already left needs no answer
             await self._reply(error.status, payload, close=True)
 
@@ -679,7 +674,7 @@ class _Connection:
                 extra={"method": request.method, "peer": _peer_name(self.stream)},
             )
             message = "this Runtime API answers only its own sandbox and caller"
-            await self._reply(403, lambda_error("AccessDeniedException", message), close=True)
+            await self._reply(403, error_object("AccessDeniedException", message), close=True)
             await self._linger()
             return False
         role, path = authorized
@@ -700,10 +695,10 @@ class _Connection:
             invocation = self.api._active.get(parts[1])
             # One not yet handed to the function through `next` is as unknown as a made-up id.
             if invocation is None or invocation.done or invocation.received_at is None:
-                await request.read(MAX_BUFFERED_BYTES)
+                await request.read(LAMBDA_MAX_BUFFERED_RESPONSE_BYTES)
                 finished = parts[1] in self.api._finished or bool(invocation and invocation.done)
                 status = 410 if finished else 400
-                await self._reply(status, lambda_error("InvalidRequestID", "unknown or finished"))
+                await self._reply(status, error_object("InvalidRequestID", "unknown or finished"))
             elif parts[2] == "response":
                 await self._response(invocation, request)
             elif parts[2] == "error":
@@ -712,7 +707,7 @@ class _Connection:
                 await request.read(_MAX_EMPTY_BODY)
                 await self._not_found()
         elif method == "POST" and path == f"{API_PREFIX}/init/error":
-            body = await request.read(MAX_REQUEST_BYTES)
+            body = await request.read(LAMBDA_MAX_REQUEST_BYTES)
             self.api.init_error = _json_or_text(body)
             self.api.init_error_type = headers.get(ERROR_TYPE_HEADER)
             self.api._init_failed.set()
@@ -723,7 +718,7 @@ class _Connection:
         return True
 
     async def _not_found(self) -> None:
-        await self._reply(404, lambda_error("NotFound", "no such Runtime API resource"))
+        await self._reply(404, error_object("NotFound", "no such Runtime API resource"))
 
     async def _next(self) -> None:
         self.api.next_calls.append(time.perf_counter())
@@ -746,15 +741,15 @@ class _Connection:
         try:
             await self._write(200, headers, json.dumps(invocation.event).encode())
         except ConnectionError:
-            await invocation._finish(lambda_error("Runtime.ExitError", "the runtime went away"))
+            await invocation._finish(error_object(EXIT_ERROR, "the runtime went away"))
             raise
 
     async def _response(self, invocation: Invocation, request: Request) -> None:
-        streaming = request.headers.get(RESPONSE_MODE_HEADER, "").lower() == "streaming"
+        streaming = request.headers.get(RESPONSE_MODE_HEADER, "").lower() == RESPONSE_MODE_STREAMING
         invocation._connection = self.stream
         invocation._start("streaming" if streaming else "buffered", request.headers)
         await asyncio.sleep(0)  # let a waiting caller see the start before the body is read
-        limit = self.api.max_streamed_bytes if streaming else MAX_BUFFERED_BYTES
+        limit = self.api.max_streamed_bytes if streaming else LAMBDA_MAX_BUFFERED_RESPONSE_BYTES
         sink = invocation._sink
         try:
             if sink is not None:
@@ -773,12 +768,12 @@ class _Connection:
         except PayloadTooLarge as too_large:
             # Lambda ends such a stream as failed; what came before the limit was delivered.
             message = f"Response payload size exceeded {too_large.limit} bytes"
-            await invocation._finish(lambda_error("Function.ResponseSizeTooLarge", message))
+            await invocation._finish(error_object("Function.ResponseSizeTooLarge", message))
             raise _ResponseTooLarge(message, too_large.limit) from None
         except (ConnectionError, asyncio.IncompleteReadError, BadRequest):
             # The function (or its process) went away mid-response, or framed it wrong: what
             # it sent still reaches the reader, then the invocation ends as failed.
-            await invocation._finish(lambda_error("Runtime.ExitError", "the response was cut off"))
+            await invocation._finish(error_object(EXIT_ERROR, "the response was cut off"))
             raise
         finally:
             invocation._sink_released.set()
@@ -807,7 +802,7 @@ class _Connection:
             raise ConnectionResetError("the caller went away") from None
 
     async def _function_error(self, invocation: Invocation, request: Request) -> None:
-        error = _json_or_text(await request.read(MAX_REQUEST_BYTES))
+        error = _json_or_text(await request.read(LAMBDA_MAX_REQUEST_BYTES))
         if not isinstance(error, dict):
             error = {"errorMessage": str(error)}
         error.setdefault("errorType", request.headers.get(ERROR_TYPE_HEADER, "Unhandled"))
@@ -822,7 +817,7 @@ class _Connection:
         delimiter, body); a failed one with status 200 and an ``X-Amz-Function-Error``
         header, as Lambda's ``Invoke`` does, or cut short if the failure came mid-stream.
         """
-        event = _json_or_text(await request.read(MAX_REQUEST_BYTES))
+        event = _json_or_text(await request.read(LAMBDA_MAX_REQUEST_BYTES))
         invocation = Invocation(event, self.api.config.timeout_s, None)
         invocation._sink = self.stream if CAN_SPLICE else None
         await self.api._enqueue(invocation)
@@ -897,13 +892,8 @@ def _peer_name(stream: SocketStream) -> str:
     return "?"
 
 
-def lambda_error(error_type: str, message: str) -> dict[str, Any]:
-    """An invocation's error as Lambda reports one (``errorType``, ``errorMessage``)."""
-    return {"errorType": error_type, "errorMessage": message}
-
-
 def _caller_gone() -> dict[str, Any]:
-    return lambda_error("Caller.Disconnected", "the caller went away")
+    return error_object("Caller.Disconnected", "the caller went away")
 
 
 def _json_or_text(body: bytes) -> Any:

@@ -7,9 +7,10 @@ BufferedFunction (``buffered``) behind BUFFERED ones, each running ``options.app
 
 from __future__ import annotations
 
-from streamway.api.definition import ApiDefinition, TransferMode, load_definition
+from streamway.api.definition import ApiDefinition, load_definition
+from streamway.aws_contract import TransferMode, invoke_mode_for
 from streamway.http.head_limits import HeadLimitMiddleware
-from streamway.local.functions import FunctionPool, FunctionSpec, InvokeMode
+from streamway.local.functions import FunctionPool, FunctionSpec
 from streamway.local.gateway import LocalGateway
 from streamway.local.gateway_responses import REQUEST_TIMEOUT
 from streamway.local.metering import Meter, Prices
@@ -18,9 +19,9 @@ from streamway.local.rest_event import StageContext, api_id_for
 from streamway.local.stream_integration import Pacer
 from streamway.local.throttle import gateway_and_lambda_throttle
 
-FUNCTION_NAMES: dict[TransferMode, tuple[str, InvokeMode]] = {
-    "STREAM": ("StreamFunction", "response_stream"),
-    "BUFFERED": ("BufferedFunction", "buffered"),
+FUNCTION_NAMES: dict[TransferMode, str] = {
+    "STREAM": "StreamFunction",
+    "BUFFERED": "BufferedFunction",
 }
 
 
@@ -44,14 +45,14 @@ def build_gateway(options: LocalOptions) -> LocalGateway:
         mode: FunctionPool(
             FunctionSpec(
                 name=name,
-                invoke_mode=invoke_mode,
+                invoke_mode=invoke_mode_for(mode),
                 app=options.app,
                 memory_mb=options.memory_mb,
                 timeout_s=options.function_timeout_s,
                 concurrency=options.concurrency,
             )
         )
-        for mode, (name, invoke_mode) in FUNCTION_NAMES.items()
+        for mode, name in FUNCTION_NAMES.items()
     }
     auth = None
     if options.api_keys or options.jwks:

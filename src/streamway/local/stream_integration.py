@@ -30,11 +30,12 @@ from typing import Any, Protocol
 
 from starlette.types import Send
 
+from streamway.aws_contract import PRELUDE_DELIMITER, PRELUDE_MAX_BYTES
 from streamway.local import gateway_responses as responses
 from streamway.local.exchange import Exchange
 from streamway.local.gateway_responses import GatewayResponse
 from streamway.local.http1 import BodyBytes
-from streamway.local.runtime_api import PRELUDE_DELIMITER, PRELUDE_MAX_BYTES, Invocation
+from streamway.local.runtime_api import Invocation
 from streamway.logs import AlreadyLogged
 
 log = logging.getLogger("streamway.local.gateway")

@@ -35,12 +35,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-MB = 1024 * 1024
-
-API_GATEWAY_FREE_BYTES = 10 * MB
-API_GATEWAY_RATE_BYTES_PER_S = 2.0 * MB
-LAMBDA_FREE_BYTES = 6 * MB
-LAMBDA_RATE_BYTES_PER_S = 2.0 * MB
+from streamway.aws_contract import (
+    API_GATEWAY_FREE_STREAM_BYTES,
+    API_GATEWAY_STREAM_BYTES_PER_S,
+    LAMBDA_FREE_STREAM_BYTES,
+    LAMBDA_STREAM_BYTES_PER_S,
+)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -124,12 +124,14 @@ def api_gateway_throttle(
     *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
 ) -> Throttle:
     """API Gateway's cap on a STREAM response: 10 MB at once, then 2 MB/s."""
-    return Throttle(API_GATEWAY_FREE_BYTES, API_GATEWAY_RATE_BYTES_PER_S, clock=clock, sleep=sleep)
+    return Throttle(
+        API_GATEWAY_FREE_STREAM_BYTES, API_GATEWAY_STREAM_BYTES_PER_S, clock=clock, sleep=sleep
+    )
 
 
 def lambda_throttle(*, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> Throttle:
     """Lambda's cap on a streamed response: 6 MB at once, then 2 MBps."""
-    return Throttle(LAMBDA_FREE_BYTES, LAMBDA_RATE_BYTES_PER_S, clock=clock, sleep=sleep)
+    return Throttle(LAMBDA_FREE_STREAM_BYTES, LAMBDA_STREAM_BYTES_PER_S, clock=clock, sleep=sleep)
 
 
 def combined(*throttles: Throttle, sleep: Sleep = asyncio.sleep) -> Combined:

@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing, suppress
+from contextlib import aclosing
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
@@ -27,14 +27,11 @@ from starlette.types import Receive, Scope, Send
 from streamway.agent.admission import ModelBusy
 from streamway.agent.events import AgentEvent, Finished, TextDelta, unwrap_model_error
 from streamway.agent.providers import PromptTooLong, upstream_status
+from streamway.http.disconnect import ClientGone, send_or_gone, until_disconnect
 from streamway.observability.request_metrics import RequestMetrics, current_request
 from streamway.service.errors import ApiError, StreamAborted, error_body, error_response
 
 log = logging.getLogger("streamway.stream")
-
-
-class ClientDisconnected(Exception):
-    pass
 
 
 class StreamEncoder:
@@ -121,25 +118,11 @@ class _ClientWatchingResponse(Response):
         self.background = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        producer = asyncio.create_task(self._produce(send))
-        watcher = asyncio.create_task(self._client_gone(receive))
         try:
-            await asyncio.wait({producer, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not producer.done():
-                log.info("client disconnected; stopping generation")
-                self.metrics.outcome_hint = "cancelled"
-                producer.cancel()
-            watcher.cancel()
-            with suppress(asyncio.CancelledError, ClientDisconnected):
-                await producer
-            with suppress(asyncio.CancelledError):
-                await watcher
-
-    @staticmethod
-    async def _client_gone(receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
+            await until_disconnect(self._produce(send), receive)
+        except ClientGone:
+            log.info("client disconnected; stopping generation")
+            self.metrics.outcome_hint = "cancelled"
 
     async def _produce(self, send: Send) -> None:
         raise NotImplementedError
@@ -168,10 +151,9 @@ class AgentStreamResponse(_ClientWatchingResponse):
 
     async def _produce(self, send: Send) -> None:
         async def send_body(body: bytes, more: bool = True) -> None:
-            try:
-                await send({"type": "http.response.body", "body": body, "more_body": more})
-            except OSError as error:  # ASGI 2.4: send() raises once the client is gone
-                raise ClientDisconnected() from error
+            await send_or_gone(
+                send, {"type": "http.response.body", "body": body, "more_body": more}
+            )
 
         async with aclosing(self.events) as events:  # type: ignore[type-var]
             try:
@@ -193,7 +175,7 @@ class AgentStreamResponse(_ClientWatchingResponse):
                         await send_body(self.encoder.finished(event, timings), more=False)
                         return
                     event = await anext(events)
-            except ClientDisconnected:
+            except ClientGone:
                 self.metrics.outcome_hint = "cancelled"
                 raise
             except asyncio.CancelledError:

@@ -148,7 +148,7 @@ def _error_message(error: ApiError) -> dict[str, Any]:
 
 
 def _is_gone(error: BaseException) -> bool:
-    # Starlette raises WebSocketDisconnect; uvicorn's ASGI send raises OSError (ClientDisconnected).
+    # Starlette raises WebSocketDisconnect; uvicorn's ASGI send raises OSError.
     return isinstance(error, WebSocketDisconnect | OSError)
 
 

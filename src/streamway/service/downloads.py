@@ -31,6 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from streamway.config import Settings
 from streamway.http.content_disposition import content_disposition
+from streamway.http.disconnect import ClientGone, send_or_gone, until_disconnect
 from streamway.http.ranges import (
     ByteRange,
     RangeNotSatisfiable,
@@ -231,10 +232,6 @@ def api_error_for(error: StoreError, key: str) -> ApiError:
     return ApiError(502, "store_failed", f"The object store failed: {error}")
 
 
-class _ClientGone(Exception):
-    pass
-
-
 _END = object()
 
 
@@ -276,19 +273,10 @@ class ObjectResponse(Response):
     async def _stream(
         self, body: ObjectBody, receive: Receive, send: Send, start: dict[str, Any]
     ) -> None:
-        sender = asyncio.create_task(self._send_all(body, send, start))
-        watcher = asyncio.create_task(_client_gone(receive))
         try:
-            await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watcher.cancel()
-            if not sender.done():
-                log.info("client disconnected mid-download", extra={"key": self.key})
-                sender.cancel()
-            with suppress(asyncio.CancelledError):
-                await watcher
-            with suppress(asyncio.CancelledError, _ClientGone):
-                await sender
+            await until_disconnect(self._send_all(body, send, start), receive)
+        except ClientGone:
+            log.info("client disconnected mid-download", extra={"key": self.key})
 
     async def _send_all(self, body: ObjectBody, send: Send, start: dict[str, Any]) -> None:
         queue: asyncio.Queue[object] = asyncio.Queue(self.chunks_in_flight)
@@ -308,10 +296,9 @@ class ObjectResponse(Response):
                     )
                     raise StreamAborted(f"the store failed after {sent} bytes") from item
                 assert isinstance(item, bytes)
-                try:
-                    await send({"type": "http.response.body", "body": item, "more_body": True})
-                except OSError as error:  # ASGI 2.4: send() raises once the client is gone
-                    raise _ClientGone() from error
+                await send_or_gone(
+                    send, {"type": "http.response.body", "body": item, "more_body": True}
+                )
                 sent += len(item)
             if sent != self.expected_bytes:
                 log.error(
@@ -346,8 +333,3 @@ async def _next_or_error(body: ObjectBody) -> object:
         return _END
     except Exception as error:
         return error
-
-
-async def _client_gone(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
