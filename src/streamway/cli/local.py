@@ -98,8 +98,8 @@ def local(
     from streamway.logs import configure_logging
 
     settings = Settings()
-    configure_logging(settings.log_level, settings.log_format)
-    _ensure_default_samples(settings)
+    configure_logging(settings.observability.log_level, settings.observability.log_format)
+    _ensure_default_samples(settings.store)
     options = LocalOptions(
         host=host,
         port=port,
@@ -118,10 +118,10 @@ def local(
         jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience,
         prices=tuple(price or ()),
-        head_timeout_s=settings.request_head_timeout_s,
-        body_timeout_s=settings.request_body_timeout_s,
-        max_connections=settings.max_connections,
-        keep_alive_timeout_s=settings.keep_alive_timeout_s,
+        head_timeout_s=settings.serve.request_head_timeout_s,
+        body_timeout_s=settings.serve.request_body_timeout_s,
+        max_connections=settings.serve.max_connections,
+        keep_alive_timeout_s=settings.serve.keep_alive_timeout_s,
     )
     try:
         gateway = build_gateway(options)

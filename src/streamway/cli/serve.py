@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from streamway.config import Settings
+    from streamway.config import StoreSettings
 
 
 def serve(
@@ -28,16 +28,16 @@ def serve(
     """
     import uvicorn
 
-    from streamway.config import Settings
+    from streamway.config import ServeSettings, Settings
     from streamway.http.limits import BodyTimeout, ServerLimits
     from streamway.logs import configure_logging
     from streamway.service.app import create_app
     from streamway.service.errors import ApiError
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    configure_logging(settings.log_level, settings.log_format)
-    _ensure_default_samples(settings)
+    settings = Settings(serve=ServeSettings(**overrides))  # type: ignore[arg-type]
+    configure_logging(settings.observability.log_level, settings.observability.log_format)
+    _ensure_default_samples(settings.store)
 
     def body_stalled(timeout_s: float) -> ApiError:
         # Raised into whoever reads the body, like the size limit's 413: the error handler
@@ -49,12 +49,7 @@ def serve(
             headers={"connection": "close"},
         )
 
-    limits = ServerLimits(
-        head_timeout_s=settings.request_head_timeout_s,
-        body_timeout_s=settings.request_body_timeout_s,
-        max_connections=settings.max_connections,
-        keep_alive_timeout_s=settings.keep_alive_timeout_s,
-    )
+    limits = ServerLimits.from_settings(settings.serve)
     head_timeout_body = json.dumps(
         {
             "error": {
@@ -65,9 +60,9 @@ def serve(
     ).encode()
     uvicorn.run(
         BodyTimeout(create_app(settings), timeout_s=limits.body_timeout_s, stalled=body_stalled),
-        host=settings.host,
-        port=settings.port,
-        loop=settings.loop,
+        host=settings.serve.host,
+        port=settings.serve.port,
+        loop=settings.serve.loop,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
@@ -75,7 +70,7 @@ def serve(
     )
 
 
-def _ensure_default_samples(settings: Settings) -> None:
+def _ensure_default_samples(settings: StoreSettings) -> None:
     """Fill the default store directory with sample files on a first run (docs/downloads.md)."""
     import logging
 

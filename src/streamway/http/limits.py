@@ -27,22 +27,34 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+if TYPE_CHECKING:
+    from streamway.config import ServeSettings
 
 log = logging.getLogger("streamway.limits")
 
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """What both servers read from ``STREAMWAY_*`` settings (see docs/configuration.md)."""
+    """What both servers take from the serve group of the settings (docs/configuration.md)."""
 
     head_timeout_s: float
     body_timeout_s: float
     max_connections: int
     keep_alive_timeout_s: int
+
+    @classmethod
+    def from_settings(cls, settings: ServeSettings) -> ServerLimits:
+        return cls(
+            head_timeout_s=settings.request_head_timeout_s,
+            body_timeout_s=settings.request_body_timeout_s,
+            max_connections=settings.max_connections,
+            keep_alive_timeout_s=settings.keep_alive_timeout_s,
+        )
 
     def uvicorn_options(self, timeout_body: bytes) -> dict[str, Any]:
         """``uvicorn.run`` keyword arguments; ``timeout_body`` is the head-timeout 408's JSON."""
