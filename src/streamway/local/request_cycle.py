@@ -180,21 +180,13 @@ class RequestCycle:
     def _route(self) -> _Routed | GatewayAnswer:
         """The route, and the payload limit as ``Content-Length`` declares it."""
         in_stage = self.exchange.path_in_stage
-        found = (
-            None
-            if in_stage is None
-            else self.config.definition.find(self.exchange.method, in_stage)
-        )
-        if found is None or in_stage is None:
+        definition = self.config.definition
+        if in_stage is None or (found := definition.find(self.exchange.method, in_stage)) is None:
             return GatewayAnswer(responses.MISSING_AUTHENTICATION_TOKEN)
         route, path_parameters = found
         self.exchange.routed(route)
-        declared = dict(self.headers).get("content-length")
-        if (
-            declared is not None
-            and declared.isdigit()
-            and int(declared) > self.config.max_request_bytes
-        ):
+        declared = dict(self.headers).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.config.max_request_bytes:
             return GatewayAnswer(responses.REQUEST_TOO_LARGE)
         return _Routed(route, in_stage, path_parameters)
 
