@@ -50,8 +50,8 @@ TARGETS = {
         "src/streamway/aws_lambda/stream_writer.py", "tests/aws_lambda/test_runtime.py", 180
     ),
     "prelude": Target(
-        "src/streamway/local/stream_integration.py",
-        "tests/local/test_stream_integration.py tests/local/test_gateway.py",
+        "src/streamway/local/stream_relay.py",
+        "tests/local/test_response_head.py tests/local/test_gateway.py",
         300,
     ),
     "cancellation": Target(

@@ -36,6 +36,7 @@ from typing import Any
 import jwt
 
 from streamway.api.definition import API_KEY_SCHEME, JWT_SCHEME, ApiDefinition, Route
+from streamway.local.gateway_responses import FORBIDDEN, UNAUTHORIZED, GatewayResponse
 
 log = logging.getLogger("streamway.local.auth")
 
@@ -50,25 +51,36 @@ TOKEN_HEADER = "authorization"
 class GatewayDenied(Exception):
     """A request API Gateway refuses before it reaches the function."""
 
-    def __init__(self, status: int, message: str, error_type: str) -> None:
-        super().__init__(f"{status} {message}")
-        self.status = status
-        self.message = message
-        #: API Gateway's ``x-amzn-ErrorType`` header for this refusal.
-        self.error_type = error_type
+    def __init__(self, response: GatewayResponse) -> None:
+        super().__init__(f"{response.status} {response.message}")
+        #: What the client gets (gateway_responses.FORBIDDEN or UNAUTHORIZED).
+        self.response = response
+
+    @property
+    def status(self) -> int:
+        return self.response.status
+
+    @property
+    def message(self) -> str:
+        return self.response.message
+
+    @property
+    def error_type(self) -> str:
+        """API Gateway's ``x-amzn-ErrorType`` header for this refusal."""
+        return self.response.error_type
 
     @property
     def body(self) -> bytes:
         """The response body, byte for byte as API Gateway sends it."""
-        return json.dumps({"message": self.message}, separators=(",", ":")).encode()
+        return self.response.body()
 
     @classmethod
     def forbidden(cls) -> GatewayDenied:
-        return cls(403, "Forbidden", "ForbiddenException")
+        return cls(FORBIDDEN)
 
     @classmethod
     def unauthorized(cls) -> GatewayDenied:
-        return cls(401, "Unauthorized", "UnauthorizedException")
+        return cls(UNAUTHORIZED)
 
 
 class AuthConfigError(ValueError):

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from starlette.types import Send
+
 
 @dataclass(frozen=True)
 class GatewayResponse:
@@ -42,6 +44,10 @@ class GatewayResponse:
 MISSING_AUTHENTICATION_TOKEN = GatewayResponse(
     403, "Missing Authentication Token", "MissingAuthenticationTokenException"
 )
+#: No API key, or one the usage plan does not know (the API key check).
+FORBIDDEN = GatewayResponse(403, "Forbidden", "ForbiddenException")
+#: A token missing, invalid or expired (the Cognito authorizer's UNAUTHORIZED).
+UNAUTHORIZED = GatewayResponse(401, "Unauthorized", "UnauthorizedException")
 #: A request payload over API Gateway's 10 MB limit (REQUEST_TOO_LARGE).
 REQUEST_TOO_LARGE = GatewayResponse(413, "Request Too Long", "RequestTooLargeException")
 #: The integration did not answer within its timeout (INTEGRATION_TIMEOUT).
@@ -63,3 +69,13 @@ INTERNAL_ERROR = GatewayResponse(
 #: A request head or body that stopped arriving (streamway local's own: API Gateway's edge
 #: cuts slow clients on terms it does not document). Not an API Gateway response type.
 REQUEST_TIMEOUT = GatewayResponse(408, "Request Timeout", "RequestTimeoutException")
+
+
+async def send_gateway_response(send: Send, response: GatewayResponse, request_id: str) -> None:
+    """Sends ``response`` whole, with the request's id."""
+    headers = response.headers(request_id)
+    if response is REQUEST_TIMEOUT:
+        # The rest of a stalled body may still come: it must not be read as the next request.
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body()})

@@ -111,20 +111,73 @@ def build_event(
 ) -> dict[str, Any]:
     """The proxy event for ``request`` matched to ``route``; ``path_in_stage`` is the raw
     path after the stage (``/download/a%20b``)."""
-    headers = _gateway_headers(request)
+    single, multi = _last_and_all(_gateway_headers(request))
+    query = parse_qsl(request.query_string, keep_blank_values=True)
+    query_single, query_multi = _last_and_all(query)
+    body, is_base64 = _body(request, stage.binary_media_types)
+    identity = _identity(request, api_key)
+    context = _request_context(request, route, path_in_stage, stage, ids, identity)
+    if claims is not None:
+        context["authorizer"] = {"claims": dict(claims)}
+    return {
+        "resource": route.resource,
+        "path": path_in_stage,
+        "httpMethod": request.method,
+        "headers": single or None,
+        "multiValueHeaders": multi or None,
+        "queryStringParameters": query_single or None,
+        "multiValueQueryStringParameters": query_multi or None,
+        "pathParameters": {name: unquote(value) for name, value in path_parameters.items()} or None,
+        "stageVariables": dict(stage.stage_variables) if stage.stage_variables else None,
+        "requestContext": context,
+        "body": body,
+        "isBase64Encoded": is_base64,
+    }
+
+
+def _last_and_all(
+    pairs: Sequence[tuple[str, str]],
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The last value of each name (``headers``) and all of them (``multiValueHeaders``)."""
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
-    for name, value in headers:
+    for name, value in pairs:
         single[name] = value
         multi.setdefault(name, []).append(value)
-    query_single: dict[str, str] = {}
-    query_multi: dict[str, list[str]] = {}
-    for name, value in parse_qsl(request.query_string, keep_blank_values=True):
-        query_single[name] = value
-        query_multi.setdefault(name, []).append(value)
-    body, is_base64 = _body(request, stage.binary_media_types)
+    return single, multi
+
+
+def _request_context(
+    request: ClientRequest,
+    route: Route,
+    path_in_stage: str,
+    stage: StageContext,
+    ids: RequestIds,
+    identity: dict[str, Any],
+) -> dict[str, Any]:
+    """``requestContext``, but for ``authorizer``."""
     host = (request.header("host") or "localhost").rsplit(":", 1)[0]
-    epoch_ms = int(request.received_at * 1000)
+    return {
+        "resourceId": hashlib.sha1(route.resource.encode()).hexdigest()[:6],
+        "resourcePath": route.resource,
+        "httpMethod": request.method,
+        "extendedRequestId": ids.extended_request_id,
+        "requestTime": _request_time(request.received_at),
+        "path": f"/{stage.stage}{path_in_stage}",
+        "accountId": stage.account_id,
+        "protocol": request.protocol,
+        "stage": stage.stage,
+        "domainPrefix": host.split(".", 1)[0],
+        "requestTimeEpoch": int(request.received_at * 1000),
+        "requestId": ids.request_id,
+        "identity": identity,
+        "domainName": host,
+        "apiId": stage.api_id,
+    }
+
+
+def _identity(request: ClientRequest, api_key: str | None) -> dict[str, Any]:
+    """``requestContext.identity``: the caller, and the API key when one was required."""
     identity: dict[str, Any] = {
         "accessKey": None,
         "accountId": None,
@@ -142,39 +195,7 @@ def build_event(
     if api_key is not None:
         identity["apiKey"] = api_key
         identity["apiKeyId"] = hashlib.sha1(api_key.encode()).hexdigest()[:10]
-    context: dict[str, Any] = {
-        "resourceId": hashlib.sha1(route.resource.encode()).hexdigest()[:6],
-        "resourcePath": route.resource,
-        "httpMethod": request.method,
-        "extendedRequestId": ids.extended_request_id,
-        "requestTime": _request_time(request.received_at),
-        "path": f"/{stage.stage}{path_in_stage}",
-        "accountId": stage.account_id,
-        "protocol": request.protocol,
-        "stage": stage.stage,
-        "domainPrefix": host.split(".", 1)[0],
-        "requestTimeEpoch": epoch_ms,
-        "requestId": ids.request_id,
-        "identity": identity,
-        "domainName": host,
-        "apiId": stage.api_id,
-    }
-    if claims is not None:
-        context["authorizer"] = {"claims": dict(claims)}
-    return {
-        "resource": route.resource,
-        "path": path_in_stage,
-        "httpMethod": request.method,
-        "headers": single or None,
-        "multiValueHeaders": multi or None,
-        "queryStringParameters": query_single or None,
-        "multiValueQueryStringParameters": query_multi or None,
-        "pathParameters": {name: unquote(value) for name, value in path_parameters.items()} or None,
-        "stageVariables": dict(stage.stage_variables) if stage.stage_variables else None,
-        "requestContext": context,
-        "body": body,
-        "isBase64Encoded": is_base64,
-    }
+    return identity
 
 
 _ADDED = ("x-forwarded-for", "x-forwarded-port", "x-forwarded-proto", "x-amzn-trace-id")

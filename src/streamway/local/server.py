@@ -15,9 +15,9 @@ from streamway.local.gateway import LocalGateway
 from streamway.local.gateway_responses import REQUEST_TIMEOUT
 from streamway.local.metering import Meter, Prices
 from streamway.local.options import LocalOptions
+from streamway.local.request_cycle import GatewayConfig
 from streamway.local.rest_event import StageContext, api_id_for
-from streamway.local.stream_integration import Pacer
-from streamway.local.throttle import gateway_and_lambda_throttle
+from streamway.local.throttle import Pacer, gateway_and_lambda_throttle
 
 FUNCTION_NAMES: dict[TransferMode, str] = {
     "STREAM": "StreamFunction",
@@ -69,7 +69,7 @@ def build_gateway(options: LocalOptions) -> LocalGateway:
         binary_media_types=definition.binary_media_types,
         stage_variables=options.stage_variables or None,
     )
-    return LocalGateway(
+    config = GatewayConfig(
         definition,
         stage,
         pools,
@@ -80,8 +80,8 @@ def build_gateway(options: LocalOptions) -> LocalGateway:
         max_request_bytes=options.max_request_bytes,
         pacers=_pacers if options.throttle else tuple,
         auth=auth,
-        meter=Meter(Prices.from_assignments(options.prices)),
     )
+    return LocalGateway(config, meter=Meter(Prices.from_assignments(options.prices)))
 
 
 def _pacers() -> tuple[Pacer, ...]:
@@ -111,6 +111,6 @@ def run(gateway: LocalGateway, options: LocalOptions) -> None:
         # API Gateway sends no Server header of its own; uvicorn's would be a local tell.
         server_header=False,
         timeout_graceful_shutdown=5,
-        # The gateway times out a stalled body itself (gateway.py), with the request id.
+        # The gateway times out a stalled body itself (request_cycle.py), with the request id.
         **limits.uvicorn_options(REQUEST_TIMEOUT.body()),
     )

@@ -1,4 +1,5 @@
-"""A BUFFERED integration: the function's whole proxy response, then the client's.
+"""The BUFFERED relay: the function's whole proxy response is collected, then shaped into the
+client's.
 
 API Gateway's classic Lambda proxy rules:
 
@@ -23,58 +24,40 @@ import binascii
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from streamway.aws_contract import PRELUDE_DELIMITER
+from streamway.aws_contract import (
+    API_GATEWAY_MAX_BUFFERED_RESPONSE_BYTES,
+    LAMBDA_MAX_BUFFERED_RESPONSE_BYTES,
+    PRELUDE_DELIMITER,
+)
 from streamway.local import gateway_responses as responses
-from streamway.local.exchange import Exchange
-from streamway.local.gateway_responses import GatewayResponse
 from streamway.local.http1 import BodyBytes
+from streamway.local.outcome import BufferedAnswer, GatewayAnswer
+from streamway.local.response_head import merge_headers, prelude_response, status_code
 from streamway.local.rest_event import is_binary
 from streamway.local.runtime_api import Invocation, PreludeError, split_prelude
-from streamway.local.stream_integration import merge_headers, prelude_response, status_code
-
-#: API Gateway's response payload limit for BUFFERED integrations.
-MAX_RESPONSE_BYTES = 10 * 1024 * 1024
-#: Lambda's ``Invoke`` payload cap, which also bounds what is collected here.
-_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class BufferedAnswer:
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
 
 
 async def collect(
     invocation: Invocation,
-    exchange: Exchange,
-    timeout_s: float,
+    deadline: float,
     *,
     accept: str | None,
     binary_media_types: Sequence[str],
-) -> BufferedAnswer | GatewayResponse:
-    """Waits for the function's answer within the integration timeout and shapes it."""
-    parts: list[BodyBytes] = []
-    size = 0
-    remaining = exchange.started + timeout_s - time.perf_counter()
+) -> BufferedAnswer | GatewayAnswer:
+    """Waits for the function's answer until ``deadline`` (``time.perf_counter``, the end of
+    the integration timeout) and shapes it, or says why API Gateway answers instead."""
     try:
-        async with asyncio.timeout(max(remaining, 0)):
-            async for chunk in invocation.chunks():
-                size += len(chunk)
-                if size > _MAX_PAYLOAD_BYTES:
-                    exchange.error = "the function's payload is over Lambda's 6 MB"
-                    return responses.BAD_GATEWAY
-                parts.append(chunk)
+        async with asyncio.timeout(max(deadline - time.perf_counter(), 0)):
+            payload = await _payload(invocation)
     except TimeoutError:
-        exchange.error = "integration timeout"
-        return responses.INTEGRATION_TIMEOUT
+        return GatewayAnswer(responses.INTEGRATION_TIMEOUT, "integration timeout")
+    if payload is None:
+        return GatewayAnswer(responses.BAD_GATEWAY, "the function's payload is over Lambda's 6 MB")
     if invocation.error is not None:
-        exchange.error = f"function error: {invocation.error.get('errorType')}"
-        return responses.BAD_GATEWAY
-    payload = b"".join(parts)
+        reason = f"function error: {invocation.error.get('errorType')}"
+        return GatewayAnswer(responses.BAD_GATEWAY, reason)
     try:
         if invocation.mode == "streaming" and PRELUDE_DELIMITER in payload:
             prelude, _ = split_prelude(payload)
@@ -82,14 +65,23 @@ async def collect(
             return BufferedAnswer(status, _with_length(headers, b""), b"")
         return shape(json.loads(payload), accept, binary_media_types)
     except (ValueError, PreludeError) as error:
-        exchange.error = f"malformed Lambda proxy response: {error}"
-        return responses.BAD_GATEWAY
+        return GatewayAnswer(responses.BAD_GATEWAY, f"malformed Lambda proxy response: {error}")
     except ResponseTooLarge:
-        exchange.error = "the response body is over API Gateway's 10 MB"
-        return responses.BAD_GATEWAY
+        return GatewayAnswer(responses.BAD_GATEWAY, "the response body is over API Gateway's 10 MB")
     except BodyNotBase64:
-        exchange.error = "isBase64Encoded but the body is not base64"
-        return responses.INTERNAL_ERROR
+        return GatewayAnswer(responses.INTERNAL_ERROR, "isBase64Encoded but the body is not base64")
+
+
+async def _payload(invocation: Invocation) -> bytes | None:
+    """The function's whole payload; None once it passes Lambda's cap."""
+    parts: list[BodyBytes] = []
+    size = 0
+    async for chunk in invocation.chunks():
+        size += len(chunk)
+        if size > LAMBDA_MAX_BUFFERED_RESPONSE_BYTES:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 class ResponseTooLarge(Exception):
@@ -115,7 +107,7 @@ def shape(response: Any, accept: str | None, binary_media_types: Sequence[str]) 
             data = base64.b64decode(text, validate=True)
         except binascii.Error:
             raise BodyNotBase64() from None
-    if len(data) > MAX_RESPONSE_BYTES:
+    if len(data) > API_GATEWAY_MAX_BUFFERED_RESPONSE_BYTES:
         raise ResponseTooLarge()
     merged = merge_headers(response.get("headers"), response.get("multiValueHeaders"))
     pairs = [

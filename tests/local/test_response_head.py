@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from streamway.local.stream_integration import parse_prelude
+from streamway.local.response_head import parse_prelude
 
 
 def test_multi_value_headers_win_and_cookies_become_set_cookie() -> None:

@@ -6,7 +6,8 @@ import base64
 
 import pytest
 
-from streamway.local.buffered_integration import MAX_RESPONSE_BYTES, ResponseTooLarge, shape
+from streamway.aws_contract import API_GATEWAY_MAX_BUFFERED_RESPONSE_BYTES as MAX_RESPONSE_BYTES
+from streamway.local.buffered_relay import ResponseTooLarge, shape
 
 BINARY = ("image/*",)
 
