@@ -3,8 +3,9 @@
 Why not h11 here: h11 copies every body byte twice more (into its receive buffer, then out
 of it), which made the emulator the bottleneck of a streamed response at about 300 MiB/s.
 Reading a chunk is one ``readexactly(size)`` on the reader per piece of at most
-:data:`MAX_PIECE` bytes (a :class:`~streamway.local.socket_stream.SocketStream` receives it
-straight into the result).
+:data:`MAX_PIECE` bytes (the emulator's
+:class:`~streamway.local.runtime_api.socket_stream.SocketStream` receives it straight into the
+result).
 Why not uvicorn: an ASGI server cannot hand request trailers to its app. The runtime side
 keeps h11 (``streamway.aws_lambda.client``), so the two ends do not share a parser.
 
