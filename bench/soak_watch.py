@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -217,8 +218,13 @@ class LogWatch:
                 self._take(entry)
 
     def _take(self, entry: dict[str, Any]) -> None:
+        if "_aws" in entry:
+            self._take_metrics(entry)
+            return
         message, logger = entry.get("message"), entry.get("logger")
-        request_id = entry.get("request_id")
+        # Under the Lambda runtime (streamway local's functions) lines use Lambda's field names:
+        # requestId is the invocation's id and xRequestId the caller's X-Request-Id.
+        request_id = entry.get("request_id", entry.get("xRequestId"))
         if entry.get("level") == "ERROR" and len(self.errors) < _KEEP:
             self.errors[str(message).strip().split("\n")[0][:120]] += 1
         if logger == "streamway.access" and message == "request":
@@ -247,6 +253,17 @@ class LogWatch:
             watched.outcome = str(entry.get("outcome"))
         elif logger == "streamway.agent" and message == "generation ended":
             watched.generation = str(entry.get("outcome"))
+
+    def _take_metrics(self, entry: dict[str, Any]) -> None:
+        """An EMF line: under the Lambda runtime the one record of a request's end (there is
+        no access line there); its requestId is the app's request id (the X-Request-Id)."""
+        request_id = entry.get("requestId")
+        watched = self.watched.get(request_id) if isinstance(request_id, str) else None
+        if watched is None:
+            return
+        stamp = entry["_aws"].get("Timestamp") if isinstance(entry["_aws"], dict) else None
+        watched.ended_at = stamp / 1000 if isinstance(stamp, int | float) else time.time()
+        watched.outcome = str(entry.get("outcome"))
 
     def _count_5xx(self, who: str, method: object, path: object, status: object) -> None:
         if str(status).isdigit() and int(str(status)) >= 500:

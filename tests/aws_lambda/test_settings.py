@@ -1,56 +1,61 @@
-"""The runtime's light settings agree with streamway's Settings, their reference."""
+"""The runtime's light settings: its own variables and aliases, and the variables it shares
+with streamway's Settings (the loop and logging) read the same way by both."""
 
 from __future__ import annotations
 
 import pytest
 
-from streamway.aws_lambda.settings import RuntimeSettings
+from streamway.aws_lambda.settings import ENV_NAMES, RuntimeSettings
 from streamway.config import Settings
-
-FIELDS = (
-    "app",
-    "lambda_invoke_mode",
-    "lambda_pass_through_path",
-    "log_level",
-    "loop",
-    "log_format",
-)
 
 
 @pytest.mark.parametrize(
-    "env",
+    ("env", "own"),
     [
-        {},
-        {"STREAMWAY_APP": "myapp:app", "STREAMWAY_LOG_LEVEL": "DEBUG", "STREAMWAY_LOOP": "asyncio"},
-        {"STREAMWAY_LOG_FORMAT": "TEXT"},
-        {"AWS_LWA_INVOKE_MODE": "buffered", "AWS_LWA_PASS_THROUGH_PATH": "/jobs"},
-        {
-            "STREAMWAY_LAMBDA_INVOKE_MODE": "response_stream",
-            "AWS_LWA_INVOKE_MODE": "buffered",
-            "STREAMWAY_LAMBDA_PASS_THROUGH_PATH": "/a",
-            "AWS_LWA_PASS_THROUGH_PATH": "/b",
-        },
+        ({}, ("streamway.service.asgi:app", "response_stream", "/events")),
+        (
+            {
+                "STREAMWAY_APP": "myapp:app",
+                "STREAMWAY_LOG_LEVEL": "DEBUG",
+                "STREAMWAY_LOOP": "asyncio",
+            },
+            ("myapp:app", "response_stream", "/events"),
+        ),
+        (
+            {"STREAMWAY_LOG_FORMAT": "TEXT"},
+            ("streamway.service.asgi:app", "response_stream", "/events"),
+        ),
+        (
+            {"AWS_LWA_INVOKE_MODE": "buffered", "AWS_LWA_PASS_THROUGH_PATH": "/jobs"},
+            ("streamway.service.asgi:app", "buffered", "/jobs"),
+        ),
+        (
+            {
+                "STREAMWAY_LAMBDA_INVOKE_MODE": "response_stream",
+                "AWS_LWA_INVOKE_MODE": "buffered",
+                "STREAMWAY_LAMBDA_PASS_THROUGH_PATH": "/a",
+                "AWS_LWA_PASS_THROUGH_PATH": "/b",
+            },
+            ("streamway.service.asgi:app", "response_stream", "/a"),
+        ),
     ],
 )
 def test_runtime_settings_match_settings(
-    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    env: dict[str, str], own: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in (
-        "STREAMWAY_APP",
-        "STREAMWAY_LOG_LEVEL",
-        "STREAMWAY_LOOP",
-        "STREAMWAY_LOG_FORMAT",
-        "STREAMWAY_LAMBDA_INVOKE_MODE",
-        "AWS_LWA_INVOKE_MODE",
-        "STREAMWAY_LAMBDA_PASS_THROUGH_PATH",
-        "AWS_LWA_PASS_THROUGH_PATH",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    for names in ENV_NAMES.values():
+        for name in names:
+            monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     reference = Settings()
     light = RuntimeSettings.from_env()
-    assert {f: getattr(light, f) for f in FIELDS} == {f: getattr(reference, f) for f in FIELDS}
+    assert (light.app, light.lambda_invoke_mode, light.lambda_pass_through_path) == own
+    assert (light.loop, light.log_level, light.log_format) == (
+        reference.serve.loop,
+        reference.observability.log_level,
+        reference.observability.log_format,
+    )
 
 
 def test_an_unknown_invoke_mode_is_refused() -> None:

@@ -8,13 +8,15 @@ import time
 import pytest
 
 from streamway.local.throttle import (
-    MB,
     Throttle,
     api_gateway_throttle,
     combined,
     gateway_and_lambda_throttle,
     lambda_throttle,
 )
+
+#: AWS's "MB", read as MiB (docs/aws-behaviour.md §2); literal, not the constant under test.
+MB = 1024 * 1024
 
 
 class FakeTime:

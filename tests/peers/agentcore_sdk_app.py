@@ -18,10 +18,10 @@ from bedrock_agentcore.runtime import BedrockAgentCoreApp
 from strands import Agent
 
 from streamway.agent.providers import build_model
-from streamway.config import Settings
+from streamway.config import ModelSettings
 
 
-def new_agent(settings: Settings) -> Agent:
+def new_agent(settings: ModelSettings) -> Agent:
     return Agent(
         model=build_model(settings),
         system_prompt=settings.system_prompt,
@@ -30,7 +30,7 @@ def new_agent(settings: Settings) -> Agent:
     )
 
 
-def streaming_app(settings: Settings) -> BedrockAgentCoreApp:
+def streaming_app(settings: ModelSettings) -> BedrockAgentCoreApp:
     app = BedrockAgentCoreApp()
 
     @app.entrypoint
@@ -43,7 +43,7 @@ def streaming_app(settings: Settings) -> BedrockAgentCoreApp:
     return app
 
 
-def answer_app(settings: Settings) -> BedrockAgentCoreApp:
+def answer_app(settings: ModelSettings) -> BedrockAgentCoreApp:
     app = BedrockAgentCoreApp()
 
     @app.entrypoint
@@ -56,7 +56,7 @@ def answer_app(settings: Settings) -> BedrockAgentCoreApp:
 
 def main() -> None:
     mode, port = sys.argv[1], int(sys.argv[2])
-    settings = Settings()
+    settings = ModelSettings()
     app = streaming_app(settings) if mode == "stream" else answer_app(settings)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 

@@ -26,8 +26,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from streamway.config import Settings
 from streamway.service.app import create_app
+from tests.settings import flat_settings
 
 BUCKET = "streamway-test"
 #: The downloads never touch the model; a remote model id keeps startup free of llama.cpp.
@@ -72,9 +72,9 @@ class ThreadServer:
 
 @contextmanager
 def downloads_server(**settings: Any) -> Iterator[ThreadServer]:
-    """streamway with ``Settings(**settings)`` on a free loopback port, until the block ends."""
+    """streamway with ``flat_settings(**settings)`` on a free loopback port, until it ends."""
     port = free_port()
-    app = create_app(Settings(model=NO_MODEL, port=port, **settings))
+    app = create_app(flat_settings(model=NO_MODEL, port=port, **settings))
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from streamway.config import Settings
+from streamway.config import StoreSettings
 from streamway.storage import (
     ObjectChanged,
     ObjectNotFound,
@@ -34,8 +34,8 @@ def moto() -> Iterator[MotoS3]:
         yield server
 
 
-def store_settings(moto: MotoS3, prefix: str = "files") -> Settings:
-    return Settings(
+def store_settings(moto: MotoS3, prefix: str = "files") -> StoreSettings:
+    return StoreSettings(
         store_url=f"s3://{BUCKET}/{prefix}",
         s3_endpoint_url=moto.endpoint,
         download_chunk_size=256 * 1024,
@@ -95,7 +95,7 @@ def test_ranged_gets_return_exact_bytes_in_bounded_chunks(moto: MotoS3) -> None:
 
 def test_an_unreachable_endpoint_is_unavailable_not_missing() -> None:
     async def run() -> None:
-        settings = Settings(
+        settings = StoreSettings(
             store_url=f"s3://{BUCKET}", s3_endpoint_url=f"http://127.0.0.1:{free_port()}"
         )
         store = await open_store(settings)

@@ -1,17 +1,16 @@
 """An in-process Strands model provider over llama-cpp-python: the embedded default.
 
-Strands' own ``LlamaCppModel`` talks to a llama.cpp *server* and reads the whole response
-before yielding, so it neither streams nor works without a second process. This provider
-loads a GGUF file into the service process and yields each token as llama.cpp produces it.
+It loads a GGUF file into the service process (no llama.cpp server beside it, which
+Strands' own ``LlamaCppModel`` needs) and yields each token as llama.cpp produces it.
 
 Generation is blocking C code, so it runs on the model's own worker thread in small hops:
 first the prompt, ``prompt_batch_tokens`` at a time, then each token by one ``next()``.
 Between two hops the coroutine can be cancelled (client gone) or see the agent's cancel
 signal; either way the hop in progress is waited for, nothing further is computed, and the
 llama.cpp iterator is closed before the next answer may use the model. Nothing is queued:
-memory is one token. llama.cpp would evaluate a whole prompt in one blocking call, which a
-client that left could not stop (issue 15: a 2,666-word prompt kept the model 59 s after its
-client had gone), and which no timeout could bound.
+memory is one token. The prompt goes in batches because llama.cpp would otherwise evaluate
+it in one blocking call, which neither a client that left nor a timeout could stop
+(docs/providers.md).
 
 While it evaluates and generates, an answer holds the machine-wide slot
 (:mod:`streamway.agent.machine_slot`), so processes sharing the CPU take turns at full speed

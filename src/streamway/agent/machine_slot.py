@@ -3,9 +3,9 @@
 llama.cpp sizes its thread pool to the machine. Two processes generating at once (two
 ``streamway serve``, or the function processes of ``streamway local``) each run that many
 threads on the same cores; the threads spin-wait for each other at every layer and the two
-answers take many times as long as they would one after the other (issue 15: 105 s each
-instead of 5.6 s). So the answer holds a machine-wide slot while it evaluates its prompt and
-generates, and the other processes wait for it in turn at full thread count.
+answers take many times as long as they would one after the other (docs/providers.md). So
+the answer holds a machine-wide slot while it evaluates its prompt and generates, and the
+other processes wait for it in turn at full thread count.
 
 The slot is an ``flock`` on a file in a private per-user directory:
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from strands.models import Model
 from strands.types.exceptions import ModelThrottledException
 
-from streamway.config import Settings
+from streamway.config import ModelSettings
 
 
 class UnknownModel(ValueError):
@@ -30,7 +30,7 @@ class PromptTooLong(ValueError):
         self.limit = limit
 
 
-def build_model(settings: Settings) -> Model:
+def build_model(settings: ModelSettings) -> Model:
     provider, _, name = settings.model.partition(":")
     if provider == "local":
         from streamway.agent.local_model import LocalLlamaModel

@@ -20,7 +20,7 @@ from strands.session import SessionManager
 from streamway.agent.admission import Admission
 from streamway.agent.events import AgentEvent, Finished, json_safe_events
 from streamway.agent.providers import build_model
-from streamway.config import Settings
+from streamway.config import ModelSettings
 
 log = logging.getLogger("streamway.agent")
 
@@ -42,7 +42,7 @@ class AgentRunner:
         self.counters = GenerationCounters()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AgentRunner:
+    def from_settings(cls, settings: ModelSettings) -> AgentRunner:
         return cls(
             build_model(settings),
             Admission(

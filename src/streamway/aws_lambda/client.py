@@ -1,12 +1,12 @@
 """The runtime's side of the Lambda Runtime API: HTTP/1.1 over one keep-alive connection.
 
-Why not ``http.client`` or httpx: a streamed response that fails after its first byte must
-end with real HTTP *trailers* (``Lambda-Runtime-Function-Error-Type``/``-Body``), and the
-stdlib client has no trailer API (neither has any other Python client we know of,
-aio-libs/aiohttp#8452). h11 does: it frames chunks and writes ``EndOfMessage(headers=...)``
-as trailers after the zero chunk, and ``send_with_data_passthrough`` hands body chunks to
-the socket without copying them. The runtime is sequential (one invocation at a time), so
-one connection serves ``next``, ``response`` and ``error`` in turn.
+A streamed response that fails after its first byte ends with real HTTP *trailers*
+(``Lambda-Runtime-Function-Error-Type``/``-Body``, docs/aws-behaviour.md §2), which the
+standard library's client cannot send. h11 frames the chunks, writes
+``EndOfMessage(headers=...)`` as trailers after the zero chunk, and
+``send_with_data_passthrough`` hands body chunks to the socket without copying them. The
+runtime is sequential (one invocation at a time), so one connection serves ``next``,
+``response`` and ``error`` in turn.
 """
 
 from __future__ import annotations

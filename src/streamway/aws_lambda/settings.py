@@ -1,9 +1,14 @@
 """The runtime's own few settings, read from the environment without pydantic.
 
-:class:`streamway.config.Settings` is the reference for these fields (names, aliases,
-defaults, docs); a test keeps the two in step. The runtime does not import it because
-pydantic and pydantic-settings cost about 300 ms of import time, and every cold start of
-every app the runtime serves would pay it, whether the app uses streamway's settings or not.
+This dataclass is the one definition of the Lambda runtime's settings (the *Lambda runtime*
+group of docs/configuration.md): :data:`ENV_NAMES` says which variables set each field, first
+name first. The runtime does not use :mod:`streamway.config` because pydantic and
+pydantic-settings cost about 300 ms of import time, and every cold start of every app the
+runtime serves would pay it, whether the app uses streamway's settings or not.
+
+``STREAMWAY_LOOP``, ``STREAMWAY_LOG_LEVEL`` and ``STREAMWAY_LOG_FORMAT`` are read by
+``streamway serve`` too (its serve and observability groups); a test keeps both readings in
+step.
 """
 
 from __future__ import annotations
@@ -17,43 +22,56 @@ from streamway.aws_contract import DEFAULT_APP, INVOKE_MODES, InvokeMode
 
 LoopName = Literal["auto", "asyncio", "uvloop"]
 
-
-def _first(env: Mapping[str, str], names: tuple[str, ...], default: str) -> str:
-    for name in names:
-        if name in env:
-            return env[name]
-    return default
+#: The variables of each field, the first one set wins. The ``AWS_LWA_*`` names are Lambda
+#: Web Adapter's, so one function configuration works under either.
+ENV_NAMES: Mapping[str, tuple[str, ...]] = {
+    "app": ("STREAMWAY_APP",),
+    "lambda_invoke_mode": ("STREAMWAY_LAMBDA_INVOKE_MODE", "AWS_LWA_INVOKE_MODE"),
+    "lambda_pass_through_path": (
+        "STREAMWAY_LAMBDA_PASS_THROUGH_PATH",
+        "AWS_LWA_PASS_THROUGH_PATH",
+    ),
+    "log_level": ("STREAMWAY_LOG_LEVEL",),
+    "loop": ("STREAMWAY_LOOP",),
+    "log_format": ("STREAMWAY_LOG_FORMAT",),
+}
 
 
 @dataclass(frozen=True)
 class RuntimeSettings:
+    #: The ASGI app the runtime serves, as ``module:attribute``.
     app: str = DEFAULT_APP
+    #: ``response_stream`` for STREAM integrations and RESPONSE_STREAM function URLs,
+    #: ``buffered`` for BUFFERED ones; non-HTTP events are always buffered.
     lambda_invoke_mode: InvokeMode = "response_stream"
+    #: Where non-HTTP events are POSTed as JSON (LWA's pass-through path).
     lambda_pass_through_path: str = "/events"
     log_level: str = "INFO"
+    #: ``auto`` takes uvloop when it is installed (as uvicorn does), else asyncio's.
     loop: LoopName = "auto"
     log_format: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeSettings:
         env = os.environ if env is None else env
-        mode = _first(
-            env, ("STREAMWAY_LAMBDA_INVOKE_MODE", "AWS_LWA_INVOKE_MODE"), cls.lambda_invoke_mode
-        ).lower()
+
+        def read(field: str) -> str:
+            for name in ENV_NAMES[field]:
+                if name in env:
+                    return env[name]
+            return cast(str, getattr(cls, field))
+
+        mode = read("lambda_invoke_mode").lower()
         if mode not in INVOKE_MODES:
             raise ValueError(f"the invoke mode must be response_stream or buffered, not {mode!r}")
-        loop = env.get("STREAMWAY_LOOP", cls.loop).lower()
+        loop = read("loop").lower()
         if loop not in ("auto", "asyncio", "uvloop"):
             raise ValueError(f"the loop must be auto, asyncio or uvloop, not {loop!r}")
         return cls(
-            app=env.get("STREAMWAY_APP", cls.app),
+            app=read("app"),
             lambda_invoke_mode=mode,
-            lambda_pass_through_path=_first(
-                env,
-                ("STREAMWAY_LAMBDA_PASS_THROUGH_PATH", "AWS_LWA_PASS_THROUGH_PATH"),
-                cls.lambda_pass_through_path,
-            ),
-            log_level=env.get("STREAMWAY_LOG_LEVEL", cls.log_level).upper(),
+            lambda_pass_through_path=read("lambda_pass_through_path"),
+            log_level=read("log_level").upper(),
             loop=cast(LoopName, loop),
-            log_format=env.get("STREAMWAY_LOG_FORMAT", cls.log_format).lower(),
+            log_format=read("log_format").lower(),
         )

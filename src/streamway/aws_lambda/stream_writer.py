@@ -32,8 +32,10 @@ log = logging.getLogger("streamway.aws_lambda")
 STREAMING_HEADERS = (
     (RESPONSE_MODE_HEADER, RESPONSE_MODE_STREAMING),
     ("Transfer-Encoding", "chunked"),
-    ("Trailer", ERROR_TYPE_HEADER),
-    ("Trailer", ERROR_BODY_TRAILER),
+    # Names are case-insensitive, but a Trailer header's *value* is compared as text by some
+    # peers: it is written as AWS's own runtime clients write it.
+    ("Trailer", ERROR_TYPE_HEADER.title()),
+    ("Trailer", ERROR_BODY_TRAILER.title()),
     ("Content-Type", HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE),
 )
 

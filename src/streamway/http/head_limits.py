@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # config.py imports the limits: keep starlette out of its import
+if TYPE_CHECKING:  # config/serve.py imports the limits: keep starlette out of its import
     from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: API Gateway's cap on one header value, in bytes.

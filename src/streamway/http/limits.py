@@ -3,8 +3,8 @@
 uvicorn bounds the time *between* requests (``timeout_keep_alive``) but not the time a
 request takes to arrive: its keep-alive timer is cancelled by the first byte of the next
 request, and nothing is armed when a connection opens, so a client that sends a head one
-byte at a time (or nothing at all) holds its connection forever (slowloris; uvicorn issue
-#157 lists ``--timeout-request-start`` as not done). Two pieces close the gap:
+byte at a time (or nothing at all) holds its connection forever (slowloris). Two pieces
+close the gap:
 
 * :func:`head_timeout_protocol`: uvicorn's httptools protocol with one more timer, armed
   when a connection opens and after each response, and disarmed when a request head is
@@ -27,22 +27,34 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+if TYPE_CHECKING:
+    from streamway.config import ServeSettings
 
 log = logging.getLogger("streamway.limits")
 
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """What both servers read from ``STREAMWAY_*`` settings (see docs/configuration.md)."""
+    """What both servers take from the serve group of the settings (docs/configuration.md)."""
 
     head_timeout_s: float
     body_timeout_s: float
     max_connections: int
     keep_alive_timeout_s: int
+
+    @classmethod
+    def from_settings(cls, settings: ServeSettings) -> ServerLimits:
+        return cls(
+            head_timeout_s=settings.request_head_timeout_s,
+            body_timeout_s=settings.request_body_timeout_s,
+            max_connections=settings.max_connections,
+            keep_alive_timeout_s=settings.keep_alive_timeout_s,
+        )
 
     def uvicorn_options(self, timeout_body: bytes) -> dict[str, Any]:
         """``uvicorn.run`` keyword arguments; ``timeout_body`` is the head-timeout 408's JSON."""

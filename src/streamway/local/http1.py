@@ -1,13 +1,12 @@
 """Just enough HTTP/1.1 for the local emulators: requests with chunked bodies and trailers.
 
-Why not h11 here: h11 copies every body byte twice more (into its receive buffer, then out
-of it), which made the emulator the bottleneck of a streamed response at about 300 MiB/s.
-Reading a chunk is one ``readexactly(size)`` on the reader per piece of at most
-:data:`MAX_PIECE` bytes (the emulator's
-:class:`~streamway.local.runtime_api.socket_stream.SocketStream` receives it straight into the
-result).
-Why not uvicorn: an ASGI server cannot hand request trailers to its app. The runtime side
-keeps h11 (``streamway.aws_lambda.client``), so the two ends do not share a parser.
+It is its own rather than an HTTP library's or an ASGI server's for two reasons. Request
+trailers reach the caller (an ASGI server cannot hand them to its app). And a body byte is
+not copied in user space: reading a chunk is one ``readexactly(size)`` per piece of at most
+:data:`MAX_PIECE` bytes, which the emulator's
+:class:`~streamway.local.runtime_api.socket_stream.SocketStream` receives straight into the
+result, where a parser's receive buffer would copy each byte in and out again. The runtime
+side writes with h11 (``streamway.aws_lambda.client``), so the two ends do not share a parser.
 
 It reads strictly (RFC 9112), because whatever it accepts that another parser would read
 differently is a way to smuggle a request: CRLF line ends only, one framing per message

@@ -8,18 +8,14 @@ The line has the fields and names of the deployed stage's access log (API Gatewa
 ``$context`` variables, see :data:`ACCESS_LOG_VARIABLES`). :meth:`Meter.summary` prices the
 totals with :class:`Prices`.
 
-How AWS bills it (docs/local-metering.md has the sources):
+What it counts (docs/local-metering.md has AWS's sources, and says which are unconfirmed):
 
-* API Gateway (REST): per request. "Each 10MB rounded up billed as single request" for a
-  streamed response (AWS Compute blog, as summarised by aws-news.com; **UNCONFIRMED** on the
-  pricing page). So a STREAMED response counts ``ceil(bytes / 10 MB)``, at least 1. A
-  BUFFERED one counts 1.
-* Lambda: per invocation, plus duration in GB-seconds. Duration is "rounded up to the
-  nearest 1 ms" and multiplied by memory / 1024 (aws.amazon.com/lambda/pricing).
-* Lambda response streaming: bytes past the first 6 MB of each streamed response, per GB.
-  Third-party guides describe a streaming charge with "the first 6MB per request free";
-  the rate default of $0.008/GB is **UNCONFIRMED**: we could not find it quoted anywhere.
-  Override it with ``--price streamed_bytes_per_gb=...``.
+* API Gateway (REST): per request; a STREAMED response counts ``ceil(bytes / 10 MB)``, at
+  least 1 (docs/aws-behaviour.md §1, Billing), a BUFFERED one 1.
+* Lambda: per invocation, plus duration in GB-seconds: the duration rounded up to the
+  millisecond, times memory / 1024.
+* Lambda response streaming: the bytes past the first 6 MB of each streamed response, per
+  GB, at an estimated rate (``--price streamed_bytes_per_gb=...`` overrides it).
 
 Not modelled: free tiers, volume tiers, data transfer out, CloudWatch logs. The estimate
 is a list-price upper bound for one Region (us-east-1, x86).

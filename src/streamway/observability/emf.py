@@ -1,11 +1,10 @@
 """CloudWatch embedded metric format (EMF): one JSON line per request that CloudWatch Logs
 turns into metrics, the convention Powertools for AWS Lambda uses.
 
-Written by hand rather than with ``aws-embedded-metrics``: that library resolves its
-environment asynchronously per logger, probing EC2's instance metadata service over HTTP
-and falling back to a CloudWatch agent socket when it is not on Lambda (``streamway serve``
-on a laptop or a container), adds LogGroup/ServiceName/ServiceType dimensions unless told
-not to, and flushes through ``await``. The format itself is one small JSON object
+Each line is written at once, to the given stream, with only the configured dimensions and
+nothing looked up in the environment, so it costs the same under the Lambda runtime, under
+``streamway serve`` and in a container (docs/observability.md says why not the
+``aws-embedded-metrics`` library). The format is one small JSON object
 (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
 
     {"_aws": {"Timestamp": <ms>, "CloudWatchMetrics": [{"Namespace": ...,

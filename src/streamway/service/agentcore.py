@@ -184,14 +184,14 @@ async def invocations(request: Request) -> Response:
     started = time.perf_counter()
     settings: Settings = request.app.state.settings
     body = parse_body(InvocationRequest, await read_json(request, InvocationRequest))
-    check_prompt_size(body.prompt, settings)
+    check_prompt_size(body.prompt, settings.model)
     events = answer(
         request.app.state.agent_runner,
         request.app.state.sessions,
         body.prompt,
         request.headers.get(SESSION_HEADER),
     )
-    if response_mode(request, settings.invocations_default_response) == "sse":
+    if response_mode(request, settings.agentcore.invocations_default_response) == "sse":
         return AgentStreamResponse(events, AgentCoreEncoder(), started=started)
     return AgentAnswerResponse(events, whole_answer, started=started)
 

@@ -104,7 +104,7 @@ class _Connection:
                 f"Send prompts as JSON text frames: {InvocationRequest.example}.",
             )
         body = parse_body(InvocationRequest, decode_json(text, InvocationRequest))
-        check_prompt_size(body.prompt, self.settings)
+        check_prompt_size(body.prompt, self.settings.model)
         return body.prompt
 
     async def _interrupt(self, notify: bool = True) -> None:

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Response
 from streamway import __version__
 from streamway.agent.runner import AgentRunner
 from streamway.agent.sessions import SessionStore
-from streamway.config import Settings
+from streamway.config import ObservabilitySettings, Settings
 from streamway.http.head_limits import HeadLimitMiddleware, HeadTooLarge
 from streamway.observability import tracing
 from streamway.observability.request_metrics import MetricsSink
@@ -30,13 +30,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Built once per process (not per request or per Lambda invocation): the model load
         # is the expensive part of a cold start.
-        app.state.agent_runner = AgentRunner.from_settings(settings)
+        app.state.agent_runner = AgentRunner.from_settings(settings.model)
         app.state.sessions = SessionStore(
-            settings.sessions_dir,
-            idle_timeout_s=settings.session_idle_timeout_s,
-            max_sessions=settings.max_sessions,
+            settings.agentcore.sessions_dir,
+            idle_timeout_s=settings.agentcore.session_idle_timeout_s,
+            max_sessions=settings.agentcore.max_sessions,
         )
-        app.state.object_store = await open_store(settings)
+        app.state.object_store = await open_store(settings.store)
         try:
             yield
         finally:
@@ -68,22 +68,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Added innermost first: Starlette runs the last one added outermost. The request id and
     # the access log wrap the refusals of the head and host checks too.
-    app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.serve.allowed_hosts)
     app.add_middleware(
         HeadLimitMiddleware,
-        max_header_bytes=settings.max_header_bytes,
-        max_head_bytes=settings.max_head_bytes,
+        max_header_bytes=settings.serve.max_header_bytes,
+        max_head_bytes=settings.serve.max_head_bytes,
         body=_head_too_large,
     )
     app.add_middleware(
         RequestContextMiddleware,
-        max_request_bytes=settings.max_request_bytes,
-        sinks=_metrics_sinks(app, settings),
+        max_request_bytes=settings.serve.max_request_bytes,
+        sinks=_metrics_sinks(app, settings.observability),
     )
     return app
 
 
-def _metrics_sinks(app: FastAPI, settings: Settings) -> list[MetricsSink]:
+def _metrics_sinks(app: FastAPI, settings: ObservabilitySettings) -> list[MetricsSink]:
     """EMF lines on Lambda, Prometheus at /metrics when asked (docs/observability.md)."""
     sinks: list[MetricsSink] = []
     if settings.metrics_endpoint:

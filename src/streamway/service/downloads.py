@@ -114,7 +114,7 @@ async def download(key: str, request: Request) -> Response:
             headers,
             body,
             expected_bytes=info.size,
-            chunks_in_flight=settings.download_chunks_in_flight,
+            chunks_in_flight=settings.store.download_chunks_in_flight,
             key=key,
         )
 
@@ -146,7 +146,7 @@ async def download(key: str, request: Request) -> Response:
         headers,
         body,
         expected_bytes=selected.length,
-        chunks_in_flight=settings.download_chunks_in_flight,
+        chunks_in_flight=settings.store.download_chunks_in_flight,
         key=key,
     )
 

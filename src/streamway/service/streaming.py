@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from streamway.agent.runner import AgentRunner
-from streamway.config import Settings
+from streamway.config import ModelSettings, Settings
 from streamway.service.agent_stream import (
     AgentStreamResponse,
     PlainTextEncoder,
@@ -117,7 +117,7 @@ def encoder_for(request: Request) -> StreamEncoder:
     return PlainTextEncoder()
 
 
-def check_prompt_size(prompt: str, settings: Settings) -> None:
+def check_prompt_size(prompt: str, settings: ModelSettings) -> None:
     if len(prompt) > settings.max_prompt_chars:
         raise ApiError(
             413,
@@ -146,5 +146,5 @@ async def streaming(request: Request) -> AgentStreamResponse:
     settings: Settings = request.app.state.settings
     runner: AgentRunner = request.app.state.agent_runner
     body = parse_body(StreamingRequest, await read_json(request))
-    check_prompt_size(body.request, settings)
+    check_prompt_size(body.request, settings.model)
     return AgentStreamResponse(runner.stream(body.request), encoder_for(request), started=started)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from streamway.config import Settings
+from streamway.config import StoreSettings
 from streamway.storage.keys import check_key
 from streamway.storage.local import LocalStore
 from streamway.storage.s3 import S3Store
@@ -57,7 +57,7 @@ def local_directory(store_url: str) -> Path | None:
     return Path(store_url)
 
 
-async def open_store(settings: Settings) -> ObjectStore:
+async def open_store(settings: StoreSettings) -> ObjectStore:
     """The store ``settings.store_url`` names, ready to use; ``aclose()`` it when done."""
     directory = local_directory(settings.store_url)
     if directory is not None:

@@ -1,16 +1,11 @@
 """A connected socket read and written through the event loop's ``sock_*`` calls.
 
-Why not asyncio's streams here: a ``StreamReader`` copies every byte twice in user space
-(the transport's ``recv`` result into its buffer, then ``readexactly``'s slice out of it),
-and a ``StreamWriter`` copies whatever the kernel did not take at once into its own buffer.
-For the emulator, which relays a function's whole response body, those copies were most of
-its time. Here a large read goes straight from the kernel into the bytes the caller gets
-(``recv_into`` a buffer of the chunk's size) and a write hands the caller's buffers to
-``sendmsg`` as they are, so each body byte is copied once in and once out, by the kernel.
-
-(The runtime's own client keeps asyncio's transport: there, a write that returns at once
-with the rest buffered lets the app make its next chunk while the socket drains, and waiting
-for ``sendmsg`` to take each whole chunk measured slower.)
+The emulator relays a function's whole response body, so each body byte is copied only by
+the kernel, once in and once out: a large read goes straight into the bytes the caller gets
+(``recv_into`` a buffer of the chunk's size), and a write hands the caller's buffers to
+``sendmsg`` as they are. asyncio's streams would copy each byte again in user space (into
+the reader's buffer and out of it, and into the writer's buffer whatever the kernel did not
+take at once); docs/lambda.md ("Performance") has the measurements.
 
 Reading is pull-based: nothing is read until a caller asks, so a slow consumer leaves the
 bytes in the kernel's socket buffer and TCP flow control slows the sender.

