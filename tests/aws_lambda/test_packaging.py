@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import streamway.aws_lambda
-from streamway.local.runtime_api import RuntimeAPIServer
+from streamway.local.runtime_api import RuntimeAPIServer, split_prelude
 from tests.aws_lambda.fixtures import http_event
 from tests.servers import REPO_ROOT, TEST_ENV, stop_process
 
@@ -53,4 +53,4 @@ async def test_entry_point_serves_an_invocation(
         finally:
             await asyncio.to_thread(stop_process, process)
     assert result.ok
-    assert result.http_response()[1] == b"hello"
+    assert split_prelude(result.body)[1] == b"hello"

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from streamway.local.runtime_api import FunctionConfig
+from streamway.local.runtime_api import FunctionConfig, split_prelude
 from tests.aws_lambda.fixtures import http_event, rest_event
+from tests.emulator import http_response
 from tests.servers import lambda_function
 
 DELIMITER = b"\x00" * 8
@@ -50,7 +51,7 @@ async def test_prelude_delimiter_and_body_exact_bytes() -> None:
         b'"multiValueHeaders":{"x-repeated":["one","two"]},'
         b'"cookies":["a=1; Path=/","b=2; HttpOnly"]}' + DELIMITER + b"hello"
     )
-    assert rest.http_response() == (
+    assert split_prelude(rest.body) == (
         {
             "statusCode": 201,
             "headers": {"content-type": "text/plain; charset=utf-8"},
@@ -64,7 +65,7 @@ async def test_prelude_delimiter_and_body_exact_bytes() -> None:
 async def test_first_body_byte_leaves_before_the_handler_finishes() -> None:
     async with lambda_function() as function:
         invocation = await function.api.invoke(http_event("/slow", query="pause=1.5"))
-        prelude, body = await invocation.http_response()
+        prelude, body = await http_response(invocation)
         first = await anext(body)
         first_at = time.perf_counter()
         assert (prelude, first) == (
@@ -84,7 +85,7 @@ async def test_failure_mid_stream_ends_with_error_trailers() -> None:
         result = await (await function.api.invoke(http_event("/abort"))).result()
         incomplete = await (await function.api.invoke(http_event("/incomplete"))).result()
 
-    prelude, body = result.http_response()
+    prelude, body = split_prelude(result.body)
     assert prelude["statusCode"] == 200
     # What was sent stays sent; the failure is in real trailers, not in the body.
     assert body == b"partial answer"
@@ -101,7 +102,7 @@ async def test_failure_mid_stream_ends_with_error_trailers() -> None:
     assert result.error == error
 
     # An app that returns without finishing its body has failed too.
-    assert incomplete.http_response()[1] == b"cut"
+    assert split_prelude(incomplete.body)[1] == b"cut"
     assert incomplete.trailers["lambda-runtime-function-error-type"] == "IncompleteResponse"
 
 
@@ -141,7 +142,7 @@ async def test_start_up_failure_uses_init_error(app: str, error_type: str, messa
 async def test_an_app_without_lifespan_support_is_served() -> None:
     async with lambda_function("tests.aws_lambda.apps:no_lifespan") as function:
         result = await (await function.api.invoke(http_event("/"))).result()
-    assert result.http_response()[1] == b"no lifespan needed"
+    assert split_prelude(result.body)[1] == b"no lifespan needed"
 
 
 async def test_empty_body_still_sends_prelude_and_delimiter() -> None:
@@ -158,12 +159,12 @@ async def test_binary_body_streamed_as_is_and_base64_when_buffered() -> None:
     async with lambda_function(env={"STREAMWAY_LAMBDA_INVOKE_MODE": "buffered"}) as function:
         buffered = await (await function.api.invoke(rest_event("/binary"))).result()
 
-    prelude, body = streamed.http_response()
+    prelude, body = split_prelude(streamed.body)
     assert prelude == {"statusCode": 200, "headers": {"content-type": "application/octet-stream"}}
     assert body == expected
     assert buffered.mode == "buffered"
     assert buffered.response_headers["content-type"] == "application/json"
-    assert buffered.payload() == {
+    assert json.loads(buffered.body) == {
         "statusCode": 200,
         "headers": {"content-type": "application/octet-stream"},
         "multiValueHeaders": {},
@@ -178,7 +179,7 @@ async def test_buffered_mode_and_non_http_events() -> None:
         url = await (await function.api.invoke(http_event("/headers"))).result()
         sqs = await (await function.api.invoke({"Records": [{"body": "hi"}]})).result()
 
-    assert rest.payload() == {
+    assert json.loads(rest.body) == {
         "statusCode": 201,
         "headers": {"content-type": "text/plain; charset=utf-8"},
         "multiValueHeaders": {
@@ -188,7 +189,7 @@ async def test_buffered_mode_and_non_http_events() -> None:
         "body": "hello",
         "isBase64Encoded": False,
     }
-    assert url.payload() == {
+    assert json.loads(url.body) == {
         "statusCode": 201,
         "headers": {"content-type": "text/plain; charset=utf-8", "x-repeated": "one,two"},
         "cookies": ["a=1; Path=/", "b=2; HttpOnly"],
@@ -196,7 +197,7 @@ async def test_buffered_mode_and_non_http_events() -> None:
         "isBase64Encoded": False,
     }
     # Non-HTTP events go to the pass-through path as JSON; the response body is the result.
-    answer = sqs.payload()
+    answer = json.loads(sqs.body)
     assert (answer["method"], answer["path"]) == ("POST", "/events")
     assert json.loads(answer["body"]) == {"Records": [{"body": "hi"}]}
 
@@ -206,7 +207,7 @@ async def test_context_trace_id_and_one_lifespan_per_process() -> None:
         invocations = [await function.api.invoke(http_event("/context")) for _ in range(3)]
         results = [await invocation.result() for invocation in invocations]
 
-    answers = [json.loads(result.http_response()[1]) for result in results]
+    answers = [json.loads(split_prelude(result.body)[1]) for result in results]
     for invocation, answer in zip(invocations, answers, strict=True):
         assert answer["request_id"] == invocation.request_id
         assert answer["trace_id_env"] == invocation.trace_id
@@ -225,7 +226,7 @@ async def test_the_loop_setting_picks_the_event_loop(setting: str, module: str) 
     async with lambda_function(env={"STREAMWAY_LOOP": setting}) as function:
         result = await (await function.api.invoke(http_event("/context"))).result()
     assert result.ok, result.error
-    assert json.loads(result.http_response()[1])["loop_module"].split(".")[0] == module
+    assert json.loads(split_prelude(result.body)[1])["loop_module"].split(".")[0] == module
 
 
 async def test_100_mb_body_streams_with_bounded_memory() -> None:
@@ -234,7 +235,7 @@ async def test_100_mb_body_streams_with_bounded_memory() -> None:
         await asyncio.wait_for(function.api.wait_for_first_next(), 30)
         idle_rss = function.peak_rss_kib()
         invocation = await function.api.invoke(http_event("/large", query="mib=100"))
-        prelude, body = await invocation.http_response()
+        prelude, body = await http_response(invocation)
         received = 0
         async for chunk in body:
             if received == 0:
@@ -281,7 +282,7 @@ async def test_a_hung_up_stream_is_one_warning_and_the_runtime_goes_on() -> None
     (no error trailers, no /error that would get 410) and takes the next invocation."""
     async with lambda_function() as function:
         invocation = await function.api.invoke(http_event("/large", query="mib=200"))
-        _, body = await invocation.http_response()
+        _, body = await http_response(invocation)
         await anext(body)  # the app is streaming
         invocation.cancel({"errorType": "Gateway.Abandoned", "errorMessage": "the client left"})
         following = await (await function.api.invoke(http_event("/headers"))).result()

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.aws_lambda.fixtures import rest_event
+from tests.emulator import http_response
 from tests.servers import lambda_function
 
 pytestmark = [pytest.mark.model, pytest.mark.timeout(120)]
@@ -24,7 +25,7 @@ async def test_streaming_route_streams_tokens_through_the_runtime() -> None:
         # Start-up (loading the model) happens before the first `next`.
         await asyncio.wait_for(fn.api.wait_for_first_next(), 60)
         invocation = await fn.api.invoke(event)
-        prelude, body = await asyncio.wait_for(invocation.http_response(), 60)
+        prelude, body = await asyncio.wait_for(http_response(invocation), 60)
         arrivals: list[tuple[float, bytes]] = []
         async for chunk in body:
             arrivals.append((time.perf_counter(), chunk))

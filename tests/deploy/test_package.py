@@ -18,7 +18,7 @@ from streamway.aws_contract import HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE
 from streamway.deploy.native import BundleMismatch, check_bundle, tag_matches
 from streamway.deploy.package import LAMBDA_UNZIPPED_LIMIT, package
 from streamway.deploy.target import Target
-from streamway.local.runtime_api import RuntimeAPIServer
+from streamway.local.runtime_api import RuntimeAPIServer, split_prelude
 from tests.aws_lambda.fixtures import rest_event
 from tests.deploy.conftest import BuildBundle
 from tests.servers import REPO_ROOT, stop_process
@@ -200,7 +200,7 @@ async def test_bundle_for_this_machine_streams_a_download_through_the_runtime_ap
     assert result.ok, (result.error, log.read_text()[-3000:])
     assert result.mode == "streaming"
     assert result.response_headers["content-type"] == HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE
-    prelude, body = result.http_response()
+    prelude, body = split_prelude(result.body)
     assert prelude["statusCode"] == 200
     assert prelude["headers"]["content-length"] == str(len(payload))
     assert body == payload

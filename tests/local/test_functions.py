@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from streamway.local.functions import FunctionPool, FunctionSpec, InitFailed, Throttled
+from streamway.local.functions import FunctionPool, FunctionSpec, InitFailed, Sandbox, Throttled
 from tests.aws_lambda.fixtures import rest_event
 from tests.servers import REPO_ROOT, TEST_ENV
 
@@ -90,3 +90,20 @@ async def test_a_function_over_its_timeout_is_killed_and_replaced() -> None:
         replacement.release()
     finally:
         await pool.close()
+
+
+async def test_a_sandbox_moves_only_through_its_own_transitions() -> None:
+    """Without a process: the pool claims a sandbox, only the sandbox writes its state, and a
+    dead one is never claimed again (nor waited for)."""
+    sandbox = Sandbox(spec(), 1)
+    assert sandbox.state == "starting"
+    sandbox.claim()
+    assert sandbox.state == "busy"
+    waiting = asyncio.ensure_future(sandbox.wait_until_free())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    await sandbox.stop()
+    assert (sandbox.state, sandbox.alive) == ("dead", False)
+    await asyncio.wait_for(waiting, 1)
+    with pytest.raises(RuntimeError):
+        sandbox.claim()

@@ -12,6 +12,7 @@ import pytest
 
 from streamway.local.http1 import MAX_PIECE
 from streamway.local.runtime_api import RuntimeAPIServer
+from tests.emulator import in_flight
 from tests.servers import proc_status_kib
 
 pytestmark = pytest.mark.timeout(60)
@@ -274,7 +275,7 @@ async def test_an_invocation_over_6_mb_is_413_before_it_is_read() -> None:
         reply = await raw.reply()
         closed = await raw.closed()
         await raw.close()
-        assert api.in_flight == 0
+        assert in_flight(api) == 0
 
     assert reply.status == 413
     assert reply.error_type() == "RequestTooLargeException"

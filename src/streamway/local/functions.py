@@ -38,13 +38,19 @@ log = logging.getLogger("streamway.local.functions")
 #: ``settling``: the invocation is over and the runtime is expected back in ``next`` any
 #: moment; ``busy`` after an abandoned invocation means the function may still be running.
 State = Literal["starting", "warm", "busy", "settling", "dead"]
+#: Which state may follow which; only the sandbox moves itself (see ``Sandbox._become``).
+_TRANSITIONS: dict[State, set[State]] = {
+    "starting": {"busy", "dead"},
+    "warm": {"busy", "dead"},
+    "busy": {"busy", "settling", "warm", "dead"},
+    "settling": {"warm", "dead"},
+    "dead": {"dead"},
+}
 
 #: How long a request waits for a settling sandbox before starting a new one.
 _SETTLE_WAIT_S = 1.0
 #: The error a caller cancels an invocation with when it stops reading early.
 ABANDONED = "Gateway.Abandoned"
-#: The emulator's error for an invocation past the function's timeout.
-
 #: Lambda's limit on the init phase (before it is retried within the function timeout).
 INIT_TIMEOUT_S = 10.0
 #: How long a process may take to stop after SIGTERM before it is killed.
@@ -73,7 +79,12 @@ class InitFailed(Exception):
 
 
 class Sandbox:
-    """One execution environment: an emulator and the function process talking to it."""
+    """One execution environment: an emulator and the function process talking to it.
+
+    Its state is its own: the pool claims it (:meth:`claim`) and hands it back
+    (:meth:`released`, then :meth:`settle`); the sandbox moves itself through
+    starting -> busy -> settling -> warm -> busy ..., and to dead from anywhere.
+    """
 
     def __init__(self, spec: FunctionSpec, number: int) -> None:
         self.spec = spec
@@ -84,18 +95,41 @@ class Sandbox:
             FunctionConfig(name=spec.name, memory_mb=spec.memory_mb, timeout_s=spec.timeout_s),
             invoke_over_http=False,
         )
-        self.state: State = "starting"
+        self._state: State = "starting"
         self.invocations = 0
         self.init_ms: float | None = None
         self.current: Invocation | None = None
         self.process: asyncio.subprocess.Process | None = None
         self._exited: asyncio.Future[int] | None = None
         self._closing: asyncio.Future[None] | None = None
-        self.free = asyncio.Event()
+        #: Set while the sandbox is warm or dead: what a request waiting for it waits on.
+        self._free = asyncio.Event()
+
+    @property
+    def state(self) -> State:
+        return self._state
 
     @property
     def alive(self) -> bool:
-        return self.state != "dead"
+        return self._state != "dead"
+
+    def _become(self, state: State) -> None:
+        """The one writer of the sandbox's state (and of whether it is free)."""
+        if state not in _TRANSITIONS[self._state]:
+            raise RuntimeError(f"sandbox {self.number}: {self._state} -> {state}")
+        self._state = state
+        if state in ("warm", "dead"):
+            self._free.set()
+        elif state == "busy":
+            self._free.clear()
+
+    def claim(self) -> None:
+        """Takes a new or warm sandbox for one request."""
+        self._become("busy")
+
+    async def wait_until_free(self) -> None:
+        """Waits until the sandbox is warm again (or dead)."""
+        await self._free.wait()
 
     async def start(self) -> None:
         """Starts the process and waits for its first ``next``; raises :class:`InitFailed`."""
@@ -153,8 +187,8 @@ class Sandbox:
         )
 
     async def invoke(self, event: Any) -> Invocation:
-        self.state = "busy"
-        self.free.clear()
+        if self.alive:  # one that died since it was claimed stays dead (and is replaced)
+            self._become("busy")
         self.invocations += 1
         # The invocation's trace header (Lambda-Runtime-Trace-Id) carries the gateway's span,
         # as Lambda carries API Gateway's; without tracing the emulator makes its own.
@@ -164,8 +198,8 @@ class Sandbox:
     def released(self) -> None:
         """The caller is done with the invocation. If it ran to its end, the runtime is about
         to ask for the next one; if it was abandoned, the function may still be running."""
-        if self.returning:
-            self.state = "settling"
+        if self.returning and self._state == "busy":
+            self._become("settling")
 
     @property
     def returning(self) -> bool:
@@ -176,9 +210,9 @@ class Sandbox:
         was cut off stops only at its next write. A timed-out one is about to be replaced:
         also worth a short wait."""
         invocation = self.current
-        if self.state == "settling":
+        if self._state == "settling":
             return True
-        if self.state != "busy" or invocation is None:
+        if self._state != "busy" or invocation is None:
             return False
         if not invocation.done:
             return invocation.delivered
@@ -201,8 +235,7 @@ class Sandbox:
             back.cancel()
             if back.done() and not back.cancelled() and self.alive:
                 self.current = None
-                self.state = "warm"
-                self.free.set()
+                self._become("warm")
                 return
         if self.alive:
             log.warning(
@@ -214,10 +247,9 @@ class Sandbox:
             await self.api.close()
 
     def _on_exit(self, exited: asyncio.Future[int]) -> None:
-        if self.state == "dead":
+        if self._state == "dead":
             return
-        self.state = "dead"
-        self.free.set()
+        self._become("dead")
         code = exited.result() if not exited.cancelled() else None
         log.warning(
             "function process exited",
@@ -233,8 +265,7 @@ class Sandbox:
 
     async def stop(self) -> None:
         """Stops the process (SIGTERM, then SIGKILL) and the emulator."""
-        self.state = "dead"
-        self.free.set()
+        self._become("dead")
         if self.process is not None and self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.terminate()
@@ -252,7 +283,7 @@ class Sandbox:
     def describe(self) -> dict[str, Any]:
         return {
             "sandbox": self.number,
-            "state": self.state,
+            "state": self._state,
             "pid": self.process.pid if self.process else None,
             "invocations": self.invocations,
             "init_ms": round(self.init_ms, 1) if self.init_ms is not None else None,
@@ -288,7 +319,7 @@ class Lease:
     def release(self) -> None:
         """The caller is done. The sandbox is free once its runtime asks for work again,
         which may be later: a function whose caller left finishes in the background."""
-        self.pool._settle(self.sandbox)
+        self.pool.release(self.sandbox)
 
 
 class FunctionPool:
@@ -309,12 +340,11 @@ class FunctionPool:
             self.sandboxes = [sandbox for sandbox in self.sandboxes if sandbox.alive]
             for sandbox in self.sandboxes:
                 if sandbox.state == "warm":
-                    sandbox.state = "busy"
-                    sandbox.free.clear()
+                    sandbox.claim()
                     return Lease(self, sandbox, cold_start=False)
             # A sandbox that just answered is back in `next` within moments: waiting for it
             # beats a cold start (and keeps a sequential client on one warm sandbox).
-            settling = [s.free.wait() for s in self.sandboxes if s.returning]
+            settling = [s.wait_until_free() for s in self.sandboxes if s.returning]
             if not settling:
                 break
             waits = [asyncio.ensure_future(wait) for wait in settling]
@@ -338,10 +368,11 @@ class FunctionPool:
                 self.sandboxes.remove(sandbox)
             await sandbox.stop()
             raise
-        sandbox.state = "busy"
+        sandbox.claim()
         return Lease(self, sandbox, cold_start=True)
 
-    def _settle(self, sandbox: Sandbox) -> None:
+    def release(self, sandbox: Sandbox) -> None:
+        """A lease's sandbox is handed back: it settles (back in ``next``) in the background."""
         sandbox.released()
         task = asyncio.ensure_future(sandbox.settle())
         self._background.add(task)

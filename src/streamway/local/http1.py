@@ -3,10 +3,10 @@
 It is its own rather than an HTTP library's or an ASGI server's for two reasons. Request
 trailers reach the caller (an ASGI server cannot hand them to its app). And a body byte is
 not copied in user space: reading a chunk is one ``readexactly(size)`` per piece of at most
-:data:`MAX_PIECE` bytes, which a :class:`~streamway.local.socket_stream.SocketStream`
-receives straight into the result, where a parser's receive buffer would copy each byte in
-and out again. The runtime side writes with h11 (``streamway.aws_lambda.client``), so the
-two ends do not share a parser.
+:data:`MAX_PIECE` bytes, which the emulator's
+:class:`~streamway.local.runtime_api.socket_stream.SocketStream` receives straight into the
+result, where a parser's receive buffer would copy each byte in and out again. The runtime
+side writes with h11 (``streamway.aws_lambda.client``), so the two ends do not share a parser.
 
 It reads strictly (RFC 9112), because whatever it accepts that another parser would read
 differently is a way to smuggle a request: CRLF line ends only, one framing per message

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streamway.local import peer
+from streamway.local.runtime_api import peer
 
 pytestmark = pytest.mark.skipif(not peer.CAN_CHECK, reason="needs Linux's /proc/net/tcp")
 

@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from streamway.local.socket_stream import CAN_SPLICE, SinkClosed, SocketStream
+from streamway.local.runtime_api.socket_stream import CAN_SPLICE, SinkClosed, SocketStream
 
 pytestmark = pytest.mark.timeout(30)
 
