@@ -7,11 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 
 from streamway import __version__
-from streamway.agent.runner import AgentRunner
-from streamway.agent.sessions import SessionStore
 from streamway.config import Settings
 from streamway.http.head_limits import HeadLimitMiddleware, HeadTooLarge
 from streamway.observability import tracing
@@ -19,7 +17,7 @@ from streamway.observability.request_metrics import MetricsSink
 from streamway.service import agentcore, agentcore_ws, downloads, objects, page, streaming
 from streamway.service.errors import error_body, install_error_handlers
 from streamway.service.middleware import AllowedHostsMiddleware, RequestContextMiddleware
-from streamway.storage import open_store
+from streamway.service.services import ServicesDep, open_services
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,19 +26,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Built once per process (not per request or per Lambda invocation): the model load
-        # is the expensive part of a cold start.
-        app.state.agent_runner = AgentRunner.from_settings(settings)
-        app.state.sessions = SessionStore(
-            settings.sessions_dir,
-            idle_timeout_s=settings.session_idle_timeout_s,
-            max_sessions=settings.max_sessions,
-        )
-        app.state.object_store = await open_store(settings)
-        try:
+        async with open_services(settings) as services:
+            app.state.services = services  # what services_of() and ServicesDep read
             yield
-        finally:
-            await app.state.object_store.aclose()
 
     app = FastAPI(
         title="streamway",
@@ -50,21 +38,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # the stream's figures and the Lambda invocation as its parent (observability.md).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.settings = settings
     install_error_handlers(app)
     app.include_router(streaming.router)
     app.include_router(downloads.router)
     app.include_router(agentcore.router)
     app.include_router(agentcore_ws.router)
-    app.state.ping_status = agentcore.PingStatus()
     app.include_router(objects.router)
     app.include_router(page.router)
 
     @app.get("/stats", summary="Counters for generations and the admission queue")
-    async def stats(request: Request) -> dict[str, Any]:
-        runner: AgentRunner = request.app.state.agent_runner
-        sessions: SessionStore = request.app.state.sessions
-        return {**runner.stats(), "sessions": sessions.stats()}
+    async def stats(services: ServicesDep) -> dict[str, Any]:
+        return {**services.runner.stats(), "sessions": services.sessions.stats()}
 
     # Added innermost first: Starlette runs the last one added outermost. The request id and
     # the access log wrap the refusals of the head and host checks too.
