@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +10,13 @@ from fastapi.testclient import TestClient
 
 from streamway.agent.runner import AgentRunner
 from streamway.config import Settings
-from streamway.service.services import Services, ServicesDep, open_services, services_of
+from streamway.service.services import (
+    Services,
+    ServicesDep,
+    open_services,
+    services_lifespan,
+    services_of,
+)
 
 #: A remote model id: building the runner loads no model and calls nothing.
 NO_MODEL = "openai:unused"
@@ -45,14 +49,7 @@ async def test_open_services_reads_the_settings_once(tmp_path: Path) -> None:
 
 def test_routes_and_websockets_get_the_lifespan_s_services(tmp_path: Path) -> None:
     seen: list[Services] = []
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(settings(tmp_path)) as services:
-            app.state.services = services
-            yield
-
-    app = FastAPI(lifespan=lifespan)
+    app = FastAPI(lifespan=services_lifespan(settings(tmp_path)))
 
     @app.get("/limit")
     async def limit(services: ServicesDep) -> dict[str, Any]:

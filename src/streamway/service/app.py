@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Response
@@ -17,23 +15,17 @@ from streamway.observability.request_metrics import MetricsSink
 from streamway.service import agentcore, agentcore_ws, downloads, objects, page, streaming
 from streamway.service.errors import error_body, install_error_handlers
 from streamway.service.middleware import AllowedHostsMiddleware, RequestContextMiddleware
-from streamway.service.services import ServicesDep, open_services
+from streamway.service.services import ServicesDep, services_lifespan
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     tracing.setup()  # only with OTEL_EXPORTER_OTLP_ENDPOINT set (docs/observability.md)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(settings) as services:
-            app.state.services = services  # what services_of() and ServicesDep read
-            yield
-
     app = FastAPI(
         title="streamway",
         version=__version__,
-        lifespan=lifespan,
+        lifespan=services_lifespan(settings),
         # FastAPI's own spans (0.16x) would duplicate streamway's request span, which carries
         # the stream's figures and the Lambda invocation as its parent (observability.md).
         telemetry={"tracing": False, "metrics": False, "logs": False},

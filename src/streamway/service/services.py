@@ -1,15 +1,16 @@
 """What the routes use, built once per process, and the one way a route gets it.
 
-:func:`open_services` builds :class:`Services` in the app's lifespan (the model load is the
-expensive part of a cold start, so never per request or per Lambda invocation); a route
-takes ``services: ServicesDep`` and FastAPI hands it over. The settings a route needs are
-read here, once, into plain fields, so the routes never look at the settings themselves.
+:func:`open_services` builds :class:`Services`, and :func:`services_lifespan` does so in the
+app's lifespan (the model load is the expensive part of a cold start, so never per request
+or per Lambda invocation); a route takes ``services: ServicesDep`` and FastAPI hands it over.
+The settings a route needs are read here, once, into plain fields, so the routes never look
+at the settings themselves.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -63,6 +64,20 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         )
     finally:
         await store.aclose()
+
+
+def services_lifespan(
+    settings: Settings,
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """An app's lifespan that opens its services for as long as it runs."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with open_services(settings) as services:
+            app.state.services = services
+            yield
+
+    return lifespan
 
 
 def services_of(app: Starlette) -> Services:
