@@ -46,8 +46,8 @@ TARGETS = {
     "rest_event": Target(
         "src/streamway/aws_lambda/events/rest_v1.py", "tests/aws_lambda/test_events.py", 60
     ),
-    "stream_writer": Target(
-        "src/streamway/aws_lambda/stream_writer.py", "tests/aws_lambda/test_runtime.py", 180
+    "streaming_sink": Target(
+        "src/streamway/aws_lambda/streaming_sink.py", "tests/aws_lambda/test_runtime.py", 180
     ),
     "prelude": Target(
         "src/streamway/local/stream_relay.py",

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from streamway.service.services import services_of
 from streamway.storage import ObjectBody, ObjectInfo, ObjectStore
 from tests.service.downloads_server import downloads_server
 from tests.service.fault_stores import FailingStore, MeteredStore
@@ -58,9 +59,9 @@ def test_get_resumes_by_itself_after_the_connection_drops(tmp_path: Path) -> Non
     out = tmp_path / "out.pdf"
     with downloads_server(store_url=f"file://{store}") as server:
         metered = MeteredStore(
-            FailingStore(server.app.state.object_store, fail_after=5 * MiB, failures=1)
+            FailingStore(services_of(server.app).store, fail_after=5 * MiB, failures=1)
         )
-        server.app.state.object_store = metered
+        services_of(server.app).store = metered
         result = streamway_get(
             server.download_url("レポート 2025.pdf"), "-o", str(out), "-q", cwd=tmp_path
         )
@@ -76,8 +77,8 @@ def test_get_keeps_the_partial_file_and_a_later_run_resumes_it(tmp_path: Path) -
     store = make_store(tmp_path / "store")
     out = tmp_path / "out.bin"
     with downloads_server(store_url=f"file://{store}") as server:
-        real = server.app.state.object_store
-        server.app.state.object_store = FailingStore(real, fail_after=3 * MiB, failures=1)
+        real = services_of(server.app).store
+        services_of(server.app).store = FailingStore(real, fail_after=3 * MiB, failures=1)
         url = server.download_url("レポート 2025.pdf")
         failed = streamway_get(url, "-o", str(out), "--retries", "0", "-q", cwd=tmp_path)
         assert failed.returncode == 1
@@ -86,7 +87,7 @@ def test_get_keeps_the_partial_file_and_a_later_run_resumes_it(tmp_path: Path) -
         assert not out.exists()
 
         metered = MeteredStore(real)
-        server.app.state.object_store = metered
+        services_of(server.app).store = metered
         resumed = streamway_get(url, "-o", str(out), "-q", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert metered.meter.ranges == [(3 * MiB, len(DATA))]
@@ -97,13 +98,13 @@ def test_get_starts_over_when_the_object_changed_since_the_partial_copy(tmp_path
     store = make_store(tmp_path / "store")
     out = tmp_path / "out.bin"
     with downloads_server(store_url=f"file://{store}") as server:
-        real = server.app.state.object_store
-        server.app.state.object_store = FailingStore(real, fail_after=2 * MiB, failures=1)
+        real = services_of(server.app).store
+        services_of(server.app).store = FailingStore(real, fail_after=2 * MiB, failures=1)
         url = server.download_url("nosum.bin")
         assert streamway_get(url, "-o", str(out), "--retries", "0", "-q", cwd=tmp_path).returncode
         changed = os.urandom(len(DATA))
         (store / "nosum.bin").write_bytes(changed)  # a new version: new ETag
-        server.app.state.object_store = real
+        services_of(server.app).store = real
         result = streamway_get(url, "-o", str(out), "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == changed  # If-Range failed, so the whole new version came
@@ -168,12 +169,12 @@ def test_get_does_not_overwrite_an_existing_file_with_the_servers_name(tmp_path:
         assert sorted(p.name for p in work.iterdir()) == ["nosum.bin", "other.bin.part"]
 
         # A .part that is not this URL's partial download is not ours to truncate either.
-        server.app.state.object_store = RenamingStore(server.app.state.object_store, "other.bin")
+        services_of(server.app).store = RenamingStore(services_of(server.app).store, "other.bin")
         stranger = streamway_get(url, "-q", cwd=work)
         assert stranger.returncode == 1
         assert "is not a partial download" in stranger.stderr
         assert (work / "other.bin.part").read_bytes() == b"not a download"
-        server.app.state.object_store = server.app.state.object_store.store
+        services_of(server.app).store = services_of(server.app).store.store
 
         explicit = streamway_get(url, "-q", "-o", "nosum.bin", cwd=work)  # named: overwrite
         assert explicit.returncode == 0, explicit.stderr
@@ -189,13 +190,13 @@ def test_get_without_o_still_resumes_its_own_partial_download(tmp_path: Path) ->
     work = tmp_path / "work"
     work.mkdir()
     with downloads_server(store_url=f"file://{store}") as server:
-        real = server.app.state.object_store
-        server.app.state.object_store = FailingStore(real, fail_after=3 * MiB, failures=1)
+        real = services_of(server.app).store
+        services_of(server.app).store = FailingStore(real, fail_after=3 * MiB, failures=1)
         url = server.download_url("nosum.bin")
         failed = streamway_get(url, "--retries", "0", "-q", cwd=work)
         assert failed.returncode == 1
         assert (work / "nosum.bin.part").stat().st_size == 3 * MiB
-        server.app.state.object_store = real
+        services_of(server.app).store = real
         resumed = streamway_get(url, "-q", cwd=work)  # like curl -C - -OJ
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed at byte {3 * MiB}" in resumed.stderr
@@ -207,16 +208,16 @@ def test_get_reduces_a_suggested_name_to_a_safe_base_name(tmp_path: Path) -> Non
     work = tmp_path / "work"
     work.mkdir()
     with downloads_server(store_url=f"file://{store}") as server:
-        real = server.app.state.object_store
+        real = services_of(server.app).store
         url = server.download_url("nosum.bin")
 
-        server.app.state.object_store = RenamingStore(real, "evil\x00name.txt")
+        services_of(server.app).store = RenamingStore(real, "evil\x00name.txt")
         nul = streamway_get(url, "-q", cwd=work)
-        server.app.state.object_store = RenamingStore(real, "..\\..\\escape.txt")
+        services_of(server.app).store = RenamingStore(real, "..\\..\\escape.txt")
         backslashes = streamway_get(url, "-q", cwd=work)
-        server.app.state.object_store = RenamingStore(real, "..")
+        services_of(server.app).store = RenamingStore(real, "..")
         dots = streamway_get(url, "-q", cwd=work)
-        server.app.state.object_store = RenamingStore(real, "line\nbreak.txt")
+        services_of(server.app).store = RenamingStore(real, "line\nbreak.txt")
         newline = streamway_get(url, "-q", cwd=work)
     for refused in (nul, newline):
         assert refused.returncode == 1

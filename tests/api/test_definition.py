@@ -13,8 +13,7 @@ from streamway.api.definition import (
     parse_definition,
     render_openapi,
 )
-from streamway.service.agentcore import InvocationRequest
-from streamway.service.streaming import StreamingRequest
+from streamway.service.bodies import InvocationRequest, StreamingRequest
 
 FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:streamway"
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from streamway.logs import JsonLinesFormatter
+from streamway.service.services import services_of
 from tests.service.downloads_server import (
     BUCKET,
     MotoS3,
@@ -97,8 +98,8 @@ def test_store_failing_mid_body_aborts_the_transfer(
     moto = request.getfixturevalue("moto") if kind == "s3" else None
     fail_after = 3 * MiB + 12345
     with downloads_server(**store_settings(kind, local_root, moto)) as server:
-        server.app.state.object_store = FailingStore(
-            server.app.state.object_store, fail_after=fail_after
+        services_of(server.app).store = FailingStore(
+            services_of(server.app).store, fail_after=fail_after
         )
         dump = tmp_path / "headers"
         result = curl(
@@ -182,8 +183,8 @@ def test_aborted_downloads_leave_no_open_descriptors(
 ) -> None:
     moto = request.getfixturevalue("moto") if kind == "s3" else None
     with downloads_server(**store_settings(kind, local_root, moto)) as server:
-        metered = MeteredStore(server.app.state.object_store)
-        server.app.state.object_store = metered
+        metered = MeteredStore(services_of(server.app).store)
+        services_of(server.app).store = metered
         port = int(server.url.rsplit(":", 1)[1])
         abort_mid_body(port, "/download/data.bin")  # warm up pools and worker threads
         baseline = steady_fds()
@@ -213,8 +214,8 @@ def test_a_stalled_client_stops_the_store_reading(kind: str, tmp_path: Path) -> 
         server = stack.enter_context(
             downloads_server(**settings, download_chunk_size=MiB, download_chunks_in_flight=2)
         )
-        metered = MeteredStore(server.app.state.object_store)
-        server.app.state.object_store = metered
+        metered = MeteredStore(services_of(server.app).store)
+        services_of(server.app).store = metered
         port = int(server.url.rsplit(":", 1)[1])
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)

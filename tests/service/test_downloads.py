@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from streamway.http.content_disposition import filename_from_content_disposition
+from streamway.service.services import services_of
 from tests.servers import raw_http
 from tests.service.downloads_server import (
     BUCKET,
@@ -97,13 +98,13 @@ def test_get_streams_the_whole_object_with_its_headers(
 
 
 def test_head_sends_the_same_headers_from_metadata_only(server: ThreadServer) -> None:
-    metered = MeteredStore(server.app.state.object_store)
-    server.app.state.object_store = metered
+    metered = MeteredStore(services_of(server.app).store)
+    services_of(server.app).store = metered
     try:
         head = httpx.head(server.download_url(REPORT))
         get = httpx.get(server.download_url(REPORT))
     finally:
-        server.app.state.object_store = metered.store
+        services_of(server.app).store = metered.store
     assert head.status_code == get.status_code == 200
     assert head.content == b""
     assert get.content == REPORT_DATA
@@ -131,12 +132,12 @@ def test_head_sends_the_same_headers_from_metadata_only(server: ThreadServer) ->
 def test_one_range_is_a_206_served_by_a_ranged_read(
     server: ThreadServer, spec: str, start: int, end: int
 ) -> None:
-    metered = MeteredStore(server.app.state.object_store)
-    server.app.state.object_store = metered
+    metered = MeteredStore(services_of(server.app).store)
+    services_of(server.app).store = metered
     try:
         response = httpx.get(server.download_url(BIG), headers={"range": f"bytes={spec}"})
     finally:
-        server.app.state.object_store = metered.store
+        services_of(server.app).store = metered.store
     assert response.status_code == 206
     assert response.content == BIG_DATA[start:end]
     assert response.headers["content-range"] == f"bytes {start}-{end - 1}/{len(BIG_DATA)}"

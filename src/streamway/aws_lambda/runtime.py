@@ -20,13 +20,13 @@ from typing import Any
 
 from streamway.aws_contract import IMPORT_MODULE_ERROR, STREAMING_INVOKE_MODE
 from streamway.aws_lambda.bridge import AsgiBridge, InvocationEnded
-from streamway.aws_lambda.buffered import BufferedResponse
+from streamway.aws_lambda.buffered_sink import BufferedSink
 from streamway.aws_lambda.client import NextInvocation, RuntimeAPIClient
 from streamway.aws_lambda.context import LambdaContext
 from streamway.aws_lambda.events.base import RawHeaders
 from streamway.aws_lambda.settings import LoopName, RuntimeSettings
 from streamway.aws_lambda.sink import ResponseSink, error_payload
-from streamway.aws_lambda.stream_writer import StreamingResponse
+from streamway.aws_lambda.streaming_sink import StreamingSink
 from streamway.aws_lambda.types import ASGIApp
 from streamway.logs import invocation_id_var, request_id_var
 from streamway.observability import tracing
@@ -126,10 +126,10 @@ class LambdaRuntime:
             fields.update(method=scope.get("method"), path=scope.get("path"))
             sink: ResponseSink
             if self.streaming and source.streams:
-                sink = StreamingResponse(self.client, context.aws_request_id, source)
+                sink = StreamingSink(self.client, context.aws_request_id, source)
                 fields["mode"] = "stream"
             else:
-                sink = BufferedResponse(self.client, context.aws_request_id, source)
+                sink = BufferedSink(self.client, context.aws_request_id, source)
                 fields["mode"] = "buffered"
             metered = MeteredSink(sink, streams=fields["mode"] == "stream")
             with tracing.lambda_invocation(

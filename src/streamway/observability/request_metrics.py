@@ -1,7 +1,7 @@
 """The per-request record: what a request cost and how it ended, read by every signal.
 
 The middleware opens one record per request and puts it in a context variable; the agent's
-stream (``service/agent_stream.py``) marks the first token, the pieces and the final usage
+stream (``service/answer_response.py``) marks the first token, the pieces and the final usage
 on it; when the request ends the middleware closes it and hands it to the sinks (EMF lines,
 Prometheus) and to the request's span. The ``done`` event's timings that the page shows are
 computed by the same record, so the page, the metrics and the traces agree.

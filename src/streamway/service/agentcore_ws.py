@@ -37,19 +37,17 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from streamway.agent.events import TextDelta
-from streamway.agent.runner import AgentRunner
 from streamway.agent.sessions import InvalidSessionId, SessionStore
-from streamway.config import Settings
-from streamway.service.agent_stream import refusal
-from streamway.service.agentcore import (
+from streamway.service.agentcore_protocol import (
     SESSION_HEADER,
-    InvocationRequest,
     answer,
     delta_message,
     done_message,
 )
+from streamway.service.bodies import InvocationRequest, check_prompt_size, decode_json, parse_body
 from streamway.service.errors import ApiError
-from streamway.service.streaming import check_prompt_size, decode_json, parse_body
+from streamway.service.failures import model_refusal
+from streamway.service.services import Services, ServicesDep
 
 router = APIRouter()
 
@@ -57,13 +55,10 @@ log = logging.getLogger("streamway.ws")
 
 
 class _Connection:
-    def __init__(self, websocket: WebSocket, session_id: str | None) -> None:
+    def __init__(self, websocket: WebSocket, services: Services, session_id: str | None) -> None:
         self.websocket = websocket
+        self.services = services
         self.session_id = session_id
-        app = websocket.app
-        self.settings: Settings = app.state.settings
-        self.runner: AgentRunner = app.state.agent_runner
-        self.sessions: SessionStore = app.state.sessions
         self.current: asyncio.Task[None] | None = None
         # Answers and the read loop (errors, cancelled) both send; frames must not interleave.
         self._send_lock = asyncio.Lock()
@@ -104,7 +99,7 @@ class _Connection:
                 f"Send prompts as JSON text frames: {InvocationRequest.example}.",
             )
         body = parse_body(InvocationRequest, decode_json(text, InvocationRequest))
-        check_prompt_size(body.prompt, self.settings.model)
+        check_prompt_size(body.prompt, self.services.max_prompt_chars)
         return body.prompt
 
     async def _interrupt(self, notify: bool = True) -> None:
@@ -121,7 +116,7 @@ class _Connection:
     async def _answer(self, prompt: str) -> None:
         started = time.perf_counter()
         first_token_at: float | None = None
-        events = answer(self.runner, self.sessions, prompt, self.session_id)
+        events = answer(self.services.runner, self.services.sessions, prompt, self.session_id)
         try:
             async with aclosing(events):  # type: ignore[type-var]
                 async for event in events:
@@ -140,7 +135,7 @@ class _Connection:
                 return
             stage = "before the first token" if first_token_at is None else "mid-stream"
             with suppress(Exception):
-                await self.send(_error_message(refusal(raw, stage)))
+                await self.send(_error_message(model_refusal(raw, stage)))
 
 
 def _error_message(error: ApiError) -> dict[str, Any]:
@@ -157,7 +152,7 @@ def _ms(seconds: float) -> float:
 
 
 @router.websocket("/ws")
-async def websocket_endpoint(websocket: WebSocket) -> None:
+async def websocket_endpoint(websocket: WebSocket, services: ServicesDep) -> None:
     session_id = websocket.headers.get(SESSION_HEADER) or websocket.query_params.get("session_id")
     await websocket.accept()
     if session_id is not None:
@@ -166,4 +161,4 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         except InvalidSessionId as error:
             await websocket.close(code=1008, reason=str(error)[:120])
             return
-    await _Connection(websocket, session_id).serve()
+    await _Connection(websocket, services, session_id).serve()

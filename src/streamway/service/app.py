@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 
 from streamway import __version__
-from streamway.agent.runner import AgentRunner
-from streamway.agent.sessions import SessionStore
 from streamway.config import ObservabilitySettings, Settings
 from streamway.http.head_limits import HeadLimitMiddleware, HeadTooLarge
 from streamway.observability import tracing
@@ -19,52 +15,32 @@ from streamway.observability.request_metrics import MetricsSink
 from streamway.service import agentcore, agentcore_ws, downloads, objects, page, streaming
 from streamway.service.errors import error_body, install_error_handlers
 from streamway.service.middleware import AllowedHostsMiddleware, RequestContextMiddleware
-from streamway.storage import open_store
+from streamway.service.services import ServicesDep, services_lifespan
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     tracing.setup()  # only with OTEL_EXPORTER_OTLP_ENDPOINT set (docs/observability.md)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Built once per process (not per request or per Lambda invocation): the model load
-        # is the expensive part of a cold start.
-        app.state.agent_runner = AgentRunner.from_settings(settings.model)
-        app.state.sessions = SessionStore(
-            settings.agentcore.sessions_dir,
-            idle_timeout_s=settings.agentcore.session_idle_timeout_s,
-            max_sessions=settings.agentcore.max_sessions,
-        )
-        app.state.object_store = await open_store(settings.store)
-        try:
-            yield
-        finally:
-            await app.state.object_store.aclose()
-
     app = FastAPI(
         title="streamway",
         version=__version__,
-        lifespan=lifespan,
+        lifespan=services_lifespan(settings),
         # FastAPI's own spans (0.16x) would duplicate streamway's request span, which carries
         # the stream's figures and the Lambda invocation as its parent (observability.md).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.settings = settings
     install_error_handlers(app)
     app.include_router(streaming.router)
     app.include_router(downloads.router)
     app.include_router(agentcore.router)
     app.include_router(agentcore_ws.router)
-    app.state.ping_status = agentcore.PingStatus()
     app.include_router(objects.router)
     app.include_router(page.router)
 
     @app.get("/stats", summary="Counters for generations and the admission queue")
-    async def stats(request: Request) -> dict[str, Any]:
-        runner: AgentRunner = request.app.state.agent_runner
-        sessions: SessionStore = request.app.state.sessions
-        return {**runner.stats(), "sessions": sessions.stats()}
+    async def stats(services: ServicesDep) -> dict[str, Any]:
+        return {**services.runner.stats(), "sessions": services.sessions.stats()}
 
     # Added innermost first: Starlette runs the last one added outermost. The request id and
     # the access log wrap the refusals of the head and host checks too.

@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
-from streamway.service.downloads import api_error_for, guess_content_type
 from streamway.service.errors import ApiError, error_responses
-from streamway.storage import InvalidKey, ObjectInfo, ObjectStore, StoreError, check_key
+from streamway.service.failures import store_error
+from streamway.service.object_headers import guess_content_type
+from streamway.service.services import ServicesDep
+from streamway.storage import InvalidKey, ObjectInfo, StoreError, check_key
 
 router = APIRouter()
 
@@ -30,7 +32,7 @@ MAX_LIMIT = 1000
     responses=error_responses(400, 422, 431, 502, 503),
 )
 async def list_objects(
-    request: Request,
+    services: ServicesDep,
     prefix: Annotated[
         str, Query(max_length=1024, description="Only keys starting with this.")
     ] = "",
@@ -41,13 +43,12 @@ async def list_objects(
         DEFAULT_LIMIT
     ),
 ) -> dict[str, Any]:
-    store: ObjectStore = request.app.state.object_store
     _check("prefix", prefix)
     _check("cursor", cursor)
     try:
-        page = await store.list(prefix, cursor=cursor or None, limit=limit)
+        page = await services.store.list(prefix, cursor=cursor or None, limit=limit)
     except StoreError as error:
-        raise api_error_for(error, prefix) from None
+        raise store_error(error, prefix) from None
     return {"objects": [_entry(info) for info in page.items], "next_cursor": page.next_cursor}
 
 

@@ -1,10 +1,11 @@
 """Streaming mode: ``POST .../invocation/{id}/response`` as a chunked HTTP integration response.
 
-On the wire (facts §2, as the Node.js runtime sends it): the streaming headers, then the
-JSON prelude and 8 NUL bytes, then each body chunk as the app sends it, then the zero chunk.
-A failure after the request began ends it with real HTTP trailers carrying the error type
-and a base64 JSON body, not with trailer-shaped text inside the body (the Rust runtime's,
-and so Lambda Web Adapter's, behaviour), so the stream is seen to have failed.
+On the wire, as the Node.js runtime sends it (docs/aws-behaviour.md §2): the streaming
+headers, then the JSON prelude and 8 NUL bytes, then each body chunk as the app sends it,
+then the zero chunk. A failure after the request began ends it with real HTTP trailers
+carrying the error type and a base64 JSON body, not with trailer-shaped text inside the body
+(the Rust runtime's, and so Lambda Web Adapter's, behaviour), so the stream is seen to have
+failed.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ STREAMING_HEADERS = (
 )
 
 
-class StreamingResponse:
+class StreamingSink:
     """A :class:`~streamway.aws_lambda.sink.ResponseSink` that streams to the Runtime API.
 
     It holds no body of its own: each chunk goes to the socket at once and ``write()``

@@ -8,7 +8,7 @@ from streamway.aws_lambda.events.base import EventSource, RawHeaders
 from streamway.aws_lambda.sink import error_payload
 
 
-class BufferedResponse:
+class BufferedSink:
     """A :class:`~streamway.aws_lambda.sink.ResponseSink` that collects, then posts once.
 
     Lambda caps a buffered response at 6 MB; a larger one is refused by the Runtime API.

@@ -1,10 +1,11 @@
-"""An ASGI response that streams an agent's answer and stops the model when the client leaves.
+"""The ASGI responses of an agent's answer, which stop the model when the client leaves.
 
 Why not Starlette's ``StreamingResponse``: it commits to a 200 before the first item exists,
 so a model that is busy or down could only be reported inside a "successful" body. Here the
 first event is awaited *before* ``http.response.start``; failures up to that point become
 JSON errors with a fitting status (503 busy or unreachable, 502 failed). After it, a failure
 must look like one: SSE gets an ``event: error``, plain text gets its connection aborted.
+:class:`AgentAnswerResponse` sends the whole answer as one JSON object instead.
 
 The client is watched for ``http.disconnect`` the whole time, including while the request
 waits for a slot or for the first token; when it leaves, the producer task is cancelled,
@@ -14,7 +15,6 @@ which closes the agent's generator and with it the model's token loop.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -24,82 +24,14 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from streamway.agent.admission import ModelBusy
 from streamway.agent.events import AgentEvent, Finished, TextDelta, unwrap_model_error
-from streamway.agent.providers import PromptTooLong, upstream_status
 from streamway.http.disconnect import ClientGone, send_or_gone, until_disconnect
 from streamway.observability.request_metrics import RequestMetrics, current_request
-from streamway.service.errors import ApiError, StreamAborted, error_body, error_response
+from streamway.service.answer_encoders import StreamEncoder
+from streamway.service.errors import StreamAborted, error_response
+from streamway.service.failures import model_refusal
 
 log = logging.getLogger("streamway.stream")
-
-
-class StreamEncoder:
-    """Turns agent events into bytes for one media type."""
-
-    media_type: str
-
-    def text(self, delta: TextDelta) -> bytes:
-        raise NotImplementedError
-
-    def finished(self, event: Finished, timings: dict[str, float | None]) -> bytes:
-        return b""
-
-    def error(self, error: BaseException) -> bytes | None:
-        """Bytes that tell the client the stream failed, or None to abort the connection."""
-        return None
-
-
-class PlainTextEncoder(StreamEncoder):
-    media_type = "text/plain; charset=utf-8"
-
-    def text(self, delta: TextDelta) -> bytes:
-        return delta.text.encode()
-
-
-def sse_event(data: Any, event: str | None = None) -> bytes:
-    head = f"event: {event}\n" if event else ""
-    return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
-
-
-class ServerSentEventsEncoder(StreamEncoder):
-    media_type = "text/event-stream; charset=utf-8"
-
-    def text(self, delta: TextDelta) -> bytes:
-        return sse_event({"text": delta.text})
-
-    def finished(self, event: Finished, timings: dict[str, float | None]) -> bytes:
-        return sse_event(
-            {"stop_reason": event.stop_reason, "usage": event.usage.to_json(), **timings},
-            event="done",
-        )
-
-    def error(self, error: BaseException) -> bytes:
-        status = upstream_status(error)
-        return sse_event(
-            error_body("model_failed", f"The model failed mid-answer: {error}", status=status),
-            event="error",
-        )
-
-
-def refusal(raw: BaseException, stage: str = "before the first token") -> ApiError:
-    """What to answer when the events fail before anything was sent: busy, refused or failed."""
-    if isinstance(raw, ApiError):
-        return raw
-    error = unwrap_model_error(raw)
-    if isinstance(error, ModelBusy):  # raised by admission, or by the model's machine slot
-        return ApiError(
-            503, "model_busy", str(error), headers={"retry-after": str(error.retry_after_s)}
-        )
-    if isinstance(error, PromptTooLong):  # the model counted the prompt's tokens
-        return ApiError(413, "prompt_too_long", str(error), limit_tokens=error.limit)
-    status = upstream_status(error)
-    log.error(f"model failed {stage}", exc_info=error, extra={"status": status})
-    return ApiError(
-        status,
-        "model_unavailable" if status == 503 else "model_failed",
-        f"The model could not answer: {error}",
-    )
 
 
 class _ClientWatchingResponse(Response):
@@ -159,7 +91,7 @@ class AgentStreamResponse(_ClientWatchingResponse):
             try:
                 first = await anext(events)
             except Exception as raw:
-                await error_response(refusal(raw))({"type": "http"}, _no_receive, send)
+                await error_response(model_refusal(raw))({"type": "http"}, _no_receive, send)
                 return
 
             self.metrics.first_token()
@@ -231,7 +163,7 @@ class AgentAnswerResponse(_ClientWatchingResponse):
                     raise RuntimeError("the answer ended without a Finished event")
         except Exception as raw:
             stage = "before the first token" if not self.metrics.agent else "mid-answer"
-            response = error_response(refusal(raw, stage))
+            response = error_response(model_refusal(raw, stage))
         await response({"type": "http"}, _no_receive, send)
 
 

@@ -1,0 +1,94 @@
+"""What the routes use, built once per process, and the one way a route gets it.
+
+:func:`open_services` builds :class:`Services`, and :func:`services_lifespan` does so in the
+app's lifespan (the model load is the expensive part of a cold start, so never per request
+or per Lambda invocation); a route takes ``services: ServicesDep`` and FastAPI hands it over.
+The settings a route needs are read here, once, into plain fields, so the routes never look
+at the settings themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection
+
+from streamway.agent.runner import AgentRunner
+from streamway.agent.sessions import SessionStore
+from streamway.config import Settings
+from streamway.service.agentcore_protocol import PingStatus
+from streamway.storage import ObjectStore, open_store
+
+
+@dataclass
+class Services:
+    """The process's model runner, sessions and object store, and the limits routes apply.
+
+    Not frozen: tests put a fault-injecting store in place of the real one.
+    """
+
+    runner: AgentRunner
+    sessions: SessionStore
+    store: ObjectStore
+    ping: PingStatus
+    max_prompt_chars: int
+    invocations_default_response: Literal["sse", "json"]
+    download_chunks_in_flight: int
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """The services ``settings`` describe, until the block ends (then the store is closed)."""
+    ping = PingStatus()
+    runner = AgentRunner.from_settings(settings.model)
+    sessions = SessionStore(
+        settings.agentcore.sessions_dir,
+        idle_timeout_s=settings.agentcore.session_idle_timeout_s,
+        max_sessions=settings.agentcore.max_sessions,
+    )
+    store = await open_store(settings.store)
+    try:
+        yield Services(
+            runner=runner,
+            sessions=sessions,
+            store=store,
+            ping=ping,
+            max_prompt_chars=settings.model.max_prompt_chars,
+            invocations_default_response=settings.agentcore.invocations_default_response,
+            download_chunks_in_flight=settings.store.download_chunks_in_flight,
+        )
+    finally:
+        await store.aclose()
+
+
+def services_lifespan(
+    settings: Settings,
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """An app's lifespan that opens its services for as long as it runs."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with open_services(settings) as services:
+            app.state.services = services
+            yield
+
+    return lifespan
+
+
+def services_of(app: Starlette) -> Services:
+    """The services of a running app (its lifespan has started)."""
+    services: Services = app.state.services
+    return services
+
+
+def _services(connection: HTTPConnection) -> Services:
+    return services_of(connection.app)
+
+
+#: A route's parameter for the services: ``services: ServicesDep``.
+ServicesDep = Annotated[Services, Depends(_services)]
