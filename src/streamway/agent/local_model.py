@@ -212,18 +212,8 @@ class LocalLlamaModel(Model):
                     # Closing the generator ends llama.cpp's sampling loop; it is idle now.
                     cast(Any, tokens).close()
             input_tokens = max(0, self._llama.n_tokens - output_tokens)
-            yield {"contentBlockStop": {}}
-            yield {"messageStop": {"stopReason": cast(Any, stop_reason)}}
-            yield {
-                "metadata": {
-                    "usage": {
-                        "inputTokens": input_tokens,
-                        "outputTokens": output_tokens,
-                        "totalTokens": input_tokens + output_tokens,
-                    },
-                    "metrics": {"latencyMs": round((time.perf_counter() - started) * 1000)},
-                }
-            }
+            for event in _closing_events(stop_reason, input_tokens, output_tokens, started):
+                yield event
 
     async def _next_token(self, tokens: Iterator[Any]) -> Any:
         """One ``next()`` on the model thread (see :meth:`_on_thread`)."""
@@ -368,3 +358,24 @@ class LocalLlamaModel(Model):
             )
         text = result["choices"][0]["message"]["content"] or ""  # type: ignore[index]
         yield {"output": output_model.model_validate_json(text)}
+
+
+def _closing_events(
+    stop_reason: str, input_tokens: int, output_tokens: int, started: float
+) -> list[StreamEvent]:
+    """The events that end an answer, as Bedrock's ConverseStream ends one: the block's and
+    the message's stops, then the usage and the latency."""
+    return [
+        {"contentBlockStop": {}},
+        {"messageStop": {"stopReason": cast(Any, stop_reason)}},
+        {
+            "metadata": {
+                "usage": {
+                    "inputTokens": input_tokens,
+                    "outputTokens": output_tokens,
+                    "totalTokens": input_tokens + output_tokens,
+                },
+                "metrics": {"latencyMs": round((time.perf_counter() - started) * 1000)},
+            }
+        },
+    ]

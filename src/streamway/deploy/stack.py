@@ -129,22 +129,7 @@ class StreamwayStack(Stack):
             "description": f"streamway ({mode})",
         }
         if settings.runtime == "lwa":
-            # LWA reads AWS_LWA_INVOKE_MODE; streamway reads it too, so both agree.
-            environment["AWS_LWA_INVOKE_MODE"] = mode
-            return lambda_.DockerImageFunction(
-                self,
-                name,
-                code=lambda_.DockerImageCode.from_image_asset(
-                    str(self._require_project_root()),
-                    file="deploy/lwa/Dockerfile",
-                    platform=ecr_assets.Platform.LINUX_ARM64
-                    if settings.arch == "arm64"
-                    else ecr_assets.Platform.LINUX_AMD64,
-                    exclude=IMAGE_EXCLUDES,
-                ),
-                environment=environment,
-                **common,  # type: ignore[arg-type]
-            )
+            return self._lwa_function(name, mode, environment, common)
         code = lambda_.Code.from_asset(str(settings.bundle_path))
         if settings.base == "provided.al2023":
             environment["STREAMWAY_PYTHON"] = settings.provided_python
@@ -167,6 +152,28 @@ class StreamwayStack(Stack):
                 lambda_.LayerVersion.from_layer_version_arn(self, f"{name}Layer{i}", arn)
                 for i, arn in enumerate(settings.layers)
             ],
+            **common,  # type: ignore[arg-type]
+        )
+
+    def _lwa_function(
+        self, name: str, mode: InvokeMode, environment: dict[str, str], common: dict[str, object]
+    ) -> lambda_.Function:
+        """A container image function running Lambda Web Adapter in front of the app."""
+        # LWA reads AWS_LWA_INVOKE_MODE; streamway reads it too, so both agree.
+        environment["AWS_LWA_INVOKE_MODE"] = mode
+        arm = self.settings.arch == "arm64"
+        return lambda_.DockerImageFunction(
+            self,
+            name,
+            code=lambda_.DockerImageCode.from_image_asset(
+                str(self._require_project_root()),
+                file="deploy/lwa/Dockerfile",
+                platform=ecr_assets.Platform.LINUX_ARM64
+                if arm
+                else ecr_assets.Platform.LINUX_AMD64,
+                exclude=IMAGE_EXCLUDES,
+            ),
+            environment=environment,
             **common,  # type: ignore[arg-type]
         )
 

@@ -54,6 +54,36 @@ class EventSource(ABC):
     def buffered(self, status: int, headers: RawHeaders, body: bytes) -> bytes:
         """The whole response as this source's buffered proxy-response JSON."""
 
+    def http_scope(
+        self,
+        *,
+        method: str,
+        http_version: str,
+        path: str,
+        root_path: str,
+        query_string: bytes,
+        headers: list[tuple[bytes, bytes]],
+        source_ip: str | None,
+    ) -> dict[str, Any]:
+        """The ASGI HTTP scope from what each source reads its own way."""
+        lowered = {name.decode(): value.decode("latin-1") for name, value in headers}
+        domain_name = (self.event.get("requestContext") or {}).get("domainName")
+        return {
+            "type": "http",
+            "asgi": ASGI,
+            "http_version": http_version,
+            "method": method,
+            "scheme": lowered.get("x-forwarded-proto", "https"),
+            "path": path,
+            "raw_path": None,
+            "root_path": root_path,
+            "query_string": query_string,
+            "headers": headers,
+            "client": (source_ip, 0) if source_ip else None,
+            "server": server_of(lowered, domain_name),
+            **self.aws_scope(),
+        }
+
     def aws_scope(self) -> dict[str, Any]:
         """Scope keys for apps that need the raw event and context (Mangum's names)."""
         return {"aws.event": self.event, "aws.context": self.context}

@@ -6,12 +6,10 @@ import json
 from typing import Any
 
 from streamway.aws_lambda.events.base import (
-    ASGI,
     EventSource,
     RawHeaders,
     encode_body,
     header_pairs,
-    server_of,
     split_headers,
 )
 
@@ -28,26 +26,15 @@ class HttpApiV2(EventSource):
         if event.get("cookies"):
             # 2.0 moves the Cookie header into `cookies`; the app expects it back.
             headers.append((b"cookie", "; ".join(event["cookies"]).encode("latin-1")))
-        lowered = {name.decode(): value.decode("latin-1") for name, value in headers}
-        protocol = http.get("protocol", "HTTP/1.1")
-        source_ip = http.get("sourceIp")
-        return {
-            "type": "http",
-            "asgi": ASGI,
-            "http_version": protocol.removeprefix("HTTP/"),
-            "method": http.get("method", "GET"),
-            "scheme": lowered.get("x-forwarded-proto", "https"),
-            "path": event["rawPath"],
-            "raw_path": None,
-            "root_path": "",
-            "query_string": (event.get("rawQueryString") or "").encode(),
-            "headers": headers,
-            "client": (source_ip, 0) if source_ip else None,
-            "server": server_of(
-                lowered, (self.event.get("requestContext") or {}).get("domainName")
-            ),
-            **self.aws_scope(),
-        }
+        return self.http_scope(
+            method=http.get("method", "GET"),
+            http_version=http.get("protocol", "HTTP/1.1").removeprefix("HTTP/"),
+            path=event["rawPath"],
+            root_path="",
+            query_string=(event.get("rawQueryString") or "").encode(),
+            headers=headers,
+            source_ip=http.get("sourceIp"),
+        )
 
     def prelude(self, status: int, headers: RawHeaders) -> dict[str, Any]:
         single, multi, cookies = split_headers(headers)

@@ -7,12 +7,10 @@ from typing import Any
 from urllib.parse import unquote, urlencode
 
 from streamway.aws_lambda.events.base import (
-    ASGI,
     EventSource,
     RawHeaders,
     encode_body,
     header_pairs,
-    server_of,
     split_headers,
 )
 
@@ -32,7 +30,6 @@ class RestApiV1(EventSource):
         context = event.get("requestContext") or {}
         multi = event.get("multiValueHeaders") or {}
         headers = header_pairs(multi) if multi else header_pairs(event.get("headers") or {})
-        lowered = {name.decode(): value.decode("latin-1") for name, value in headers}
         # REST APIs deliver `path` still percent-encoded (HTTP APIs decode it); ASGI's path
         # is decoded.
         raw = event.get("path") or "/"
@@ -41,26 +38,17 @@ class RestApiV1(EventSource):
         query = event.get("multiValueQueryStringParameters") or {
             name: [value] for name, value in (event.get("queryStringParameters") or {}).items()
         }
-        source_ip = (context.get("identity") or {}).get("sourceIp")
-        return {
-            "type": "http",
-            "asgi": ASGI,
-            "http_version": "1.1",
-            "method": event["httpMethod"],
-            "scheme": lowered.get("x-forwarded-proto", "https"),
+        return self.http_scope(
+            method=event["httpMethod"],
+            http_version="1.1",
             # ASGI paths include root_path (the stage, or a custom domain's base path), so
             # URLs an app builds point where the client called.
-            "path": root_path + path,
-            "raw_path": None,
-            "root_path": root_path,
-            "query_string": urlencode(query, doseq=True).encode(),
-            "headers": headers,
-            "client": (source_ip, 0) if source_ip else None,
-            "server": server_of(
-                lowered, (self.event.get("requestContext") or {}).get("domainName")
-            ),
-            **self.aws_scope(),
-        }
+            path=root_path + path,
+            root_path=root_path,
+            query_string=urlencode(query, doseq=True).encode(),
+            headers=headers,
+            source_ip=(context.get("identity") or {}).get("sourceIp"),
+        )
 
     def prelude(self, status: int, headers: RawHeaders) -> dict[str, Any]:
         single, multi, cookies = split_headers(headers)
