@@ -38,6 +38,8 @@ class ReceivedRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    #: The caller's (host, port): which connection the request came on.
+    client: tuple[str, int] | None = None
 
 
 class OpenAIChatPeer:
@@ -56,7 +58,11 @@ class OpenAIChatPeer:
         body = await read_body(receive)
         headers = {name.decode().lower(): value.decode() for name, value in scope["headers"]}
         request = ReceivedRequest(
-            scope["method"], scope["path"], headers, json.loads(body or b"{}")
+            scope["method"],
+            scope["path"],
+            headers,
+            json.loads(body or b"{}"),
+            client=scope.get("client"),
         )
         self.requests.append(request)
 

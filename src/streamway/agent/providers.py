@@ -65,10 +65,17 @@ def build_model(settings: ModelSettings) -> Model:
             temperature=settings.temperature,
         )
     if provider == "openai" and name:
+        from openai import AsyncOpenAI
+
         from streamway.agent.openai_model import OpenAICompatibleModel
 
+        # One client for the process, reused by every answer. Given only client_args, Strands
+        # opens a fresh client per request, and each one (its SSL context, its pool) left
+        # about 20 KB of native memory behind: 1000 answers grew the process by 20 MiB
+        # (docs/providers.md). The model is built once, in the app's lifespan, on the event
+        # loop that serves every request, which is what a shared httpx client needs.
         return OpenAICompatibleModel(
-            client_args={"base_url": settings.openai_base_url, "api_key": settings.openai_api_key},
+            client=AsyncOpenAI(base_url=settings.openai_base_url, api_key=settings.openai_api_key),
             model_id=name,
             params={"max_tokens": settings.max_tokens, "temperature": settings.temperature},
         )
