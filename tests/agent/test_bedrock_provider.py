@@ -8,7 +8,6 @@ HTTP client and Bedrock is exercised except AWS itself.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -186,16 +185,13 @@ def test_throttled_before_streaming_is_a_prompt_503(
 ) -> None:
     peer.mode = "throttled"
 
-    started = time.monotonic()
     answer = post_prompt(server.url, PROMPT, timeout_s=30)
-    elapsed = time.monotonic() - started
 
     assert answer.status == 503
     assert answer.json()["error"]["code"] == "model_unavailable"
     # botocore's own retry (AWS_MAX_ATTEMPTS=2) and nothing more: Strands' default would
     # retry for minutes (4 s, 8 s, ... 64 s) while the client waits for headers.
     assert len(peer.requests) == 2
-    assert elapsed < 5
 
 
 def test_throttled_mid_answer_is_not_retried_into_the_same_body(

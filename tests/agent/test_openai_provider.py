@@ -8,7 +8,6 @@ will not produce on demand (a dropped connection mid-answer, a 500).
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -190,9 +189,7 @@ def test_server_error_before_streaming_is_a_502(
 ) -> None:
     peer.mode = "server_error"
 
-    started = time.monotonic()
     answer = post_prompt(server.url, PROMPT)
-    elapsed = time.monotonic() - started
 
     assert answer.status == 502
     error = answer.json()["error"]
@@ -201,17 +198,16 @@ def test_server_error_before_streaming_is_a_502(
     # The openai client retries a 5xx twice with short backoff before giving up; Strands adds
     # no retries of its own for it. Worth it while the client still waits for headers.
     assert len(peer.requests) == 3
-    assert elapsed < 5
 
 
 def test_unreachable_server_is_a_503_model_unavailable() -> None:
     closed_port = free_port()
     with streamway_server(openai_env(f"http://127.0.0.1:{closed_port}/v1")) as running:
-        started = time.monotonic()
         answer = post_prompt(running.url, PROMPT)
-        elapsed = time.monotonic() - started
+        failures = [e for e in running.logs() if e.get("level") == "ERROR"]
 
     assert answer.status == 503
     error = answer.json()["error"]
     assert error["code"] == "model_unavailable"
-    assert elapsed < 5, "connection refused is retried briefly, then reported"
+    # Connection refused is retried briefly by the client, then reported once.
+    assert [e["message"] for e in failures] == ["model failed before the first token"]

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -119,7 +118,6 @@ def test_synth_without_the_bundle_says_how_to_build_it(tmp_path: Path) -> None:
 
 def test_deploy_without_credentials_stops_before_any_work(tmp_path: Path) -> None:
     env = _env(tmp_path, STREAMWAY_MODEL=MODEL)
-    started = time.perf_counter()
     completed = _streamway(["deploy", "--out", str(tmp_path / "out")], env, tmp_path)
     assert completed.returncode == 1
     assert "no AWS credentials found" in completed.stderr
@@ -127,7 +125,6 @@ def test_deploy_without_credentials_stops_before_any_work(tmp_path: Path) -> Non
     # Neither packaged nor synthesized: it failed first, and fast.
     assert not (tmp_path / "dist").exists()
     assert not (tmp_path / "out").exists()
-    assert time.perf_counter() - started < 30
 
 
 def test_deploy_refuses_the_local_model_before_credentials(tmp_path: Path) -> None:

@@ -161,9 +161,10 @@ async def test_combined_with_no_caps_never_waits() -> None:
 async def test_real_clock_and_sleep_hold_a_stream_to_the_rate() -> None:
     throttle = Throttle(1000, 100_000.0)
     started = time.monotonic()
-    await throttle.pace(1000)
-    assert time.monotonic() - started < 0.05  # the free allowance does not sleep
+    # The free allowance does not sleep: the coroutine ends without ever suspending.
+    with pytest.raises(StopIteration):
+        throttle.pace(1000).send(None)
     await asyncio.gather(*(throttle.pace(5000) for _ in range(4)))
-    elapsed = time.monotonic() - started
-    # 20,000 throttled bytes at 100 kB/s take 0.2 s; generous upper bound for a busy CI box.
-    assert 0.19 <= elapsed < 5.0
+    # 20,000 throttled bytes at 100 kB/s take at least 0.2 s (a lower bound only: a busy
+    # machine can only make it longer, and the test's timeout bounds it from above).
+    assert time.monotonic() - started >= 0.19

@@ -146,9 +146,12 @@ async def test_client_that_vanishes_stops_generation(ws_server: RunningServer) -
     ws.transport.abort()
     after = await asyncio.to_thread(idle, ws_server)  # the loop must run to close the socket
     assert after["generations"]["cancelled"] - before["generations"]["cancelled"] == 1
-    stopped_at = after["model"]["tokens_generated"]
-    await asyncio.sleep(0.5)
-    assert ws_server.stats()["model"]["tokens_generated"] == stopped_at
+    # Idle means the generation ended (it is counted when its generator closes), so no
+    # token can follow. The client cannot know what was sent before it vanished; the
+    # server's own count of the deltas it handed on can: at most one token beyond them.
+    generated = after["model"]["tokens_generated"] - before["model"]["tokens_generated"]
+    handed_on = after["generations"]["text_deltas"] - before["generations"]["text_deltas"]
+    assert generated <= handed_on + 1, (generated, handed_on)
 
 
 async def test_unusable_session_id_is_closed_with_1008(ws_server: RunningServer) -> None:

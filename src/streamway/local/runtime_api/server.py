@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 from typing import Any
@@ -157,9 +158,13 @@ class RuntimeAPIServer:
         loop = asyncio.get_running_loop()
         while True:
             sock, _ = await loop.sock_accept(listener)
-            task = loop.create_task(self._serve(SocketStream(sock)))
+            stream = SocketStream(sock)
+            task = loop.create_task(self._serve(stream))
             self._connections.add(task)
             task.add_done_callback(self._connections.discard)
+            # _serve closes the stream, but a task cancelled before it ever ran (close() just
+            # after a runtime reconnected) never enters _serve: its socket would leak.
+            task.add_done_callback(functools.partial(_close_when_done, stream))
 
     async def _serve(self, stream: SocketStream) -> None:
         try:
@@ -176,3 +181,7 @@ class RuntimeAPIServer:
             pass
         finally:
             stream.close()
+
+
+def _close_when_done(stream: SocketStream, _task: asyncio.Task[None]) -> None:
+    stream.close()
