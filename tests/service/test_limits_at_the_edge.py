@@ -118,14 +118,7 @@ def invoke(server: RunningServer, session_id: str) -> httpx.Response:
     "length",
     [
         SESSION_ID_MIN,
-        pytest.param(
-            SESSION_ID_MAX,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the session's directory is named session_<id>: 264 characters, over "
-                "the file system's 255, so a valid 256-character id gets 502 model_failed",
-            ),
-        ),
+        SESSION_ID_MAX,
     ],
 )
 def test_session_ids_of_33_and_256_characters_are_taken(server: RunningServer, length: int) -> None:

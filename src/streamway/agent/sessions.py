@@ -21,6 +21,7 @@ for a busy session is refused with :class:`SessionBusy` rather than queued.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import shutil
@@ -94,9 +95,9 @@ class SessionStore:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Sessions written before a restart carry on, idle since their files last changed.
         for path in self.directory.glob(f"{SESSION_PREFIX}*"):
-            session_id = path.name.removeprefix(SESSION_PREFIX)
             if not path.is_dir():
                 continue
+            session_id = _stored_id(path)
             if _SESSION_ID.fullmatch(session_id):
                 self._sessions[session_id] = _Session(last_used=path.stat().st_mtime)
             else:  # e.g. a short id an older version accepted: no request can reach it
@@ -115,7 +116,7 @@ class SessionStore:
         return session_id
 
     def path(self, session_id: str) -> Path:
-        return self.directory / f"{SESSION_PREFIX}{self.validate(session_id)}"
+        return self.directory / f"{SESSION_PREFIX}{_storage_id(self.validate(session_id))}"
 
     def __contains__(self, session_id: str) -> bool:
         return session_id in self._sessions
@@ -156,8 +157,12 @@ class SessionStore:
         if session.busy:
             raise _busy(session_id)
         session.busy = True
+        storage_id = _storage_id(session_id)
+        manager = FileSessionManager(session_id=storage_id, storage_dir=str(self.directory))
+        if storage_id != session_id:  # so a restart knows which id the directory belongs to
+            (self.path(session_id) / _ID_FILE).write_text(session_id)
         return SessionLease(
-            FileSessionManager(session_id=session_id, storage_dir=str(self.directory)),
+            manager,
             lambda: self._release(session),
         )
 
@@ -195,3 +200,29 @@ def _busy(session_id: str) -> SessionBusy:
         f"Session {session_id} is already answering a request; send the next prompt when that "
         "answer is complete."
     )
+
+
+#: A directory name may have 255 bytes; ``session_`` and an id of up to 247 characters fit.
+_MAX_NAME_BYTES = 255
+#: Where a session stored under a digest keeps its id.
+_ID_FILE = "agentcore-session-id"
+
+
+def _storage_id(session_id: str) -> str:
+    """The id Strands stores a session under: the id itself when its directory name fits the
+    file system, else ``~`` and its SHA-256 (``~`` is never in a valid id, so no client id
+    can name another's directory)."""
+    if len(SESSION_PREFIX) + len(session_id) <= _MAX_NAME_BYTES:
+        return session_id
+    return "~" + hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _stored_id(path: Path) -> str:
+    """The session id a directory holds (read from its id file when stored under a digest)."""
+    name = path.name.removeprefix(SESSION_PREFIX)
+    if name.startswith("~"):
+        try:
+            return (path / _ID_FILE).read_text()
+        except OSError:
+            return name  # not a valid id: the caller ignores the directory
+    return name
