@@ -20,6 +20,7 @@ takes the steps in API Gateway's order:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -30,7 +31,7 @@ from urllib.parse import quote
 from starlette.types import Receive, Scope, Send
 
 from streamway.api.definition import API_KEY_SCHEME, ApiDefinition, Route
-from streamway.aws_contract import TransferMode, error_object
+from streamway.aws_contract import LAMBDA_MAX_REQUEST_BYTES, TransferMode, error_object
 from streamway.http.disconnect import ClientGone, until_disconnect
 from streamway.local import gateway_responses as responses
 from streamway.local.buffered_relay import collect
@@ -170,6 +171,8 @@ class RequestCycle:
             api_key=granted.api_key,
         )
         tracing.propagate_into_event(event)  # traceparent + X-Amzn-Trace-Id, when tracing
+        if too_large := _over_lambdas_request_limit(event, request):
+            return too_large
         lease = await self._lease(routed.route)
         if isinstance(lease, GatewayAnswer):
             return lease
@@ -334,6 +337,25 @@ class RequestCycle:
                     "lambda_request_id": exchange.lambda_request_id,
                 },
             )
+
+
+def _over_lambdas_request_limit(
+    event: dict[str, Any], request: ClientRequest
+) -> GatewayAnswer | None:
+    """API Gateway takes a body of up to 10 MB, but Lambda takes an event of at most 6 MB:
+    a larger one is refused before any function runs, and API Gateway answers 500 with
+    "Execution failed: N byte payload is too large..." in its execution log
+    (docs/aws-behaviour.md §2)."""
+    if len(request.body) <= LAMBDA_MAX_REQUEST_BYTES // 2:
+        return None  # the event cannot reach the limit (base64 grows a body by a third)
+    size = len(json.dumps(event, separators=(",", ":")).encode())
+    if size <= LAMBDA_MAX_REQUEST_BYTES:
+        return None
+    reason = (
+        f"Execution failed: {size} byte payload is too large for the RequestResponse "
+        f"invocation type (limit {LAMBDA_MAX_REQUEST_BYTES} bytes)"
+    )
+    return GatewayAnswer(responses.INTERNAL_ERROR, reason)
 
 
 def path_in_stage(raw_path: str, stage: str) -> str | None:
