@@ -265,3 +265,21 @@ async def lambda_function(
             yield RunningFunction(api, process, log_path)
         finally:
             stop_process(process)
+
+
+def exchange(port: int, head: bytes, parts: Sequence[bytes]) -> bytes:
+    """Sends a request and reads the answer until the server closes (``Connection: close``).
+
+    Unlike ``raw_http`` this never half-closes: a gateway may take that for a client that left.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(head)
+        for part in parts:
+            try:
+                sock.sendall(part)
+            except (BrokenPipeError, ConnectionResetError):
+                break  # refused before the whole body was read
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+        return answer

@@ -10,16 +10,15 @@ payload and 200 MiB = 209,715,200 bytes for a streamed one. The function is
 
 from __future__ import annotations
 
-import socket
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.local.limits_app import prelude_bytes
-from tests.servers import RunningLocal, streamway_local
+from tests.servers import RunningLocal, exchange, streamway_local
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -46,24 +45,6 @@ def post_head(path: str, framing: str) -> bytes:
         f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nConnection: close\r\n"
         f"{framing}\r\n\r\n"
     ).encode()
-
-
-def exchange(port: int, head: bytes, parts: Sequence[bytes]) -> bytes:
-    """Sends a request and reads the answer until the server closes (``Connection: close``).
-
-    Unlike ``raw_http`` this never half-closes: a gateway may take that for a client that left.
-    """
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-        sock.sendall(head)
-        for part in parts:
-            try:
-                sock.sendall(part)
-            except (BrokenPipeError, ConnectionResetError):
-                break  # refused before the whole body was read
-        answer = b""
-        while data := sock.recv(65536):
-            answer += data
-        return answer
 
 
 def send_body(gateway: RunningLocal, path: str, size: int, *, chunked: bool) -> bytes:

@@ -9,15 +9,14 @@ peer answers, so a request that passes a limit costs no model time.
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.peers.loopback import serve_in_thread
 from tests.peers.openai_chat import OpenAIChatPeer
-from tests.servers import RunningServer, streamway_server
+from tests.servers import RunningServer, exchange, streamway_server
 
 REQUEST_LIMIT = 10_485_760
 PROMPT_LIMIT = 16_000
@@ -42,22 +41,6 @@ def padded_body(size: int) -> bytes:
     """A valid /streaming body of exactly ``size`` bytes: JSON allows trailing whitespace."""
     body = b'{"request": "Say hi."}'
     return body + b" " * (size - len(body))
-
-
-def exchange(port: int, head: bytes, parts: Sequence[bytes]) -> bytes:
-    """Sends a request and reads until the server closes (``Connection: close``); unlike
-    ``raw_http`` it never half-closes, which a server may take for a client that left."""
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-        sock.sendall(head)
-        for part in parts:
-            try:
-                sock.sendall(part)
-            except (BrokenPipeError, ConnectionResetError):
-                break  # refused before the whole body was read
-        answer = b""
-        while data := sock.recv(65536):
-            answer += data
-        return answer
 
 
 def post_streaming(server: RunningServer, body: bytes, *, chunked: bool) -> bytes:
