@@ -151,6 +151,7 @@ class SessionStore:
         self.validate(session_id)
         self.expire()
         session = self._sessions.get(session_id)
+        created = session is None
         if session is None:
             self._make_room()
             session = self._sessions[session_id] = _Session(last_used=self._clock())
@@ -159,7 +160,7 @@ class SessionStore:
         session.busy = True
         storage_id = _storage_id(session_id)
         manager = FileSessionManager(session_id=storage_id, storage_dir=str(self.directory))
-        if storage_id != session_id:  # so a restart knows which id the directory belongs to
+        if created and storage_id != session_id:  # so a restart knows whose directory it is
             (self.path(session_id) / _ID_FILE).write_text(session_id)
         return SessionLease(
             manager,
