@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from streamway.aws_contract import DEFAULT_APP
 from streamway.cli.serve import _ensure_default_samples
 
+if TYPE_CHECKING:
+    from streamway.local.gateway import LocalGateway
+
 LOCAL_HELP = (
     "Run API Gateway REST (STREAM and BUFFERED) and Lambda on this machine, from the same "
     "API definition that deploys."
+    "\n\n"
+    "Which API: with no --app/--handler, streamway's own app and definition. With --app "
+    "module:attr (an ASGI app) or --handler module.func (a plain handler) and no "
+    "--definition: a catch-all proxy, any method on / and /{proxy+}, STREAM (15 min), or "
+    "BUFFERED (29 s) with --buffered; the whole app is served under /STAGE/. With "
+    "--definition: that definition's routes, whatever the code. The code is imported from "
+    "--source (first on the functions' PYTHONPATH; the working directory by default) and "
+    "checked at start-up in a separate process: one that cannot be imported exits 2."
     "\n\n"
     "Serves http://HOST:PORT/STAGE/... Each route of the definition is relayed as API Gateway "
     "relays it: STREAM routes to StreamFunction (the streamway Lambda runtime in "
@@ -27,7 +39,9 @@ LOCAL_HELP = (
     "GET /_local/metering the requests, bytes and Lambda GB-seconds with an AWS cost "
     "estimate (also logged on exit); with --api-key or --jwks they need the same "
     "credentials. The functions "
-    "read the same STREAMWAY_* settings as `streamway serve` (see docs/local.md)."
+    "read the same STREAMWAY_* settings as `streamway serve`, and --env-file's variables "
+    "over them; --reload replaces them when a *.py file under --source changes (a busy one "
+    "after its invocation). See docs/local.md."
 )
 
 
@@ -41,8 +55,40 @@ def local(
         typer.Option(help="An OpenAPI definition. [default: streamway's own]"),
     ] = None,
     app: Annotated[
-        str, typer.Option(help="The ASGI app both functions serve, as module:attribute.")
-    ] = DEFAULT_APP,
+        str | None,
+        typer.Option(
+            help="The ASGI app the functions serve, as module:attribute; without "
+            "--definition, behind the catch-all proxy.  [default: streamway's own]"
+        ),
+    ] = None,
+    handler: Annotated[
+        str | None,
+        typer.Option(
+            help="A plain handler (STREAMWAY_HANDLER) instead of an app, as module.function; "
+            "without --definition, behind the catch-all proxy."
+        ),
+    ] = None,
+    buffered: Annotated[
+        bool,
+        typer.Option("--buffered", help="The catch-all's routes are BUFFERED, not STREAM."),
+    ] = False,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            file_okay=False,
+            exists=True,
+            help="The app's directory: importable by the functions, watched by --reload.  "
+            "[default: the working directory]",
+        ),
+    ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(help="A dotenv file (KEY=VALUE lines) of the functions' environment."),
+    ] = None,
+    reload: Annotated[
+        bool,
+        typer.Option("--reload", help="Replace the function processes when a *.py file changes."),
+    ] = False,
     concurrency: Annotated[
         int, typer.Option(min=1, help="Most processes (concurrent invocations) per function.")
     ] = 2,
@@ -97,15 +143,26 @@ def local(
     from streamway.local.server import build_gateway, run
     from streamway.logs import configure_logging
 
+    if app is not None and handler is not None:
+        _refuse("--app and --handler are exclusive: the functions serve one or the other")
+    if buffered and (definition is not None or (app is None and handler is None)):
+        _refuse("--buffered applies to the catch-all proxy (--app/--handler, no --definition)")
     settings = Settings()
     configure_logging(settings.observability.log_level, settings.observability.log_format)
-    _ensure_default_samples(settings.store)
+    if app is None and handler is None:
+        _ensure_default_samples(settings.store)  # streamway's own app serves them
     options = LocalOptions(
         host=host,
         port=port,
         stage=stage,
         definition=definition,
-        app=app,
+        app=app or DEFAULT_APP,
+        handler=handler,
+        user_code=app is not None or handler is not None,
+        buffered=buffered,
+        source=source or Path.cwd(),
+        env=_read_env_file(env_file),
+        reload=reload,
         concurrency=concurrency,
         memory_mb=memory,
         function_timeout_s=function_timeout,
@@ -126,6 +183,33 @@ def local(
     try:
         gateway = build_gateway(options)
     except ValueError as error:  # a bad definition, or auth options that cannot work
-        typer.echo(f"streamway local: {error}", err=True)
-        raise typer.Exit(2) from None
+        _refuse(str(error))
+    if options.user_code:
+        _check_code(gateway, reload)
     run(gateway, options)
+
+
+def _refuse(reason: str) -> NoReturn:
+    typer.echo(f"streamway local: {reason}", err=True)
+    raise typer.Exit(2)
+
+
+def _read_env_file(path: Path | None) -> dict[str, str]:
+    from streamway.local.env_file import EnvFileError, read_env_file
+
+    try:
+        return read_env_file(path) if path is not None else {}
+    except EnvFileError as error:
+        _refuse(str(error))
+
+
+def _check_code(gateway: LocalGateway, reload: bool) -> None:
+    """Refuses code the functions could not import, asking a child process (the user's code
+    is never imported here); with --reload, also a missing watchfiles."""
+    from streamway.local.import_check import check
+
+    if reload and importlib.util.find_spec("watchfiles") is None:
+        _refuse("--reload needs watchfiles (pip install watchfiles)")
+    spec = next(iter(gateway.config.pools.values())).spec
+    if (problem := check(spec)) is not None:
+        _refuse(problem)

@@ -21,15 +21,14 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Awaitable
 from typing import Any, Literal
 
-from streamway.aws_contract import DEFAULT_APP, EXIT_ERROR, TIMED_OUT, InvokeMode, error_object
+from streamway.aws_contract import EXIT_ERROR, TIMED_OUT, error_object
+from streamway.local.function_spec import FunctionSpec as FunctionSpec  # re-exported
+from streamway.local.process_facts import init_error_text, rss_mib
 from streamway.local.runtime_api import FunctionConfig, Invocation, RuntimeAPIServer
 from streamway.observability import tracing
 
@@ -57,19 +56,6 @@ INIT_TIMEOUT_S = 10.0
 _STOP_GRACE_S = 5.0
 
 
-@dataclass(frozen=True)
-class FunctionSpec:
-    """One Lambda function as the deploy stack defines it (StreamFunction, BufferedFunction)."""
-
-    name: str
-    invoke_mode: InvokeMode
-    app: str = DEFAULT_APP
-    memory_mb: int = 1024
-    timeout_s: float = 900.0
-    concurrency: int = 2
-    env: Mapping[str, str] = field(default_factory=dict)
-
-
 class Throttled(Exception):
     """Every sandbox is busy and the function is at its concurrency limit."""
 
@@ -86,9 +72,10 @@ class Sandbox:
     starting -> busy -> settling -> warm -> busy ..., and to dead from anywhere.
     """
 
-    def __init__(self, spec: FunctionSpec, number: int) -> None:
+    def __init__(self, spec: FunctionSpec, number: int, generation: int = 0) -> None:
         self.spec = spec
         self.number = number
+        self.generation = generation  # of the pool's code (FunctionPool.recycle)
         # The gateway invokes in process: the sandbox's HTTP invoke endpoint stays shut, and
         # its runtime gets the emulator's secret in AWS_LAMBDA_RUNTIME_API (function_env()).
         self.api = RuntimeAPIServer(
@@ -145,16 +132,9 @@ class Sandbox:
             sys.executable,
             "-m",
             "streamway.aws_lambda",
-            env={
-                **os.environ,
-                **self.api.function_env(),
-                "STREAMWAY_APP": self.spec.app,
-                "STREAMWAY_LAMBDA_INVOKE_MODE": self.spec.invoke_mode,
-                **self.spec.env,
-                # Last: the emulator answers only with its own secret (an inherited or
-                # configured value would leave the sandbox unable to start).
-                "AWS_LAMBDA_RUNTIME_API": self.api.runtime_api,
-            },
+            env=self.spec.process_env(
+                {**self.api.function_env(), "AWS_LAMBDA_RUNTIME_API": self.api.runtime_api}
+            ),
         )
         self._exited = asyncio.ensure_future(self.process.wait())
         ready = asyncio.ensure_future(self.api.wait_for_first_next())
@@ -171,7 +151,7 @@ class Sandbox:
             if not ready.done():
                 ready.cancel()
         if not ready.done() or ready.cancelled():
-            reason = self.api.init_error or "the process exited or did not start in time"
+            reason = init_error_text(self.api.init_error)
             await self.stop()
             raise InitFailed(f"{self.spec.name} #{self.number}: {reason}")
         self.init_ms = (ready.result() - started) * 1000
@@ -263,6 +243,11 @@ class Sandbox:
             self._closing = asyncio.ensure_future(self.api.close())
         # Otherwise the emulator is still handing over the answer; settle() closes it.
 
+    def retire(self) -> Awaitable[None]:
+        """Dead at once (no request can claim it); the awaitable stops its process."""
+        self._become("dead")
+        return self.stop()
+
     async def stop(self) -> None:
         """Stops the process (SIGTERM, then SIGKILL) and the emulator."""
         self._become("dead")
@@ -287,16 +272,8 @@ class Sandbox:
             "pid": self.process.pid if self.process else None,
             "invocations": self.invocations,
             "init_ms": round(self.init_ms, 1) if self.init_ms is not None else None,
-            "rss_mib": _rss_mib(self.process.pid) if self.process and self.alive else None,
+            "rss_mib": rss_mib(self.process.pid) if self.process and self.alive else None,
         }
-
-
-def _rss_mib(pid: int) -> float | None:
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return None
 
 
 class Lease:
@@ -332,6 +309,8 @@ class FunctionPool:
         self.throttles = 0
         self._numbers = itertools.count(1)
         self._background: set[asyncio.Task[None]] = set()
+        self._retiring: set[asyncio.Task[None]] = set()  # awaited on close, never cancelled
+        self.generation = 0  # bumped when the code changes (recycle)
 
     async def acquire(self) -> Lease:
         """A warm sandbox if one is free, else a new one; raises :class:`Throttled` at the
@@ -358,7 +337,7 @@ class FunctionPool:
         if len(self.sandboxes) >= self.spec.concurrency:
             self.throttles += 1
             raise Throttled(f"{self.spec.name} is at its concurrency limit")
-        sandbox = Sandbox(self.spec, next(self._numbers))
+        sandbox = Sandbox(self.spec, next(self._numbers), self.generation)
         self.sandboxes.append(sandbox)  # counts against the limit while it starts
         self.cold_starts += 1
         try:
@@ -374,14 +353,35 @@ class FunctionPool:
     def release(self, sandbox: Sandbox) -> None:
         """A lease's sandbox is handed back: it settles (back in ``next``) in the background."""
         sandbox.released()
-        task = asyncio.ensure_future(sandbox.settle())
+        task = asyncio.ensure_future(self._settle(sandbox))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _settle(self, sandbox: Sandbox) -> None:
+        await sandbox.settle()
+        # Nothing awaited since it became warm: no request can have claimed it.
+        if sandbox.state == "warm" and sandbox.generation != self.generation:
+            self._retire(sandbox)
+
+    def recycle(self) -> tuple[int, int]:
+        """New code: warm sandboxes stop now, busy ones after their invocation (a stream is
+        never cut). Returns how many stopped now and how many will."""
+        self.generation += 1
+        idle = [sandbox for sandbox in self.sandboxes if sandbox.state == "warm"]
+        for sandbox in idle:
+            self._retire(sandbox)
+        return len(idle), sum(sandbox.alive for sandbox in self.sandboxes)
+
+    def _retire(self, sandbox: Sandbox) -> None:
+        task = asyncio.ensure_future(sandbox.retire())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(*self._retiring, return_exceptions=True)
         await asyncio.gather(*(sandbox.stop() for sandbox in self.sandboxes))
         self.sandboxes = []
 

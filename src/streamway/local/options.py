@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +19,24 @@ class LocalOptions:
     host: str = "127.0.0.1"
     port: int = 3000
     stage: str = "dev"
-    #: The OpenAPI definition; None for streamway's own.
+    #: The OpenAPI definition; None for streamway's own, or the catch-all proxy when an app
+    #: or a handler is given (see :attr:`catch_all`).
     definition: Path | None = None
     #: The ASGI app both functions serve (``STREAMWAY_APP``).
     app: str = DEFAULT_APP
+    #: A plain handler (``STREAMWAY_HANDLER=module.func``) served instead of :attr:`app`.
+    handler: str | None = None
+    #: The user named the code to serve (``--app``/``--handler``): without a definition the
+    #: API is then the catch-all proxy, not streamway's own routes.
+    user_code: bool = False
+    #: The catch-all's routes are BUFFERED rather than STREAM.
+    buffered: bool = False
+    #: The app's directory: first on the functions' PYTHONPATH, and what --reload watches.
+    source: Path = field(default_factory=Path.cwd)
+    #: Set in the functions' environment, over the inherited one (``--env-file``).
+    env: Mapping[str, str] = field(default_factory=dict)
+    #: Replace the function processes when the app's files change.
+    reload: bool = False
     #: Sandboxes per function, as a reserved concurrency limit.
     concurrency: int = 2
     memory_mb: int = 1024
@@ -45,3 +60,8 @@ class LocalOptions:
     body_timeout_s: float = 30.0
     max_connections: int = 512
     keep_alive_timeout_s: int = 5
+
+    @property
+    def catch_all(self) -> bool:
+        """Whether the API is the catch-all proxy: user code and no definition."""
+        return self.user_code and self.definition is None

@@ -1,15 +1,20 @@
-"""``streamway local``: the gateway and its two functions, served by uvicorn.
+"""``streamway local``: the gateway and its functions, served by uvicorn.
 
-The two functions are those the deploy stack creates from the same definition:
+The functions are those the deploy stack creates from the same definition:
 StreamFunction (``STREAMWAY_LAMBDA_INVOKE_MODE=response_stream``) behind STREAM routes and
-BufferedFunction (``buffered``) behind BUFFERED ones, each running ``options.app``.
+BufferedFunction (``buffered``) behind BUFFERED ones, each running ``options.app`` (or
+``options.handler``). The definition is the given one, streamway's own, or, for a user's
+app or handler given without one, the catch-all proxy (:mod:`streamway.local.catch_all`).
 """
 
 from __future__ import annotations
 
+from starlette.types import ASGIApp
+
 from streamway.api.definition import ApiDefinition, load_definition
 from streamway.aws_contract import TransferMode, invoke_mode_for
 from streamway.http.head_limits import HeadLimitMiddleware
+from streamway.local.catch_all import catch_all_definition
 from streamway.local.functions import FunctionPool, FunctionSpec
 from streamway.local.gateway import LocalGateway
 from streamway.local.gateway_responses import REQUEST_TIMEOUT
@@ -28,7 +33,10 @@ FUNCTION_NAMES: dict[TransferMode, str] = {
 def build_definition(options: LocalOptions) -> ApiDefinition:
     """The definition with auth applied as the deploy stack would: an API key when keys are
     given, the JWT authorizer when a JWKS is."""
-    definition = load_definition(options.definition)
+    if options.catch_all:
+        definition = catch_all_definition("BUFFERED" if options.buffered else "STREAM")
+    else:
+        definition = load_definition(options.definition)
     if options.api_keys or options.jwks:
         definition = definition.with_auth(
             api_key=bool(options.api_keys), authorizer=options.jwks is not None
@@ -41,18 +49,9 @@ def build_gateway(options: LocalOptions) -> LocalGateway:
 
     tracing.setup()  # the gateway hop's spans, only with OTEL_* set (docs/observability.md)
     definition = build_definition(options)
+    modes = {route.transfer_mode for route in definition.routes}
     pools = {
-        mode: FunctionPool(
-            FunctionSpec(
-                name=name,
-                invoke_mode=invoke_mode_for(mode),
-                app=options.app,
-                memory_mb=options.memory_mb,
-                timeout_s=options.function_timeout_s,
-                concurrency=options.concurrency,
-            )
-        )
-        for mode, name in FUNCTION_NAMES.items()
+        mode: FunctionPool(function_spec(options, mode)) for mode in FUNCTION_NAMES if mode in modes
     }
     auth = None
     if options.api_keys or options.jwks:
@@ -84,6 +83,21 @@ def build_gateway(options: LocalOptions) -> LocalGateway:
     return LocalGateway(config, meter=Meter(Prices.from_assignments(options.prices)))
 
 
+def function_spec(options: LocalOptions, mode: TransferMode) -> FunctionSpec:
+    """The function behind ``mode``'s routes, with the user's code, source and environment."""
+    return FunctionSpec(
+        name=FUNCTION_NAMES[mode],
+        invoke_mode=invoke_mode_for(mode),
+        app=options.app,
+        handler=options.handler,
+        memory_mb=options.memory_mb,
+        timeout_s=options.function_timeout_s,
+        concurrency=options.concurrency,
+        env=options.env,
+        pythonpath=(str(options.source.resolve()),),
+    )
+
+
 def _pacers() -> tuple[Pacer, ...]:
     # A STREAM response behind Lambda passes Lambda's cap, then API Gateway's: in effect 6 MB
     # at once, then 2 MB/s. One pair per response.
@@ -102,8 +116,14 @@ def run(gateway: LocalGateway, options: LocalOptions) -> None:
         max_connections=options.max_connections,
         keep_alive_timeout_s=options.keep_alive_timeout_s,
     )
+    app: ASGIApp = HeadLimitMiddleware(gateway)  # API Gateway's header caps: 431 first
+    if options.reload:
+        from streamway.local.reload import Reloader, with_background
+
+        reloader = Reloader(options.source, list(gateway.config.pools.values()))
+        app = with_background(app, reloader.watch)
     uvicorn.run(
-        HeadLimitMiddleware(gateway),  # API Gateway's header caps: 431 before any routing
+        app,
         host=options.host,
         port=options.port,
         log_config=None,
