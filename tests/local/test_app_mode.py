@@ -22,7 +22,11 @@ pytestmark = pytest.mark.timeout(120)
 
 #: Not importable from the repository: only --source puts it on the functions' path.
 ECHO_APP = """
-import base64, os
+import base64, os, pathlib
+
+# Who imported this module: the start-up check and the function processes, never the gateway.
+with pathlib.Path(__file__).with_name("imported_by").open("a") as record:
+    record.write(f"{os.getpid()}\\n")
 
 async def app(scope, receive, send):
     if scope["type"] != "http":
@@ -115,6 +119,15 @@ def test_the_source_is_importable_and_the_env_file_is_the_environment(
     # echo_app is only in --source, not on the repository's path.
     assert httpx.get(f"{echo.url}/x", timeout=30).json()["greeting"] == "hello, world"
     assert set(echo.functions()) == {"StreamFunction"}
+
+
+def test_the_gateway_never_imports_the_app(echo: RunningLocal, source: Path) -> None:
+    [sandbox] = echo.functions()["StreamFunction"]["sandboxes"]
+    importers = {int(pid) for pid in (source / "imported_by").read_text().split()}
+    # The start-up check's process, and the function's.
+    assert len(importers) >= 2
+    assert sandbox["pid"] in importers
+    assert echo.process.pid not in importers
 
 
 def test_buffered_gives_the_same_routes_in_buffered_mode(source: Path) -> None:
