@@ -184,8 +184,10 @@ def local(
         gateway = build_gateway(options)
     except ValueError as error:  # a bad definition, or auth options that cannot work
         _refuse(str(error))
+    if reload and importlib.util.find_spec("watchfiles") is None:
+        _refuse("--reload needs watchfiles (pip install watchfiles)")
     if options.user_code:
-        _check_code(gateway, reload)
+        _check_code(gateway)
     run(gateway, options)
 
 
@@ -203,13 +205,11 @@ def _read_env_file(path: Path | None) -> dict[str, str]:
         _refuse(str(error))
 
 
-def _check_code(gateway: LocalGateway, reload: bool) -> None:
+def _check_code(gateway: LocalGateway) -> None:
     """Refuses code the functions could not import, asking a child process (the user's code
-    is never imported here); with --reload, also a missing watchfiles."""
+    is never imported here)."""
     from streamway.local.import_check import check
 
-    if reload and importlib.util.find_spec("watchfiles") is None:
-        _refuse("--reload needs watchfiles (pip install watchfiles)")
     spec = next(iter(gateway.config.pools.values())).spec
     if (problem := check(spec)) is not None:
         _refuse(problem)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,9 +59,12 @@ def pair(request: pytest.FixtureRequest) -> Iterator[Pair]:
     app = f"tests.local.parity.{request.param}_app:app"
     port = free_port()
     uvicorn_args = ["-m", "uvicorn", app, "--port", str(port), "--root-path", f"/{STAGE}"]
-    with ExitStack() as servers:
-        servers.enter_context(python_server(uvicorn_args, port, {}, log_prefix="parity-"))
+    with ExitStack() as servers, ThreadPoolExecutor(2) as starting:
+        # Both start at once (each waits for its port): the matrix stays under a minute.
+        uvicorn = python_server(uvicorn_args, port, {}, log_prefix="parity-")
+        started = starting.submit(servers.enter_context, uvicorn)
         local = servers.enter_context(streamway_local(args=("--app", app), stage=STAGE))
+        started.result()
         yield Pair(f"http://127.0.0.1:{port}", local.url)
 
 
