@@ -31,7 +31,8 @@ class LocalOptions:
     user_code: bool = False
     #: The catch-all's routes are BUFFERED rather than STREAM.
     buffered: bool = False
-    #: The app's directory: first on the functions' PYTHONPATH, and what --reload watches.
+    #: The app's directory: what --reload watches, and with user code, first on the
+    #: functions' PYTHONPATH.
     source: Path = field(default_factory=Path.cwd)
     #: Set in the functions' environment, over the inherited one (``--env-file``).
     env: Mapping[str, str] = field(default_factory=dict)

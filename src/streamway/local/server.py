@@ -94,7 +94,8 @@ def function_spec(options: LocalOptions, mode: TransferMode) -> FunctionSpec:
         timeout_s=options.function_timeout_s,
         concurrency=options.concurrency,
         env=options.env,
-        pythonpath=(str(options.source.resolve()),),
+        # streamway's own app runs as it always has, with nothing put before its path.
+        pythonpath=(str(options.source.resolve()),) if options.user_code else (),
     )
 
 
