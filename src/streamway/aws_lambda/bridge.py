@@ -42,6 +42,20 @@ class InvocationEnded(Exception):
     """The Runtime API connection failed under the response: the invocation is over."""
 
 
+def invocation_ended(lost: OSError) -> InvocationEnded:
+    """Logs the departure once, as a warning, and gives the exception that says so: a caller
+    that leaves is normal, and the emulator's hang-up is how an invocation whose caller left
+    is ended."""
+    log.warning(
+        "the Runtime API ended the invocation before its response was complete "
+        "(its caller went away, or it timed out); the rest is dropped",
+        extra={"reason": str(lost) or type(lost).__name__},
+    )
+    error = InvocationEnded(str(lost))
+    error.__cause__ = lost
+    return error
+
+
 class HttpCycle:
     """One request/response exchange between the app and a :class:`ResponseSink`."""
 
@@ -151,14 +165,7 @@ class AsgiBridge:
         finally:
             cycle.over()
         if cycle.lost is not None:
-            # One line for the departure: a caller that leaves is normal, and the
-            # emulator's hang-up is how an invocation whose caller left is ended.
-            log.warning(
-                "the Runtime API ended the invocation before its response was complete "
-                "(its caller went away, or it timed out); the rest is dropped",
-                extra={"reason": str(cycle.lost) or type(cycle.lost).__name__},
-            )
-            raise InvocationEnded(str(cycle.lost)) from cycle.lost
+            raise invocation_ended(cycle.lost)
 
     # --- lifespan ----------------------------------------------------------------------
 

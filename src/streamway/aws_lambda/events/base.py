@@ -26,6 +26,9 @@ class EventSource(ABC):
 
     #: Whether responses may stream; False for sources whose answer is a plain payload.
     streams = True
+    #: Whether a streamed response starts with the HTTP prelude (status, headers, cookies);
+    #: False for a direct invocation, whose result is the body's bytes alone.
+    preludes = True
 
     def __init__(self, event: Mapping[str, Any], context: LambdaContext) -> None:
         self.event = event
