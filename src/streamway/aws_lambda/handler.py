@@ -124,9 +124,8 @@ class HandlerBridge:
         failed under the response, after the generator was closed.
         """
         stream = ResponseStream(sink)
-        event = getattr(source, "raw_event", source.event)
         try:
-            await self._run(event, source.context, stream)
+            await self._run(source.invocation_event, source.context, stream)
             await stream.start()  # an empty body still sends status and headers
             await sink.finish()
         except Exception as error:

@@ -34,6 +34,11 @@ class EventSource(ABC):
         self.event = event
         self.context = context
 
+    @property
+    def invocation_event(self) -> Any:
+        """The event as Lambda sent it (what a plain handler receives)."""
+        return self.event
+
     @classmethod
     @abstractmethod
     def infer(cls, event: Any) -> bool:
