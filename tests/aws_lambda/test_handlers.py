@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 
 from streamway.local.runtime_api import Invocation, split_prelude
-from tests.aws_lambda.fixtures import http_event, rest_event
+from tests.aws_lambda.fixtures import http_event, log_records, rest_event
 from tests.emulator import http_response
 from tests.servers import RunningFunction, lambda_function
 
@@ -215,7 +215,7 @@ async def test_a_caller_that_goes_away_stops_the_handler(name: str) -> None:
 
     assert following.ok, following.error
     assert following.body == b"x" * 1024 * 1024
-    records = _records(output)
+    records = log_records(output)
     said = [
         record["message"]
         for record in records
@@ -245,18 +245,8 @@ async def test_a_buffered_body_past_6_mb_fails_as_lambda_fails_it_and_stops_the_
     assert "6291456 bytes" in result.error["errorMessage"]
     # Refused at the chunk that passed the limit: the generator was closed there, not run
     # to its end with the body held in memory.
-    [closed] = [r for r in _records(output) if r.get("message") == "endless closed"]
+    [closed] = [r for r in log_records(output) if r.get("message") == "endless closed"]
     assert closed["sent"] == 6
-
-
-def _records(output: str) -> list[dict[str, Any]]:
-    records = []
-    for line in output.splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
 
 
 # --- start-up failures: Lambda's init error, and one log line that names the cause -----------
@@ -328,7 +318,7 @@ async def test_an_app_that_cannot_start_is_one_log_line(
 def _assert_one_line_naming(output: str, error_type: str, message: str) -> None:
     """One ERROR record, whose message names the error type and the cause; no traceback
     printed on its own lines (a crash's trace is the record's ``stackTrace`` field)."""
-    [record] = [record for record in _records(output) if record.get("level") == "ERROR"]
+    [record] = [record for record in log_records(output) if record.get("level") == "ERROR"]
     assert error_type in record["message"], record
     assert message in record["message"], record
     assert not [line for line in output.splitlines() if line.startswith("Traceback")], output

@@ -24,7 +24,7 @@ from typing import Any
 
 from streamway.aws_lambda.context import LambdaContext
 from streamway.aws_lambda.events import HTTP_SOURCES, EventSource, PassThrough
-from streamway.aws_lambda.sink import ResponseSink
+from streamway.aws_lambda.sink import ResponseSink, fail_or_lose
 from streamway.aws_lambda.types import ASGIApp, Message
 
 log = logging.getLogger("streamway.aws_lambda")
@@ -158,10 +158,7 @@ class AsgiBridge:
                 log.exception("the app failed after its response was complete")
             else:
                 log.error("the app failed", exc_info=error)
-                try:
-                    await sink.fail(error)
-                except OSError as lost:
-                    cycle.lost = lost
+                cycle.lost = await fail_or_lose(sink, error)
         finally:
             cycle.over()
         if cycle.lost is not None:

@@ -41,7 +41,7 @@ from streamway.aws_lambda.response_stream import (
     TEXT_CONTENT_TYPE,
     ResponseStream,
 )
-from streamway.aws_lambda.sink import ResponseSink
+from streamway.aws_lambda.sink import ResponseSink, fail_or_lose
 
 log = logging.getLogger("streamway.aws_lambda")
 
@@ -133,10 +133,7 @@ class HandlerBridge:
                 log.debug("the handler ended after the invocation did", exc_info=error)
             else:
                 log.error("the handler failed", exc_info=error)
-                try:
-                    await sink.fail(error)
-                except OSError as lost:
-                    stream.lost = lost
+                stream.lost = await fail_or_lose(sink, error)
         if stream.lost is not None:
             raise invocation_ended(stream.lost)
 
