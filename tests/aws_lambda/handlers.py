@@ -158,3 +158,7 @@ async def two_arguments(event: Any, context: LambdaContext) -> None:
 
 def thread_name(event: Any, context: LambdaContext) -> Iterator[str]:
     yield threading.current_thread().name
+
+
+async def yields_a_number(event: Any, context: LambdaContext) -> AsyncIterator[Any]:
+    yield 42

@@ -234,6 +234,14 @@ async def test_a_generator_runs_in_the_worker_thread_not_on_the_event_loop() -> 
     assert result.body.startswith(b"streamway-handler"), result.body
 
 
+async def test_a_chunk_that_is_neither_bytes_nor_str_is_a_function_error() -> None:
+    async with handler_function("yields_a_number") as function:
+        result = await _result(function, event_of("url"))
+    assert result.error is not None
+    assert result.error["errorType"] == "TypeError"
+    assert "bytes or str, not int" in result.error["errorMessage"]
+
+
 async def test_a_buffered_body_past_6_mb_fails_as_lambda_fails_it_and_stops_the_handler() -> None:
     env = {"STREAMWAY_LAMBDA_INVOKE_MODE": "buffered"}
     async with handler_function("endless", env) as function:

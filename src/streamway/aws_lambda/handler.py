@@ -166,15 +166,10 @@ async def _relay(chunks: AsyncGenerator[Any, None], stream: ResponseStream) -> N
     whatever happens (a failed write stops it)."""
     try:
         async for chunk in chunks:
-            if not isinstance(chunk, bytes | bytearray | memoryview | str):
-                raise TypeError(
-                    f"a handler's generator yields bytes or str, not {type(chunk).__name__}"
-                )
             if not stream.started:
-                stream.content_type = (
-                    TEXT_CONTENT_TYPE if isinstance(chunk, str) else (BYTES_CONTENT_TYPE)
-                )
-            await stream.write(chunk)
+                text = isinstance(chunk, str)
+                stream.content_type = TEXT_CONTENT_TYPE if text else BYTES_CONTENT_TYPE
+            await stream.write(chunk)  # a TypeError for what is neither bytes nor str
         if not stream.started:
             stream.content_type = BYTES_CONTENT_TYPE
     finally:
