@@ -228,9 +228,10 @@ class RunningFunction:
 
 
 def start_function_process(
-    api_env: Mapping[str, str], app: str, env: Mapping[str, str] | None = None
+    api_env: Mapping[str, str], app: str | None, env: Mapping[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], Path]:
-    """Starts ``python -m streamway.aws_lambda`` serving ``app``; its output goes to a file."""
+    """Starts ``python -m streamway.aws_lambda`` serving ``app`` (None: no STREAMWAY_APP, for
+    a plain handler named in ``env``); its output goes to a file."""
     log_path = Path(tempfile.mkstemp(prefix="streamway-lambda-", suffix=".log")[1])
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
@@ -239,7 +240,7 @@ def start_function_process(
                 **os.environ,
                 **TEST_ENV,
                 **api_env,
-                "STREAMWAY_APP": app,
+                **({"STREAMWAY_APP": app} if app is not None else {}),
                 "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
                 **(env or {}),
             },
@@ -252,7 +253,7 @@ def start_function_process(
 
 @asynccontextmanager
 async def lambda_function(
-    app: str = "tests.aws_lambda.apps:app",
+    app: str | None = "tests.aws_lambda.apps:app",
     env: Mapping[str, str] | None = None,
     **emulator_options: Any,
 ) -> AsyncIterator[RunningFunction]:

@@ -100,6 +100,15 @@ ERROR_BODY_TRAILER = "lambda-runtime-function-error-body"
 TIMED_OUT = "Sandbox.Timedout"
 EXIT_ERROR = "Runtime.ExitError"
 IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
+#: What AWS's runtime clients report when the handler setting names nothing usable: a
+#: setting without ``module.function``, a missing attribute, a module with a syntax error,
+#: and (Node's name) a function that is not one of the streaming handler shapes.
+MALFORMED_HANDLER_NAME = "Runtime.MalformedHandlerName"
+HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
+USER_CODE_SYNTAX_ERROR = "Runtime.UserCodeSyntaxError"
+MALFORMED_STREAMING_HANDLER = "Runtime.MalformedStreamingHandler"
+#: A buffered response over Lambda's 6 MB.
+RESPONSE_SIZE_TOO_LARGE = "Function.ResponseSizeTooLarge"
 
 
 def error_object(

@@ -28,3 +28,14 @@ def rest_event(path: str, *, method: str = "GET", stage: str = "Prod") -> dict[s
     event.update(path=path, resource=path, httpMethod=method)
     event["requestContext"].update(path=f"/{stage}{path}", stage=stage, httpMethod=method)
     return event
+
+
+def log_records(output: str) -> list[dict[str, Any]]:
+    """The JSON log records in a function process's output (other lines left out)."""
+    records = []
+    for line in output.splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records

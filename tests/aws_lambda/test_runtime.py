@@ -10,7 +10,7 @@ import time
 import pytest
 
 from streamway.local.runtime_api import FunctionConfig, split_prelude
-from tests.aws_lambda.fixtures import http_event, rest_event
+from tests.aws_lambda.fixtures import http_event, log_records, rest_event
 from tests.emulator import http_response
 from tests.servers import lambda_function
 
@@ -255,22 +255,12 @@ async def test_100_mb_body_streams_with_bounded_memory() -> None:
 # --- when the Runtime API ends an invocation (streamway local's caller left) ---------------
 
 
-def _records(output: str) -> list[dict[str, object]]:
-    records = []
-    for line in output.splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
-
-
 def _said(output: str, request_id: str) -> list[tuple[object, object]]:
     """(level, message) of the runtime's non-INFO lines about one invocation (in Lambda's
     JSON log fields: ``requestId``; lines without a level are metric lines)."""
     return [
         (record["level"], record["message"])
-        for record in _records(output)
+        for record in log_records(output)
         if request_id in (record.get("request_id"), record.get("requestId"))
         and record.get("level", "INFO") != "INFO"
     ]
@@ -292,7 +282,7 @@ async def test_a_hung_up_stream_is_one_warning_and_the_runtime_goes_on() -> None
     [(level, message)] = _said(output, invocation.request_id)
     assert level == "WARNING"
     assert "ended the invocation" in str(message)
-    assert not [record for record in _records(output) if record.get("level") == "ERROR"]
+    assert not [record for record in log_records(output) if record.get("level") == "ERROR"]
 
 
 async def test_a_buffered_answer_after_its_invocation_ended_is_a_warning() -> None:
@@ -311,4 +301,4 @@ async def test_a_buffered_answer_after_its_invocation_ended_is_a_warning() -> No
     [(level, message)] = _said(output, invocation.request_id)
     assert level == "WARNING"
     assert "no longer takes" in str(message)
-    assert not [record for record in _records(output) if record.get("level") == "ERROR"]
+    assert not [record for record in log_records(output) if record.get("level") == "ERROR"]

@@ -66,3 +66,24 @@ def test_an_unknown_invoke_mode_is_refused() -> None:
 def test_an_unknown_loop_is_refused() -> None:
     with pytest.raises(ValueError, match="auto, asyncio or uvloop"):
         RuntimeSettings.from_env({"STREAMWAY_LOOP": "trio"})
+
+
+@pytest.mark.parametrize(
+    ("env", "handler", "app_is_set"),
+    [
+        ({}, "", False),
+        ({"STREAMWAY_HANDLER": " handlers.chat "}, "handlers.chat", False),
+        (
+            {"STREAMWAY_HANDLER": "handlers:chat", "STREAMWAY_APP": "myapp:app"},
+            "handlers:chat",
+            True,
+        ),
+        # Set to the default, it is still set: with a handler, the runtime refuses to guess.
+        ({"STREAMWAY_APP": "streamway.service.asgi:app"}, "", True),
+    ],
+)
+def test_the_handler_setting_and_whether_an_app_was_named(
+    env: dict[str, str], handler: str, app_is_set: bool
+) -> None:
+    settings = RuntimeSettings.from_env(env)
+    assert (settings.handler, settings.app_is_set) == (handler, app_is_set)

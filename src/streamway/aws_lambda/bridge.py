@@ -24,7 +24,7 @@ from typing import Any
 
 from streamway.aws_lambda.context import LambdaContext
 from streamway.aws_lambda.events import HTTP_SOURCES, EventSource, PassThrough
-from streamway.aws_lambda.sink import ResponseSink
+from streamway.aws_lambda.sink import ResponseSink, fail_or_lose
 from streamway.aws_lambda.types import ASGIApp, Message
 
 log = logging.getLogger("streamway.aws_lambda")
@@ -40,6 +40,20 @@ class IncompleteResponse(Exception):
 
 class InvocationEnded(Exception):
     """The Runtime API connection failed under the response: the invocation is over."""
+
+
+def invocation_ended(lost: OSError) -> InvocationEnded:
+    """Logs the departure once, as a warning, and gives the exception that says so: a caller
+    that leaves is normal, and the emulator's hang-up is how an invocation whose caller left
+    is ended."""
+    log.warning(
+        "the Runtime API ended the invocation before its response was complete "
+        "(its caller went away, or it timed out); the rest is dropped",
+        extra={"reason": str(lost) or type(lost).__name__},
+    )
+    error = InvocationEnded(str(lost))
+    error.__cause__ = lost
+    return error
 
 
 class HttpCycle:
@@ -144,21 +158,11 @@ class AsgiBridge:
                 log.exception("the app failed after its response was complete")
             else:
                 log.error("the app failed", exc_info=error)
-                try:
-                    await sink.fail(error)
-                except OSError as lost:
-                    cycle.lost = lost
+                cycle.lost = await fail_or_lose(sink, error)
         finally:
             cycle.over()
         if cycle.lost is not None:
-            # One line for the departure: a caller that leaves is normal, and the
-            # emulator's hang-up is how an invocation whose caller left is ended.
-            log.warning(
-                "the Runtime API ended the invocation before its response was complete "
-                "(its caller went away, or it timed out); the rest is dropped",
-                extra={"reason": str(cycle.lost) or type(cycle.lost).__name__},
-            )
-            raise InvocationEnded(str(cycle.lost)) from cycle.lost
+            raise invocation_ended(cycle.lost)
 
     # --- lifespan ----------------------------------------------------------------------
 

@@ -1,29 +1,36 @@
-"""The runtime loop: ``next``, run the app, answer; one event loop for the process's life.
+"""The runtime loop: ``next``, run the app or handler, answer; one event loop per process.
 
-Start-up (importing ``STREAMWAY_APP`` and running its lifespan) happens before the first
-``next``; a failure there goes to ``/init/error`` and the process exits, as Lambda expects.
-Each invocation sets ``_X_AMZN_TRACE_ID`` and gives the app its context in the scope
-(``aws.event``, ``aws.context``). HTTP events stream unless the invoke mode is buffered;
-other events are POSTed to the pass-through path and answered buffered.
+Start-up (importing ``STREAMWAY_APP`` and running its lifespan, or importing the plain
+handler of ``STREAMWAY_HANDLER``) happens before the first ``next``; a failure there goes to
+``/init/error`` with the error type Lambda's runtimes use, is logged as one line, and the
+process exits, as Lambda expects. Each invocation sets ``_X_AMZN_TRACE_ID`` and gives the app
+its context in the scope (``aws.event``, ``aws.context``). HTTP events stream unless the
+invoke mode is buffered; other events are POSTed to an app's pass-through path and answered
+buffered, or streamed as they are by a plain handler.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from streamway.aws_contract import IMPORT_MODULE_ERROR, STREAMING_INVOKE_MODE
-from streamway.aws_lambda.bridge import AsgiBridge, InvocationEnded
+from streamway.aws_contract import (
+    IMPORT_MODULE_ERROR,
+    MALFORMED_HANDLER_NAME,
+    STREAMING_INVOKE_MODE,
+)
+from streamway.aws_lambda.bridge import AsgiBridge, InvocationEnded, LifespanFailed
 from streamway.aws_lambda.buffered_sink import BufferedSink
 from streamway.aws_lambda.client import NextInvocation, RuntimeAPIClient
 from streamway.aws_lambda.context import LambdaContext
-from streamway.aws_lambda.events.base import RawHeaders
+from streamway.aws_lambda.events.base import EventSource, RawHeaders
+from streamway.aws_lambda.handler import HandlerBridge, load_handler
+from streamway.aws_lambda.loading import InitError, attribute_of, import_module
 from streamway.aws_lambda.settings import LoopName, RuntimeSettings
 from streamway.aws_lambda.sink import ResponseSink, error_payload
 from streamway.aws_lambda.streaming_sink import StreamingSink
@@ -38,28 +45,69 @@ access_log = logging.getLogger("streamway.aws_lambda.access")
 TRACE_ID_ENV = "_X_AMZN_TRACE_ID"
 
 
-class AppImportError(Exception):
-    """``STREAMWAY_APP`` does not name an importable ASGI app."""
-
-
 def load_app(spec: str) -> ASGIApp:
     """The ASGI app named by ``module:attribute`` (dots allowed in the attribute)."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
-        raise AppImportError(f"STREAMWAY_APP must look like 'module:attribute', not {spec!r}")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as error:
-        raise AppImportError(f"cannot import {module_name!r}: {error}") from error
-    for name in attribute.split("."):
-        try:
-            target = getattr(target, name)
-        except AttributeError:
-            raise AppImportError(f"{module_name!r} has no attribute {attribute!r}") from None
+        raise InitError(
+            f"STREAMWAY_APP must look like 'module:attribute', not {spec!r}",
+            MALFORMED_HANDLER_NAME,
+        )
+    target = attribute_of(import_module(module_name), attribute, missing_type=IMPORT_MODULE_ERROR)
     if not callable(target):
-        raise AppImportError(f"{spec!r} is not an ASGI app")
+        raise InitError(f"{spec!r} is not an ASGI app", IMPORT_MODULE_ERROR)
     app: ASGIApp = target
     return app
+
+
+class Bridge(Protocol):
+    """What runs the user's code for each invocation: :class:`AsgiBridge` for an app,
+    :class:`~streamway.aws_lambda.handler.HandlerBridge` for a plain handler."""
+
+    def source_for(self, event: Any, context: LambdaContext) -> EventSource: ...
+
+    async def handle(self, source: EventSource, sink: ResponseSink) -> None: ...
+
+    async def startup(self) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+
+async def start_bridge(settings: RuntimeSettings) -> Bridge:
+    """The app or the handler the settings name, started; an :class:`InitError` (or the
+    app's own lifespan failure) when it cannot be."""
+    if settings.handler and settings.app_is_set:
+        raise InitError(
+            "STREAMWAY_APP and STREAMWAY_HANDLER are both set; set one of them",
+            MALFORMED_HANDLER_NAME,
+        )
+    bridge: Bridge
+    if settings.handler:
+        bridge = HandlerBridge(*load_handler(settings.handler))
+    else:
+        bridge = AsgiBridge(
+            load_app(settings.app), pass_through_path=settings.lambda_pass_through_path
+        )
+    await bridge.startup()
+    return bridge
+
+
+async def report_init_error(client: RuntimeAPIClient, error: Exception) -> None:
+    """Posts the init error Lambda expects and logs it as one line that names the cause.
+
+    The traceback of a mistake the message already names (a module that is not there) is
+    only at DEBUG; the user code's own failure (a lifespan that raised) carries it, as the
+    log line's ``stackTrace`` field in JSON logs.
+    """
+    error_type = error.error_type if isinstance(error, InitError) else None
+    payload = error_payload(error, error_type)
+    cause = f"{payload['errorType']}: {payload['errorMessage']}"
+    if isinstance(error, InitError | LifespanFailed):
+        log.error("the function could not start: %s", cause)
+        log.debug("why the function could not start", exc_info=error)
+    else:
+        log.error("the function could not start: %s", cause, exc_info=error)
+    await client.post_init_error(payload)
 
 
 class MeteredSink:
@@ -94,7 +142,7 @@ class MeteredSink:
 
 
 class LambdaRuntime:
-    def __init__(self, client: RuntimeAPIClient, bridge: AsgiBridge, *, streaming: bool) -> None:
+    def __init__(self, client: RuntimeAPIClient, bridge: Bridge, *, streaming: bool) -> None:
         self.client = client
         self.bridge = bridge
         self.streaming = streaming
@@ -180,14 +228,9 @@ async def serve(settings: RuntimeSettings, invocations: int | None = None) -> No
     client = RuntimeAPIClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
     tracing.setup()  # only with OTEL_EXPORTER_OTLP_ENDPOINT set (docs/observability.md)
     try:
-        bridge = AsgiBridge(
-            load_app(settings.app), pass_through_path=settings.lambda_pass_through_path
-        )
-        await bridge.startup()
+        bridge = await start_bridge(settings)
     except Exception as error:
-        error_type = IMPORT_MODULE_ERROR if isinstance(error, AppImportError) else None
-        log.exception("start-up failed")
-        await client.post_init_error(error_payload(error, error_type))
+        await report_init_error(client, error)
         await client.close()
         raise SystemExit(1) from None
     runtime = LambdaRuntime(

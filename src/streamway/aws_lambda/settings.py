@@ -26,6 +26,7 @@ LoopName = Literal["auto", "asyncio", "uvloop"]
 #: Web Adapter's, so one function configuration works under either.
 ENV_NAMES: Mapping[str, tuple[str, ...]] = {
     "app": ("STREAMWAY_APP",),
+    "handler": ("STREAMWAY_HANDLER",),
     "lambda_invoke_mode": ("STREAMWAY_LAMBDA_INVOKE_MODE", "AWS_LWA_INVOKE_MODE"),
     "lambda_pass_through_path": (
         "STREAMWAY_LAMBDA_PASS_THROUGH_PATH",
@@ -41,6 +42,11 @@ ENV_NAMES: Mapping[str, tuple[str, ...]] = {
 class RuntimeSettings:
     #: The ASGI app the runtime serves, as ``module:attribute``.
     app: str = DEFAULT_APP
+    #: A plain handler to serve instead of an app, as ``module.function`` (Lambda's handler
+    #: setting) or ``module:function``; empty for none.
+    handler: str = ""
+    #: Whether ``STREAMWAY_APP`` was set (with a handler too, the function cannot start).
+    app_is_set: bool = False
     #: ``response_stream`` for STREAM integrations and RESPONSE_STREAM function URLs,
     #: ``buffered`` for BUFFERED ones; non-HTTP events are always buffered.
     lambda_invoke_mode: InvokeMode = "response_stream"
@@ -69,6 +75,8 @@ class RuntimeSettings:
             raise ValueError(f"the loop must be auto, asyncio or uvloop, not {loop!r}")
         return cls(
             app=read("app"),
+            handler=read("handler").strip(),
+            app_is_set=any(name in env for name in ENV_NAMES["app"]),
             lambda_invoke_mode=mode,
             lambda_pass_through_path=read("lambda_pass_through_path"),
             log_level=read("log_level").upper(),

@@ -28,3 +28,13 @@ def error_payload(error: BaseException, error_type: str | None = None) -> dict[s
     return error_object(
         error_type or type(error).__name__, str(error), traceback.format_exception(error)
     )
+
+
+async def fail_or_lose(sink: ResponseSink, error: BaseException) -> OSError | None:
+    """``sink.fail(error)``; the connection's :class:`OSError` if it failed under that too
+    (then the invocation is over, and nothing more can be sent for it)."""
+    try:
+        await sink.fail(error)
+    except OSError as lost:
+        return lost
+    return None

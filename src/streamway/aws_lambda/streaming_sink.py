@@ -5,7 +5,8 @@ headers, then the JSON prelude and 8 NUL bytes, then each body chunk as the app 
 then the zero chunk. A failure after the request began ends it with real HTTP trailers
 carrying the error type and a base64 JSON body, not with trailer-shaped text inside the body
 (the Rust runtime's, and so Lambda Web Adapter's, behaviour), so the stream is seen to have
-failed.
+failed. A source without a prelude (a plain handler's direct invocation) streams its body
+alone, under its own content type.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ STREAMING_HEADERS = (
     # peers: it is written as AWS's own runtime clients write it.
     ("Trailer", ERROR_TYPE_HEADER.title()),
     ("Trailer", ERROR_BODY_TRAILER.title()),
-    ("Content-Type", HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE),
 )
+#: A streamed result without a prelude (a direct invocation) that names no content type: as
+#: the Node.js runtime's response stream defaults.
+RAW_CONTENT_TYPE = "application/octet-stream"
 
 
 class StreamingSink:
@@ -56,19 +59,31 @@ class StreamingSink:
         self.started = False
 
     async def start(self, status: int, headers: RawHeaders) -> None:
-        prelude = json.dumps(self.source.prelude(status, headers), separators=(",", ":"))
+        head: bytes | None = None
+        content_type = HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE
+        if self.source.preludes:
+            head = json.dumps(self.source.prelude(status, headers), separators=(",", ":")).encode()
+        else:
+            named = [value for name, value in headers if name.lower() == b"content-type"]
+            content_type = named[0].decode("latin-1") if named else RAW_CONTENT_TYPE
         connection = self.client.connection
         if connection.closed:
             # The connection `next` came on is gone: the Runtime API ended the invocation
             # (streamway's emulator hangs up when the caller leaves). Another connection
             # would only stream the answer to a refusal.
             raise ConnectionResetError("the Runtime API hung up before the response began")
-        await connection.begin("POST", f"/invocation/{self.request_id}/response", STREAMING_HEADERS)
+        await connection.begin(
+            "POST",
+            f"/invocation/{self.request_id}/response",
+            (*STREAMING_HEADERS, ("Content-Type", content_type)),
+        )
         self.started = True
+        if head is None:
+            return
         # Sent at once, even before any body: API Gateway starts the client's response on the
         # delimiter, and an empty body must still produce prelude + delimiter (the Node.js
         # runtime only writes them on the first body write).
-        await connection.send(h11.Data(data=prelude.encode()))
+        await connection.send(h11.Data(data=head))
         await connection.send(h11.Data(data=PRELUDE_DELIMITER))
 
     async def write(self, data: bytes) -> None:

@@ -26,10 +26,18 @@ class EventSource(ABC):
 
     #: Whether responses may stream; False for sources whose answer is a plain payload.
     streams = True
+    #: Whether a streamed response starts with the HTTP prelude (status, headers, cookies);
+    #: False for a direct invocation, whose result is the body's bytes alone.
+    preludes = True
 
     def __init__(self, event: Mapping[str, Any], context: LambdaContext) -> None:
         self.event = event
         self.context = context
+
+    @property
+    def invocation_event(self) -> Any:
+        """The event as Lambda sent it (what a plain handler receives)."""
+        return self.event
 
     @classmethod
     @abstractmethod

@@ -23,6 +23,10 @@ class PassThrough(EventSource):
         self.raw_event = event
         self.path = path
 
+    @property
+    def invocation_event(self) -> Any:
+        return self.raw_event
+
     @classmethod
     def infer(cls, event: Any) -> bool:
         return True
