@@ -4,7 +4,7 @@
 gateway must not run their module's code, nor hold their imports); a short-lived
 ``python -m streamway.local.import_check`` with the functions' own environment and working
 directory imports it instead, so a typo fails at start-up with one line
-(``cannot import 'nope': No module named 'nope'``) rather than as a 502 on the first request.
+(``cannot import module 'nope': No module named 'nope'``) rather than as a 502 on the first request.
 ``--reload`` asks again after every change.
 
 The child prints its verdict as its last line of standard output (the user's module may
@@ -14,10 +14,8 @@ print too) and exits 1 when the code cannot be served.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import subprocess
 import sys
-from typing import Any
 
 from streamway.local.function_spec import FunctionSpec
 
@@ -72,37 +70,22 @@ def _verdict(returncode: int | None, stdout: bytes) -> str | None:
 # --- the child ---------------------------------------------------------------------------
 
 
-def _load_handler(spec: str) -> Any:
-    """``module.func`` -> the function (the runtime's rule: the last dot splits them)."""
-    module_name, _, name = spec.rpartition(".")
-    if not module_name or not name:
-        raise ValueError(f"a handler looks like 'module.function', not {spec!r}")
-    target = _import(module_name)
-    if not callable(found := getattr(target, name, None)):
-        raise ValueError(f"{module_name!r} has no function {name!r}")
-    return found
-
-
-def _import(module_name: str) -> Any:
-    try:
-        return importlib.import_module(module_name)
-    except ImportError as error:
-        raise ValueError(f"cannot import {module_name!r}: {error}") from None
-
-
 def _check(kind: str, target: str) -> str:
-    from streamway.aws_lambda.runtime import AppImportError, load_app
+    """Loads the code as the runtime will (its own loaders, so the verdict is the init
+    error a function would report); ``ok`` or the cause."""
+    from streamway.aws_lambda.handler import load_handler
+    from streamway.aws_lambda.loading import InitError
+    from streamway.aws_lambda.runtime import load_app
 
-    module_name = target.partition(":")[0] if kind == "--app" else target.rpartition(".")[0]
     try:
         if kind == "--app":
             load_app(target)
         else:
-            _load_handler(target)
-    except (AppImportError, ValueError) as error:
+            load_handler(target)
+    except InitError as error:
         return str(error)
-    except Exception as error:  # the module itself failed: a SyntaxError, a raise at import
-        return f"cannot import {module_name!r}: {type(error).__name__}: {error}"
+    except Exception as error:  # the module itself raised while it was imported
+        return f"importing {target!r} failed: {type(error).__name__}: {error}"
     return _OK
 
 
