@@ -147,18 +147,21 @@ def _package_for(settings: DeploySettings, request: StackRequest) -> int:
             pin=True,
             project=None,
         )
+    # `streamway package --app`'s work, in rd-slim's deploy/package_command.py; drop the
+    # ignore once both branches are merged.
+    from streamway.deploy.package_command import (  # type: ignore[import-untyped,unused-ignore]
+        run_package_app,
+    )
+
     app = request.app
-    # app/handler/source/requirements: `streamway package --app`'s parameters (rd-slim).
-    return run_package(  # type: ignore[call-arg]
-        python=settings.python,
-        arch=settings.arch,
-        out=settings.bundle_path,
-        with_local_model=False,
-        find_links=(),
-        pin=True,
-        project=None,
+    status: int = run_package_app(
         app=app.app,
         handler=app.handler,
         source=app.source,
         requirements=request.requirements,
+        python=settings.python,
+        arch=settings.arch,
+        out=settings.bundle_path,
+        find_links=(),
     )
+    return status
