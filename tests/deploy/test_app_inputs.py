@@ -48,7 +48,7 @@ def test_env_file_in_dotenv_syntax(tmp_path: Path) -> None:
         "DOUBLE": "two\nlines",
         "TRAILING": "x",
         "EMPTY": "",
-        "REF": "1-2",
+        "REF": "${A_B}-2",  # as written: no expansion
     }
 
 

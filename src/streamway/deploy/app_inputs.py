@@ -153,8 +153,27 @@ def default_stack_name(source: Path) -> str:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """``KEY=VALUE`` lines in dotenv syntax (comments, quotes, ``export``, ``${VAR}``), read by
-    python-dotenv as ``streamway local --env-file`` reads them."""
+    """The function's environment from a dotenv file, refusing what Lambda would refuse at
+    deployment time (a reserved name, a name it does not accept) and the stack's own keys."""
+    values = _parse_dotenv(path)
+    for key in values:
+        if not _ENV_KEY.fullmatch(key):
+            raise AppInputError(
+                f"--env-file {path}: Lambda refuses the name {key!r} (a letter, then at least "
+                "one letter, digit or _)"
+            )
+        if key in RESERVED_KEYS:
+            raise AppInputError(f"--env-file {path}: Lambda reserves {key}; remove it")
+        if key in STACK_KEYS:
+            raise AppInputError(
+                f"--env-file {path}: the stack sets {key} itself (from --app/--handler)"
+            )
+    return values
+
+
+def _parse_dotenv(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines: comments, ``export``, single and double quotes, no ``${VAR}``
+    expansion (a value is what the file says, as ``streamway local --env-file`` reads it)."""
     from dotenv import dotenv_values
     from dotenv.parser import parse_stream
 
@@ -169,20 +188,8 @@ def read_env_file(path: Path) -> dict[str, str]:
             raise AppInputError(f"{where}: not KEY=VALUE: {line!r}")
         if binding.key is not None and binding.value is None:
             raise AppInputError(f"{where}: {binding.key} has no value (write {binding.key}=)")
-    values = {key: value or "" for key, value in dotenv_values(stream=io.StringIO(text)).items()}
-    for key in values:
-        if not _ENV_KEY.fullmatch(key):
-            raise AppInputError(
-                f"--env-file {path}: Lambda refuses the name {key!r} (a letter, then at least "
-                "one letter, digit or _)"
-            )
-        if key in RESERVED_KEYS:
-            raise AppInputError(f"--env-file {path}: Lambda reserves {key}; remove it")
-        if key in STACK_KEYS:
-            raise AppInputError(
-                f"--env-file {path}: the stack sets {key} itself (from --app/--handler)"
-            )
-    return values
+    parsed = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return {key: value or "" for key, value in parsed.items()}
 
 
 def read_policy(path: Path) -> tuple[Statement, ...]:
