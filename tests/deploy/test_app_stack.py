@@ -22,7 +22,7 @@ from streamway.api.access_log import ACCESS_LOG_FIELDS
 from streamway.deploy.app_inputs import UserApp, load_user_app
 from streamway.deploy.commands import StackRequest, run_synth
 from streamway.deploy.settings import DeploySettings
-from streamway.deploy.synth import build_app_stack
+from streamway.deploy.synth import build_stack
 from tests.deploy.cli_run import cfn_lint
 
 ACCOUNT = "123456789012"
@@ -98,7 +98,7 @@ def minimal(placeholder_bundle: Path) -> Template:
         arch="x86_64",
     )
     user_app = UserApp(handler="handlers.stream", function_url=True, function_url_auth="NONE")
-    return Template.from_stack(build_app_stack(aws_cdk.App(), settings, user_app))
+    return Template.from_stack(build_stack(aws_cdk.App(), settings, user_app=user_app))
 
 
 def _one(template: Template, type_: str) -> tuple[str, dict[str, Any]]:
@@ -208,7 +208,7 @@ def test_a_public_function_url_lets_anyone_invoke_through_the_url_only(
 def test_no_function_url_unless_asked(placeholder_bundle: Path) -> None:
     settings = DeploySettings(region=REGION, bundle=placeholder_bundle)  # type: ignore[call-arg]
     template = Template.from_stack(
-        build_app_stack(aws_cdk.App(), settings, UserApp(app="main:app"))
+        build_stack(aws_cdk.App(), settings, user_app=UserApp(app="main:app"))
     )
     template.resource_count_is("AWS::Lambda::Url", 0)
     assert "FunctionUrl" not in template.find_outputs("*")

@@ -96,7 +96,7 @@ def run_synth(out: Path, request: StackRequest = StackRequest()) -> int:
         return _fail(f"{error}: synth needs the deploy extra (pip install 'streamway[deploy]')")
     _announce(request)
     try:
-        result = synth(settings, out, app=request.app)
+        result = synth(settings, out, user_app=request.app)
     except MissingBundle as error:
         return _fail(error)
     print(f"wrote {result.template}")

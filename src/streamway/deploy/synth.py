@@ -17,9 +17,6 @@ from streamway.deploy.settings import DeploySettings
 if TYPE_CHECKING:  # aws_cdk is imported only when a stack is actually built
     import aws_cdk
 
-    from streamway.deploy.app_stack import AppStack
-    from streamway.deploy.stack import StreamwayStack
-
 
 class MissingBundle(FileNotFoundError):
     """The native runtime needs the zip from ``streamway package`` before synthesis."""
@@ -40,24 +37,21 @@ def synth(
     outdir: Path,
     *,
     project_root: Path | None = None,
-    app: UserApp | None = None,
+    user_app: UserApp | None = None,
 ) -> Synthesized:
     """Writes the cloud assembly (templates and assets) to ``outdir``: streamway's own stack,
-    or with ``app`` the stack of a user's app."""
-    if app is None:
+    or with ``user_app`` the stack of a user's app."""
+    if user_app is None:
         settings.require_remote_model()  # before anything slow
     if settings.runtime == "native" and not settings.bundle_path.is_file():
-        command = package_command(settings, app)
+        command = package_command(settings, user_app)
         raise MissingBundle(f"{settings.bundle_path} does not exist: build it with `{command}`")
     # jsii prints a banner about Node 20's end of life on every import otherwise.
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     import aws_cdk
 
     cdk_app = aws_cdk.App(outdir=str(outdir))
-    if app is None:
-        build_stack(cdk_app, settings, project_root=project_root)
-    else:
-        build_app_stack(cdk_app, settings, app)
+    build_stack(cdk_app, settings, project_root=project_root, user_app=user_app)
     cdk_app.synth()
     return Synthesized(outdir, settings.stack_name)
 
@@ -74,32 +68,22 @@ def package_command(settings: DeploySettings, app: UserApp | None = None) -> str
 
 
 def build_stack(
-    app: aws_cdk.App, settings: DeploySettings, *, project_root: Path | None = None
-) -> StreamwayStack:
-    """The stack inside ``app``, for the region and account the settings name."""
+    app: aws_cdk.App,
+    settings: DeploySettings,
+    *,
+    project_root: Path | None = None,
+    user_app: UserApp | None = None,
+) -> aws_cdk.Stack:
+    """The stack inside ``app``, for the region and account the settings name: streamway's
+    own, or with ``user_app`` the stack of a user's app."""
     import aws_cdk
 
+    env = aws_cdk.Environment(region=settings.region, account=settings.account)
+    name = settings.stack_name
+    if user_app is not None:
+        from streamway.deploy.app_stack import AppStack
+
+        return AppStack(app, name, settings=settings, app=user_app, env=env)
     from streamway.deploy.stack import StreamwayStack
 
-    return StreamwayStack(
-        app,
-        settings.stack_name,
-        settings=settings,
-        project_root=project_root,
-        env=aws_cdk.Environment(region=settings.region, account=settings.account),
-    )
-
-
-def build_app_stack(app: aws_cdk.App, settings: DeploySettings, user_app: UserApp) -> AppStack:
-    """The stack of a user's app inside ``app``, for the settings' region and account."""
-    import aws_cdk
-
-    from streamway.deploy.app_stack import AppStack
-
-    return AppStack(
-        app,
-        settings.stack_name,
-        settings=settings,
-        app=user_app,
-        env=aws_cdk.Environment(region=settings.region, account=settings.account),
-    )
+    return StreamwayStack(app, name, settings=settings, project_root=project_root, env=env)
