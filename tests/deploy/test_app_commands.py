@@ -93,3 +93,13 @@ def test_deploy_without_credentials_stops_before_any_work(tmp_path: Path) -> Non
     assert "Traceback" not in completed.stderr
     assert not (tmp_path / "dist").exists()
     assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_setting_is_one_line_naming_its_variable_and_option(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, STREAMWAY_DEPLOY_MEMORY_MB="64")
+    completed = run_streamway(["synth", "--app", "main:app", "--python", "3.10"], env, tmp_path)
+    assert completed.returncode == 1
+    assert _lines(completed.stderr) == [
+        "streamway: STREAMWAY_DEPLOY_PYTHON (--python): Input should be '3.11', '3.12' or "
+        "'3.13'; STREAMWAY_DEPLOY_MEMORY_MB: Input should be greater than or equal to 128"
+    ]

@@ -15,10 +15,35 @@ from pydantic import ValidationError
 from streamway.deploy.app_inputs import NATIVE_ONLY, AppInputError, UserApp, default_stack_name
 from streamway.deploy.settings import DeploySettings, LocalModelRefused, default_bundle_path
 
+#: The settings synth and deploy also take as options.
+_FLAGS = {
+    "python": "--python",
+    "arch": "--arch",
+    "stack_name": "--stack-name",
+    "bundle": "--bundle",
+}
+
 
 def _fail(message: object) -> int:
+    if isinstance(message, ValidationError):
+        message = _one_line(message)
     print(f"streamway: {message}", file=sys.stderr)
     return 1
+
+
+def _one_line(error: ValidationError) -> str:
+    """Each invalid setting by the variable (and option) that sets it, rather than pydantic's
+    multi-line report."""
+    parts = []
+    for item in error.errors():
+        field = "_".join(map(str, item["loc"]))
+        if not field:
+            parts.append(item["msg"])
+            continue
+        name = field if field.isupper() else f"STREAMWAY_DEPLOY_{field.upper()}"
+        flag = f" ({_FLAGS[field]})" if field in _FLAGS else ""
+        parts.append(f"{name}{flag}: {item['msg']}")
+    return "; ".join(parts)
 
 
 def run_package(
