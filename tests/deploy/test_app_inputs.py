@@ -175,6 +175,7 @@ def test_handler_forms() -> None:
         ({"function_url": True}, "--function-url needs --app"),
         ({"source": Path("src")}, "--source needs --app"),
         ({"app": "m:a", "function_url_auth": "NONE"}, "--function-url-auth needs --function-url"),
+        ({"app": "m:a", "source": Path("no/such/dir")}, "--source no/such/dir is not a directory"),
         (
             {"app": "m:a", "function_url": True, "function_url_auth": "none"},
             "--function-url-auth is AWS_IAM or NONE, not 'none'",

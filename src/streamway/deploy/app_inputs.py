@@ -131,6 +131,8 @@ def load_user_app(
         return None
     if function_url_auth is not None and not function_url:
         raise AppInputError("--function-url-auth needs --function-url")
+    if source is not None and not source.is_dir():
+        raise AppInputError(f"--source {source} is not a directory")
     auth = function_url_auth or "AWS_IAM"
     if auth not in ("AWS_IAM", "NONE"):
         raise AppInputError(f"--function-url-auth is AWS_IAM or NONE, not {auth!r}")
