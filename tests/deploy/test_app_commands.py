@@ -52,6 +52,7 @@ def test_app_options_without_an_app(tmp_path: Path) -> None:
 def test_a_public_function_url_warns_and_a_missing_bundle_says_how_to_build_it(
     tmp_path: Path,
 ) -> None:
+    (tmp_path / "web").mkdir()
     args = ["synth", "--app", "main:app", "--source", "web", "--arch", "x86_64"]
     args += ["--function-url", "--function-url-auth", "NONE"]
     completed = run_streamway(args, cli_env(tmp_path), tmp_path)
