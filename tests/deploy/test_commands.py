@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from streamway.deploy.cdk_cli import cdk_command
+from tests.deploy.cli_run import cfn_lint, cli_env, run_streamway
 from tests.servers import REPO_ROOT
 
 MODEL = "bedrock:us.anthropic.claude-haiku-4-5-20251001-v1:0"
@@ -20,41 +21,10 @@ MODEL = "bedrock:us.anthropic.claude-haiku-4-5-20251001-v1:0"
 pytestmark = pytest.mark.timeout(300)
 
 
-def _env(tmp_path: Path, **overrides: str) -> dict[str, str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("STREAMWAY_", "AWS_", "CDK_"))
-    }
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    env.update(
-        HOME=str(home),
-        AWS_EC2_METADATA_DISABLED="true",
-        AWS_CONFIG_FILE=str(home / "config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(home / "credentials"),
-        JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
-    )
-    env.update(overrides)
-    return env
-
-
-def _streamway(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "streamway", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory: pytest.TempPathFactory, placeholder_bundle: Path) -> Path:
     tmp_path = tmp_path_factory.mktemp("synth")
-    env = _env(
+    env = cli_env(
         tmp_path,
         STREAMWAY_MODEL=MODEL,
         STREAMWAY_DEPLOY_BUNDLE=str(placeholder_bundle),
@@ -63,7 +33,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory, placeholder_bundle: Pa
         STREAMWAY_DEPLOY_WAF="true",
         STREAMWAY_DEPLOY_BUCKET="streamway-objects",
     )
-    completed = _streamway(["synth", "--out", str(tmp_path / "assembly")], env, tmp_path)
+    completed = run_streamway(["synth", "--out", str(tmp_path / "assembly")], env, tmp_path)
     assert completed.returncode == 0, completed.stderr
     template = tmp_path / "assembly" / "Streamway.template.json"
     assert f"wrote {template}" in completed.stdout
@@ -86,22 +56,15 @@ def test_synth_writes_the_template_without_credentials(synthesized: Path) -> Non
 
 
 def test_cfn_lint_accepts_the_template(synthesized: Path) -> None:
-    cfn_lint = Path(sys.executable).with_name("cfn-lint")
-    completed = subprocess.run(
-        # W3005 (a DependsOn also implied by a GetAtt) is how CDK itself orders a function
-        # after its role's policy; everything else must be clean.
-        [str(cfn_lint), str(synthesized), "--format", "parseable", "--ignore-checks", "W3005"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    completed = cfn_lint(synthesized)
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
 def test_synth_refuses_the_local_model(tmp_path: Path, placeholder_bundle: Path) -> None:
-    env = _env(tmp_path, STREAMWAY_MODEL="local", STREAMWAY_DEPLOY_BUNDLE=str(placeholder_bundle))
-    completed = _streamway(["synth", "--out", str(tmp_path / "out")], env, tmp_path)
+    env = cli_env(
+        tmp_path, STREAMWAY_MODEL="local", STREAMWAY_DEPLOY_BUNDLE=str(placeholder_bundle)
+    )
+    completed = run_streamway(["synth", "--out", str(tmp_path / "out")], env, tmp_path)
     assert completed.returncode == 1
     assert "STREAMWAY_MODEL='local' cannot be deployed" in completed.stderr
     assert "Traceback" not in completed.stderr
@@ -109,16 +72,16 @@ def test_synth_refuses_the_local_model(tmp_path: Path, placeholder_bundle: Path)
 
 
 def test_synth_without_the_bundle_says_how_to_build_it(tmp_path: Path) -> None:
-    env = _env(tmp_path, STREAMWAY_MODEL=MODEL, STREAMWAY_DEPLOY_ARCH="x86_64")
-    completed = _streamway(["synth"], env, tmp_path)
+    env = cli_env(tmp_path, STREAMWAY_MODEL=MODEL, STREAMWAY_DEPLOY_ARCH="x86_64")
+    completed = run_streamway(["synth"], env, tmp_path)
     assert completed.returncode == 1
     assert "dist/lambda-3.12-x86_64.zip does not exist" in completed.stderr
     assert "streamway package --python 3.12 --arch x86_64" in completed.stderr
 
 
 def test_deploy_without_credentials_stops_before_any_work(tmp_path: Path) -> None:
-    env = _env(tmp_path, STREAMWAY_MODEL=MODEL)
-    completed = _streamway(["deploy", "--out", str(tmp_path / "out")], env, tmp_path)
+    env = cli_env(tmp_path, STREAMWAY_MODEL=MODEL)
+    completed = run_streamway(["deploy", "--out", str(tmp_path / "out")], env, tmp_path)
     assert completed.returncode == 1
     assert "no AWS credentials found" in completed.stderr
     assert "Traceback" not in completed.stderr
@@ -128,7 +91,7 @@ def test_deploy_without_credentials_stops_before_any_work(tmp_path: Path) -> Non
 
 
 def test_deploy_refuses_the_local_model_before_credentials(tmp_path: Path) -> None:
-    completed = _streamway(["deploy"], _env(tmp_path), tmp_path)
+    completed = run_streamway(["deploy"], cli_env(tmp_path), tmp_path)
     assert completed.returncode == 1
     assert "cannot be deployed" in completed.stderr
 
@@ -143,7 +106,7 @@ def test_serving_never_imports_aws_cdk(tmp_path: Path) -> None:
     )
     completed = subprocess.run(
         [sys.executable, "-c", code],
-        env=_env(tmp_path),
+        env=cli_env(tmp_path),
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -155,7 +118,7 @@ def test_serving_never_imports_aws_cdk(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("npx") is None, reason="needs Node.js (npx) for the CDK CLI")
 def test_the_cdk_cli_reads_the_assembly(synthesized: Path, tmp_path: Path) -> None:
     """The real CDK CLI (what `streamway deploy` runs) accepts the in-process assembly."""
-    env = _env(
+    env = cli_env(
         tmp_path, HOME=os.environ.get("HOME", str(tmp_path)), NPM_CONFIG_UPDATE_NOTIFIER="false"
     )
     completed = subprocess.run(
@@ -174,7 +137,7 @@ def test_the_cdk_cli_reads_the_assembly(synthesized: Path, tmp_path: Path) -> No
 def test_the_cdk_app_file_builds_the_same_stack(tmp_path: Path, placeholder_bundle: Path) -> None:
     """deploy/app.py, run as deploy/cdk.json tells the CDK CLI to run it."""
     outdir = tmp_path / "cdk.out"
-    env = _env(
+    env = cli_env(
         tmp_path,
         STREAMWAY_MODEL=MODEL,
         STREAMWAY_DEPLOY_BUNDLE=str(placeholder_bundle),
@@ -197,7 +160,7 @@ def test_the_cdk_app_file_builds_the_same_stack(tmp_path: Path, placeholder_bund
 
 
 def test_package_refuses_an_unknown_target_plainly(tmp_path: Path) -> None:
-    completed = _streamway(["package", "--arch", "sparc"], _env(tmp_path), tmp_path)
+    completed = run_streamway(["package", "--arch", "sparc"], cli_env(tmp_path), tmp_path)
     assert completed.returncode == 1
     assert "the architecture is arm64 or x86_64, not sparc" in completed.stderr
     assert "Traceback" not in completed.stderr

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from streamway.deploy.commands import StackRequest
 
 PACKAGE_HELP = (
     "Build the Lambda zip: streamway and its dependencies for a target Python and CPU."
@@ -71,6 +74,110 @@ def package(
 #: synth's and deploy's --out: both write (deploy, then reads) the same cloud assembly.
 _AssemblyOption = Annotated[Path, typer.Option("--out", help="Where to write the cloud assembly.")]
 
+# synth's and deploy's options for a user's app (and the few settings worth a flag).
+_App = Annotated[
+    str | None,
+    typer.Option(
+        "--app",
+        help="Deploy your ASGI app (module:attr) instead of streamway's own service: one "
+        "function behind a catch-all REST API that streams.",
+    ),
+]
+_Handler = Annotated[
+    str | None,
+    typer.Option("--handler", help="Deploy a plain handler (module.func) instead of --app."),
+]
+_Source = Annotated[
+    Path | None,
+    typer.Option("--source", help="The app's directory. \\[default: the working directory]"),
+]
+_Bundle = Annotated[
+    Path | None,
+    typer.Option(
+        "--bundle",
+        help="The zip of `streamway package` to deploy (STREAMWAY_DEPLOY_BUNDLE). "
+        "\\[default: dist/lambda-PYTHON-ARCH.zip]",
+    ),
+]
+_EnvFile = Annotated[
+    Path | None,
+    typer.Option("--env-file", help="The function's environment, KEY=VALUE lines (dotenv)."),
+]
+_Policy = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy", help="Extra IAM statements for the function: a JSON list of statements."
+    ),
+]
+_FunctionUrl = Annotated[
+    bool,
+    typer.Option(
+        "--function-url", help="Add a function URL that streams (invoke mode RESPONSE_STREAM)."
+    ),
+]
+_FunctionUrlAuth = Annotated[
+    str | None,
+    typer.Option(
+        "--function-url-auth",
+        help="AWS_IAM (signed requests) or NONE (public: anyone with the URL). "
+        "\\[default: AWS_IAM]",
+    ),
+]
+_Python = Annotated[
+    str | None,
+    typer.Option("--python", help="The Lambda Python version (STREAMWAY_DEPLOY_PYTHON)."),
+]
+_Arch = Annotated[
+    str | None,
+    typer.Option("--arch", help="The Lambda architecture (STREAMWAY_DEPLOY_ARCH)."),
+]
+_StackName = Annotated[
+    str | None,
+    typer.Option(
+        "--stack-name",
+        help="The CloudFormation stack (STREAMWAY_DEPLOY_STACK_NAME). \\[default: Streamway; "
+        "with --app or --handler: DIRECTORY-streamway]",
+    ),
+]
+
+
+def _request(
+    *,
+    app: str | None,
+    handler: str | None,
+    source: Path | None,
+    bundle: Path | None,
+    env_file: Path | None,
+    policy: Path | None,
+    function_url: bool,
+    function_url_auth: str | None,
+    python: str | None,
+    arch: str | None,
+    stack_name: str | None,
+    requirements: Path | None = None,
+) -> StackRequest:
+    """The options as a StackRequest; a bad app option or file exits 2 with one line."""
+    from streamway.deploy.app_inputs import AppInputError, load_user_app
+    from streamway.deploy.commands import StackRequest
+
+    flags = {"bundle": bundle, "python": python, "arch": arch, "stack_name": stack_name}
+    try:
+        user_app = load_user_app(
+            app=app,
+            handler=handler,
+            source=source,
+            env_file=env_file,
+            policy=policy,
+            function_url=function_url,
+            function_url_auth=function_url_auth,
+        )
+    except AppInputError as error:
+        typer.echo(f"streamway: {error}", err=True)
+        raise typer.Exit(2) from None
+    overrides = {name: value for name, value in flags.items() if value is not None}
+    return StackRequest(overrides=overrides, app=user_app, requirements=requirements)
+
+
 SYNTH_HELP = (
     "Write the CloudFormation templates of the AWS stack, offline (no credentials needed)."
     "\n\n"
@@ -80,16 +187,45 @@ SYNTH_HELP = (
     "(API key, Cognito, WAF, access logs; see docs/deploy.md). STREAMWAY_MODEL=local is "
     "refused: set bedrock:<model-id> or openai:<model>. With the native runtime the zip of "
     "`streamway package` must exist."
+    "\n\n"
+    "With --app module:attr (or --handler module.func): your app's stack instead, one "
+    "function behind a catch-all proxy (ANY / and /{proxy+}) that streams, the same "
+    "STREAMWAY_DEPLOY_* options, and --function-url, --env-file and --policy; see "
+    "docs/your-own-app.md."
 )
 
 
 def synth(
     out: _AssemblyOption = Path("cdk.out"),
+    app: _App = None,
+    handler: _Handler = None,
+    source: _Source = None,
+    bundle: _Bundle = None,
+    env_file: _EnvFile = None,
+    policy: _Policy = None,
+    function_url: _FunctionUrl = False,
+    function_url_auth: _FunctionUrlAuth = None,
+    python: _Python = None,
+    arch: _Arch = None,
+    stack_name: _StackName = None,
 ) -> None:
     """Write the CloudFormation templates of the AWS stack, offline."""
     from streamway.deploy.commands import run_synth
 
-    raise typer.Exit(run_synth(out))
+    request = _request(
+        app=app,
+        handler=handler,
+        source=source,
+        bundle=bundle,
+        env_file=env_file,
+        policy=policy,
+        function_url=function_url,
+        function_url_auth=function_url_auth,
+        python=python,
+        arch=arch,
+        stack_name=stack_name,
+    )
+    raise typer.Exit(run_synth(out, request))
 
 
 DEPLOY_HELP = (
@@ -97,7 +233,8 @@ DEPLOY_HELP = (
     "then `cdk deploy` (the cdk CLI, or npx aws-cdk)."
     "\n\n"
     "Without AWS credentials it says so and exits 1 before doing anything slow. The account "
-    "and Region must be CDK-bootstrapped once: npx aws-cdk bootstrap aws://ACCOUNT/REGION."
+    "and Region must be CDK-bootstrapped once: npx aws-cdk bootstrap aws://ACCOUNT/REGION. "
+    "With --app or --handler it deploys your app's stack (see `streamway synth --help`)."
 )
 
 
@@ -110,8 +247,41 @@ def deploy(
     profile: Annotated[
         str | None, typer.Option(help="The AWS profile to deploy with. \\[default: AWS_PROFILE]")
     ] = None,
+    app: _App = None,
+    handler: _Handler = None,
+    source: _Source = None,
+    bundle: _Bundle = None,
+    requirements: Annotated[
+        Path | None,
+        typer.Option(
+            "--requirements",
+            help="With --app/--handler, when the zip is missing: the requirements file "
+            "`streamway package` installs.",
+        ),
+    ] = None,
+    env_file: _EnvFile = None,
+    policy: _Policy = None,
+    function_url: _FunctionUrl = False,
+    function_url_auth: _FunctionUrlAuth = None,
+    python: _Python = None,
+    arch: _Arch = None,
+    stack_name: _StackName = None,
 ) -> None:
     """Deploy the stack to AWS (credentials, package, synth, cdk deploy)."""
     from streamway.deploy.commands import run_deploy
 
-    raise typer.Exit(run_deploy(out, approve=yes, profile=profile))
+    request = _request(
+        app=app,
+        handler=handler,
+        source=source,
+        bundle=bundle,
+        env_file=env_file,
+        policy=policy,
+        function_url=function_url,
+        function_url_auth=function_url_auth,
+        python=python,
+        arch=arch,
+        stack_name=stack_name,
+        requirements=requirements,
+    )
+    raise typer.Exit(run_deploy(out, approve=yes, profile=profile, request=request))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
 
@@ -49,12 +49,14 @@ GLOBAL_PREFIX = "global"
 
 @dataclass(frozen=True)
 class Statement:
-    """One Allow statement: actions on resources, under optional conditions."""
+    """One statement: actions on resources, under optional conditions (Allow unless a user's
+    ``--policy`` file says Deny)."""
 
-    sid: str
+    sid: str | None
     actions: tuple[str, ...]
     resources: tuple[str, ...]
     conditions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    effect: Literal["Allow", "Deny"] = "Allow"
 
 
 def bedrock_statement(

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from streamway.deploy.app_inputs import UserApp
 from streamway.deploy.settings import DeploySettings
 
 if TYPE_CHECKING:  # aws_cdk is imported only when a stack is actually built
     import aws_cdk
-
-    from streamway.deploy.stack import StreamwayStack
 
 
 class MissingBundle(FileNotFoundError):
@@ -34,37 +33,57 @@ class Synthesized:
 
 
 def synth(
-    settings: DeploySettings, outdir: Path, *, project_root: Path | None = None
+    settings: DeploySettings,
+    outdir: Path,
+    *,
+    project_root: Path | None = None,
+    user_app: UserApp | None = None,
 ) -> Synthesized:
-    """Writes the cloud assembly (templates and assets) to ``outdir``."""
-    settings.require_remote_model()  # before anything slow
+    """Writes the cloud assembly (templates and assets) to ``outdir``: streamway's own stack,
+    or with ``user_app`` the stack of a user's app."""
+    if user_app is None:
+        settings.require_remote_model()  # before anything slow
     if settings.runtime == "native" and not settings.bundle_path.is_file():
-        raise MissingBundle(
-            f"{settings.bundle_path} does not exist: build it with `streamway package "
-            f"--python {settings.python} --arch {settings.arch} --out {settings.bundle_path}`"
-        )
+        command = package_command(settings, user_app)
+        raise MissingBundle(f"{settings.bundle_path} does not exist: build it with `{command}`")
     # jsii prints a banner about Node 20's end of life on every import otherwise.
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     import aws_cdk
 
-    app = aws_cdk.App(outdir=str(outdir))
-    build_stack(app, settings, project_root=project_root)
-    app.synth()
+    cdk_app = aws_cdk.App(outdir=str(outdir))
+    build_stack(cdk_app, settings, project_root=project_root, user_app=user_app)
+    cdk_app.synth()
     return Synthesized(outdir, settings.stack_name)
 
 
+def package_command(settings: DeploySettings, app: UserApp | None = None) -> str:
+    """The ``streamway package`` command line that writes the bundle these settings deploy."""
+    words = ["streamway", "package"]
+    if app is not None:
+        words += ["--app", app.app] if app.app else ["--handler", app.spec]
+        if app.source != Path():
+            words += ["--source", str(app.source)]
+    words += ["--python", settings.python, "--arch", settings.arch]
+    return " ".join([*words, "--out", str(settings.bundle_path)])
+
+
 def build_stack(
-    app: aws_cdk.App, settings: DeploySettings, *, project_root: Path | None = None
-) -> StreamwayStack:
-    """The stack inside ``app``, for the region and account the settings name."""
+    app: aws_cdk.App,
+    settings: DeploySettings,
+    *,
+    project_root: Path | None = None,
+    user_app: UserApp | None = None,
+) -> aws_cdk.Stack:
+    """The stack inside ``app``, for the region and account the settings name: streamway's
+    own, or with ``user_app`` the stack of a user's app."""
     import aws_cdk
 
+    env = aws_cdk.Environment(region=settings.region, account=settings.account)
+    name = settings.stack_name
+    if user_app is not None:
+        from streamway.deploy.app_stack import AppStack
+
+        return AppStack(app, name, settings=settings, app=user_app, env=env)
     from streamway.deploy.stack import StreamwayStack
 
-    return StreamwayStack(
-        app,
-        settings.stack_name,
-        settings=settings,
-        project_root=project_root,
-        env=aws_cdk.Environment(region=settings.region, account=settings.account),
-    )
+    return StreamwayStack(app, name, settings=settings, project_root=project_root, env=env)
