@@ -26,7 +26,6 @@ GUIDE = Path(__file__).resolve().parents[1] / "docs" / "your-own-app.md"
 #: Options of other branches of issue 14 that this branch is written against; strict xfail,
 #: so the test fails once they exist, and the entry must be removed then.
 AWAITING: dict[str, set[str]] = {
-    "local": {"--handler", "--reload", "--env-file", "--buffered", "--source"},
     "package": {"--app", "--handler", "--requirements", "--source"},
 }
 
