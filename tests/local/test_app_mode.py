@@ -166,7 +166,7 @@ def _local(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str
         (("--app", "nope:app"), "cannot import module 'nope': No module named 'nope'"),
         (("--app", "echo_app:nothing"), "'echo_app' has no attribute 'nothing'"),
         (("--handler", "nope.handler"), "cannot import module 'nope': No module named 'nope'"),
-        (("--app", "echo_app:app", "--env-file", "missing.env"), "missing.env: No such file"),
+        (("--app", "echo_app:app", "--env-file", "missing.env"), "missing.env: no such file"),
         (("--app", "a:b", "--handler", "c.d"), "--app and --handler are exclusive"),
         (("--buffered",), "--buffered applies to the catch-all proxy"),
     ],

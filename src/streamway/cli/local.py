@@ -197,12 +197,12 @@ def _refuse(reason: str) -> NoReturn:
 
 
 def _read_env_file(path: Path | None) -> dict[str, str]:
-    from streamway.local.env_file import EnvFileError, read_env_file
+    from streamway.env_file import EnvFileError, read_env_file
 
     try:
         return read_env_file(path) if path is not None else {}
     except EnvFileError as error:
-        _refuse(str(error))
+        _refuse(f"--env-file {error}")
 
 
 def _check_code(gateway: LocalGateway) -> None:

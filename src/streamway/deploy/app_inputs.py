@@ -7,7 +7,6 @@ stderr in a second rather than a CloudFormation failure minutes into a deploymen
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Mapping
@@ -174,24 +173,13 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def _parse_dotenv(path: Path) -> dict[str, str]:
-    """``KEY=VALUE`` lines: comments, ``export``, single and double quotes, no ``${VAR}``
-    expansion (a value is what the file says, as ``streamway local --env-file`` reads it)."""
-    from dotenv import dotenv_values
-    from dotenv.parser import parse_stream
+    from streamway.env_file import EnvFileError
+    from streamway.env_file import read_env_file as read_dotenv
 
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise AppInputError(f"--env-file {path}: {_reason(error)}") from error
-    for binding in parse_stream(io.StringIO(text)):
-        where = f"--env-file {path}, line {binding.original.line}"
-        if binding.error:
-            line = binding.original.string.strip()
-            raise AppInputError(f"{where}: not KEY=VALUE: {line!r}")
-        if binding.key is not None and binding.value is None:
-            raise AppInputError(f"{where}: {binding.key} has no value (write {binding.key}=)")
-    parsed = dotenv_values(stream=io.StringIO(text), interpolate=False)
-    return {key: value or "" for key, value in parsed.items()}
+        return read_dotenv(path)
+    except EnvFileError as error:
+        raise AppInputError(f"--env-file {error}") from None
 
 
 def read_policy(path: Path) -> tuple[Statement, ...]:

@@ -1,4 +1,4 @@
-"""--env-file's dotenv reader."""
+"""The one dotenv reader of ``--env-file`` (local, synth and deploy)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streamway.local.env_file import EnvFileError, parse_env, read_env_file
+from streamway.env_file import EnvFileError, parse_env, read_env_file
 
 
 def test_assignments_comments_quotes_and_export() -> None:
@@ -22,6 +22,7 @@ def test_assignments_comments_quotes_and_export() -> None:
             'DOUBLE="line\\nbreak, a \\"quote\\" and # no comment"  # a comment',
             "HASH=a#b",
             "EQUALS=a=b",
+            "REF=${PLAIN}-2",
             "PLAIN=later wins",
         ]
     )
@@ -34,16 +35,17 @@ def test_assignments_comments_quotes_and_export() -> None:
         "DOUBLE": 'line\nbreak, a "quote" and # no comment',
         "HASH": "a#b",
         "EQUALS": "a=b",
+        "REF": "${PLAIN}-2",  # as written: no expansion
     }
 
 
 @pytest.mark.parametrize(
     ("line", "error"),
     [
-        ("NOT AN ASSIGNMENT", "line 2: expected KEY=VALUE, not 'NOT AN ASSIGNMENT'"),
-        ("1ABC=x", "line 2: '1ABC' is not a variable name"),
-        ('OPEN="no end', 'line 2: the " quote is not closed on this line'),
-        ("AFTER='x' y", "line 2: unexpected 'y' after the closing quote"),
+        ("NOT AN ASSIGNMENT", "line 2: not KEY=VALUE: 'NOT AN ASSIGNMENT'"),
+        ("1ABC x", "line 2: not KEY=VALUE: '1ABC x'"),
+        ("AFTER='x' y", "line 2: not KEY=VALUE: \"AFTER='x' y\""),
+        ("FLAG", "line 2: FLAG has no value (write FLAG=)"),
     ],
 )
 def test_a_bad_line_is_named(line: str, error: str) -> None:
@@ -52,6 +54,11 @@ def test_a_bad_line_is_named(line: str, error: str) -> None:
     assert str(raised.value) == f"app.env, {error}"
 
 
-def test_a_missing_file_says_so(tmp_path: Path) -> None:
-    with pytest.raises(EnvFileError, match=r"cannot read the env file .*nope\.env: No such file"):
+def test_a_missing_or_unreadable_file_says_so(tmp_path: Path) -> None:
+    with pytest.raises(EnvFileError) as raised:
         read_env_file(tmp_path / "nope.env")
+    assert str(raised.value) == f"{tmp_path / 'nope.env'}: no such file"
+    latin = tmp_path / "latin.env"
+    latin.write_bytes(b"NAME=caf\xe9\n")
+    with pytest.raises(EnvFileError, match=r"latin\.env: not UTF-8 text$"):
+        read_env_file(latin)
