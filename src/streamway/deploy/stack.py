@@ -40,7 +40,12 @@ from streamway.deploy.stack_parts import (
 
 #: Paths left out of the LWA image's build context (the image copies only pyproject, README
 #: and src; the rest would only make the asset hash and upload slower).
-IMAGE_EXCLUDES = [".venv", ".git", "cdk.out", "dist", "build", "samples", "artifacts", "tests"]
+# Tool caches too: they change while a checkout is in use (a mypy run during a synth changed
+# the image's hash mid-way), and the image does not need them.
+IMAGE_EXCLUDES = [
+    *(".venv", ".git", "cdk.out", "dist", "build", "samples", "artifacts", "tests"),
+    *(".mypy_cache", ".ruff_cache", ".pytest_cache", "**/__pycache__"),
+]
 
 
 class StreamwayStack(Stack):
