@@ -206,3 +206,41 @@ def test_response_shapes_for_each_source() -> None:
         "body": "iVBORw==",
         "isBase64Encoded": True,
     }
+
+
+@pytest.mark.parametrize("version", ["0.1", "1.1", "2.0"])
+def test_only_payload_version_1_0_is_read_as_a_rest_event(version: str) -> None:
+    event = {**load_event("rest_v1_get"), "version": version}
+    assert not RestApiV1.infer(event)
+    assert RestApiV1.infer({**event, "version": "1.0"})
+
+
+@pytest.mark.parametrize(
+    ("path", "full_path", "root_path"),
+    [
+        ("/items", None, ""),  # no requestContext.path (a test invoke from the console)
+        ("/items", "/items", ""),
+        ("/items", "/prod/items", "/prod"),
+        ("/", "/prod/", "/prod"),
+        ("/items", "/prod/other/", ""),  # paths that disagree: no root path to guess
+    ],
+)
+def test_the_root_path_is_what_precedes_the_path_in_the_called_one(
+    path: str, full_path: str | None, root_path: str
+) -> None:
+    event = load_event("rest_v1_get")
+    event["path"] = path
+    event["requestContext"]["path"] = full_path
+    scope = RestApiV1(event, CONTEXT).scope()
+    assert (scope["path"], scope["root_path"]) == (root_path + path, root_path)
+
+
+def test_a_buffered_rest_answer_without_cookies_has_no_set_cookie() -> None:
+    rest = RestApiV1(load_event("rest_v1_get"), CONTEXT)
+    assert json.loads(rest.buffered(200, [(b"content-type", b"text/plain")], b"ok")) == {
+        "statusCode": 200,
+        "headers": {"content-type": "text/plain"},
+        "multiValueHeaders": {},
+        "body": "ok",
+        "isBase64Encoded": False,
+    }
