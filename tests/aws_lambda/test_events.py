@@ -244,3 +244,19 @@ def test_a_buffered_rest_answer_without_cookies_has_no_set_cookie() -> None:
         "body": "ok",
         "isBase64Encoded": False,
     }
+
+
+def test_a_rest_event_without_multi_value_headers_takes_its_headers() -> None:
+    event = load_event("rest_v1_get")
+    event["multiValueHeaders"] = None  # a hand-written test event may carry `headers` only
+    event["headers"] = {"Accept": "text/plain", "X-Custom": "a"}
+    scope = RestApiV1(event, CONTEXT).scope()
+    assert scope["headers"] == [(b"accept", b"text/plain"), (b"x-custom", b"a")]
+
+
+def test_a_buffered_rest_answer_repeats_set_cookie_for_two_cookies() -> None:
+    rest = RestApiV1(load_event("rest_v1_get"), CONTEXT)
+    headers = [(b"content-type", b"text/plain"), (b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")]
+    answer = json.loads(rest.buffered(200, headers, b"ok"))
+    assert answer["headers"] == {"content-type": "text/plain"}
+    assert answer["multiValueHeaders"] == {"set-cookie": ["a=1", "b=2"]}
