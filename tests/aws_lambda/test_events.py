@@ -161,11 +161,15 @@ def test_an_http_api_payload_1_0_event_is_rest_shaped() -> None:
         {"source": "aws.events", "detail-type": "Scheduled Event"},
         ["not", "an", "object"],
         "a string",
+        # Keys of an HTTP event without its version: someone else's event.
+        {"version": "1.0", "rawPath": "/not/http"},
+        {"rawPath": "/not/http"},
     ],
 )
 def test_other_events_pass_through_as_json(event: Any) -> None:
     source = AsgiBridge(app, pass_through_path="/jobs").source_for(event, CONTEXT)
     assert type(source) is PassThrough
+    assert PassThrough.infer(event)  # the last resort claims any event
     assert not source.streams
     scope = source.scope()
     assert (scope["method"], scope["path"]) == ("POST", "/jobs")
