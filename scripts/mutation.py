@@ -172,7 +172,9 @@ def skip_annotations(session: Path, work: Path) -> None:
     spans: dict[str, list[tuple[tuple[int, int], tuple[int, int]]]] = {}
     with sqlite3.connect(session) as db:
         rows = db.execute(
-            "SELECT job_id, module_path, start_pos_row, start_pos_col FROM mutation_specs"
+            "SELECT m.job_id, m.module_path, m.start_pos_row, m.start_pos_col "
+            "FROM mutation_specs m LEFT JOIN work_results r ON r.job_id = m.job_id "
+            "WHERE r.job_id IS NULL"  # not already skipped by the line filter
         ).fetchall()
         skipped = []
         for job_id, module, row, col in rows:
