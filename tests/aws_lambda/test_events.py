@@ -10,6 +10,7 @@ import pytest
 from streamway.aws_lambda.bridge import AsgiBridge
 from streamway.aws_lambda.context import LambdaContext
 from streamway.aws_lambda.events import HttpApiV2, PassThrough, RestApiV1
+from streamway.aws_lambda.events.base import encode_body, header_pairs, server_of
 from tests.aws_lambda.apps import app
 from tests.aws_lambda.fixtures import load_event
 
@@ -264,3 +265,42 @@ def test_a_buffered_rest_answer_repeats_set_cookie_for_two_cookies() -> None:
     answer = json.loads(rest.buffered(200, headers, b"ok"))
     assert answer["headers"] == {"content-type": "text/plain"}
     assert answer["multiValueHeaders"] == {"set-cookie": ["a=1", "b=2"]}
+
+
+def test_http_sources_stream_and_pass_through_does_not() -> None:
+    assert RestApiV1(load_event("rest_v1_get"), CONTEXT).streams
+    assert HttpApiV2(load_event("http_v2"), CONTEXT).streams
+    assert not PassThrough({}, CONTEXT).streams
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "answer"),
+    [
+        (b"hi", {"content-type": "text/plain; charset=utf-8"}, ("hi", False)),
+        (b"{}", {"content-type": "application/json"}, ("{}", False)),
+        (b"\xff", {"content-type": "text/plain"}, ("/w==", True)),  # text that is not UTF-8
+        (b"hi", {"content-type": "text/plain", "content-encoding": "gzip"}, ("aGk=", True)),
+        (b"hi", {"content-type": "image/png"}, ("aGk=", True)),
+        (b"hi", {}, ("aGk=", True)),
+    ],
+)
+def test_a_body_is_text_only_when_its_type_says_so_and_it_decodes(
+    body: bytes, headers: dict[str, str], answer: tuple[str, bool]
+) -> None:
+    assert encode_body(body, headers) == answer
+
+
+def test_header_pairs_skip_absent_values_and_keep_the_rest() -> None:
+    headers = {"A": None, "B": ["1", "2"], "C": "3"}
+    assert header_pairs(headers) == [(b"b", b"1"), (b"b", b"2"), (b"c", b"3")]
+
+
+def test_the_server_is_the_host_without_its_port() -> None:
+    assert server_of({"host": "example.com:8443", "x-forwarded-port": "8443"}, None) == (
+        "example.com",
+        8443,
+    )
+    assert server_of({}, "id.execute-api.us-east-1.amazonaws.com") == (
+        "id.execute-api.us-east-1.amazonaws.com",
+        443,
+    )
