@@ -195,3 +195,16 @@ def test_local_passes_a_header_value_at_the_limit(local: RunningLocal) -> None:
     # Past the head check: the gateway's own answer for an unknown route.
     assert status == 403
     assert body == {"message": "Missing Authentication Token"}
+
+
+def test_a_head_without_raw_path_counts_the_path_and_names_at_most_64_characters() -> None:
+    name = "x-" + "n" * 98
+    scope = {"type": "http", "method": "GET", "path": "/p", "headers": [(name.encode(), b"v")]}
+    # "GET" + "/p" + 11 + the header line (100 + 1 + 4): 121 bytes.
+    assert check_head(scope, 10, 121) is None
+    refusal = check_head(scope, 10, 120)
+    assert refusal is not None
+    assert "have 121 bytes together" in refusal.message
+    refusal = check_head(scope, 0, HEAD_BOUND)
+    assert refusal is not None
+    assert refusal.header == name[:64]
