@@ -10,6 +10,7 @@ import pytest
 from streamway.aws_lambda.bridge import AsgiBridge
 from streamway.aws_lambda.context import LambdaContext
 from streamway.aws_lambda.events import HttpApiV2, PassThrough, RestApiV1
+from streamway.aws_lambda.events.base import encode_body, header_pairs, server_of
 from tests.aws_lambda.apps import app
 from tests.aws_lambda.fixtures import load_event
 
@@ -161,11 +162,15 @@ def test_an_http_api_payload_1_0_event_is_rest_shaped() -> None:
         {"source": "aws.events", "detail-type": "Scheduled Event"},
         ["not", "an", "object"],
         "a string",
+        # Keys of an HTTP event without its version: someone else's event.
+        {"version": "1.0", "rawPath": "/not/http"},
+        {"rawPath": "/not/http"},
     ],
 )
 def test_other_events_pass_through_as_json(event: Any) -> None:
     source = AsgiBridge(app, pass_through_path="/jobs").source_for(event, CONTEXT)
     assert type(source) is PassThrough
+    assert PassThrough.infer(event)  # the last resort claims any event
     assert not source.streams
     scope = source.scope()
     assert (scope["method"], scope["path"]) == ("POST", "/jobs")
@@ -206,3 +211,96 @@ def test_response_shapes_for_each_source() -> None:
         "body": "iVBORw==",
         "isBase64Encoded": True,
     }
+
+
+@pytest.mark.parametrize("version", ["0.1", "1.1", "2.0"])
+def test_only_payload_version_1_0_is_read_as_a_rest_event(version: str) -> None:
+    event = {**load_event("rest_v1_get"), "version": version}
+    assert not RestApiV1.infer(event)
+    assert RestApiV1.infer({**event, "version": "1.0"})
+
+
+@pytest.mark.parametrize(
+    ("path", "full_path", "root_path"),
+    [
+        ("/items", None, ""),  # no requestContext.path (a test invoke from the console)
+        ("/items", "/items", ""),
+        ("/items", "/prod/items", "/prod"),
+        ("/", "/prod/", "/prod"),
+        ("/items", "/prod/other/", ""),  # paths that disagree: no root path to guess
+    ],
+)
+def test_the_root_path_is_what_precedes_the_path_in_the_called_one(
+    path: str, full_path: str | None, root_path: str
+) -> None:
+    event = load_event("rest_v1_get")
+    event["path"] = path
+    event["requestContext"]["path"] = full_path
+    scope = RestApiV1(event, CONTEXT).scope()
+    assert (scope["path"], scope["root_path"]) == (root_path + path, root_path)
+
+
+def test_a_buffered_rest_answer_without_cookies_has_no_set_cookie() -> None:
+    rest = RestApiV1(load_event("rest_v1_get"), CONTEXT)
+    assert json.loads(rest.buffered(200, [(b"content-type", b"text/plain")], b"ok")) == {
+        "statusCode": 200,
+        "headers": {"content-type": "text/plain"},
+        "multiValueHeaders": {},
+        "body": "ok",
+        "isBase64Encoded": False,
+    }
+
+
+def test_a_rest_event_without_multi_value_headers_takes_its_headers() -> None:
+    event = load_event("rest_v1_get")
+    event["multiValueHeaders"] = None  # a hand-written test event may carry `headers` only
+    event["headers"] = {"Accept": "text/plain", "X-Custom": "a"}
+    scope = RestApiV1(event, CONTEXT).scope()
+    assert scope["headers"] == [(b"accept", b"text/plain"), (b"x-custom", b"a")]
+
+
+def test_a_buffered_rest_answer_repeats_set_cookie_for_two_cookies() -> None:
+    rest = RestApiV1(load_event("rest_v1_get"), CONTEXT)
+    headers = [(b"content-type", b"text/plain"), (b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")]
+    answer = json.loads(rest.buffered(200, headers, b"ok"))
+    assert answer["headers"] == {"content-type": "text/plain"}
+    assert answer["multiValueHeaders"] == {"set-cookie": ["a=1", "b=2"]}
+
+
+def test_http_sources_stream_and_pass_through_does_not() -> None:
+    assert RestApiV1(load_event("rest_v1_get"), CONTEXT).streams
+    assert HttpApiV2(load_event("http_v2"), CONTEXT).streams
+    assert not PassThrough({}, CONTEXT).streams
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "answer"),
+    [
+        (b"hi", {"content-type": "text/plain; charset=utf-8"}, ("hi", False)),
+        (b"{}", {"content-type": "application/json"}, ("{}", False)),
+        (b"\xff", {"content-type": "text/plain"}, ("/w==", True)),  # text that is not UTF-8
+        (b"hi", {"content-type": "text/plain", "content-encoding": "gzip"}, ("aGk=", True)),
+        (b"hi", {"content-type": "image/png"}, ("aGk=", True)),
+        (b"hi", {}, ("aGk=", True)),
+    ],
+)
+def test_a_body_is_text_only_when_its_type_says_so_and_it_decodes(
+    body: bytes, headers: dict[str, str], answer: tuple[str, bool]
+) -> None:
+    assert encode_body(body, headers) == answer
+
+
+def test_header_pairs_skip_absent_values_and_keep_the_rest() -> None:
+    headers = {"A": None, "B": ["1", "2"], "C": "3"}
+    assert header_pairs(headers) == [(b"b", b"1"), (b"b", b"2"), (b"c", b"3")]
+
+
+def test_the_server_is_the_host_without_its_port() -> None:
+    assert server_of({"host": "example.com:8443", "x-forwarded-port": "8443"}, None) == (
+        "example.com",
+        8443,
+    )
+    assert server_of({}, "id.execute-api.us-east-1.amazonaws.com") == (
+        "id.execute-api.us-east-1.amazonaws.com",
+        443,
+    )

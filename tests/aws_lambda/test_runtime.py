@@ -13,6 +13,7 @@ from streamway.local.runtime_api import FunctionConfig, split_prelude
 from tests.aws_lambda.fixtures import http_event, log_records, rest_event
 from tests.emulator import http_response
 from tests.servers import lambda_function
+from tests.tcp_state import zero_window_probes
 
 DELIMITER = b"\x00" * 8
 STREAMING_REQUEST_HEADERS = {
@@ -77,6 +78,8 @@ async def test_first_body_byte_leaves_before_the_handler_finishes() -> None:
         assert [chunk async for chunk in body] == [b"last"]
         ended_at = time.perf_counter()
         await invocation.result()
+    # A lower bound (the app pauses 1.5 s between its chunks), which a slow machine can only
+    # lengthen: the first chunk was not held back until the end.
     assert ended_at - first_at > 1.0
 
 
@@ -239,8 +242,9 @@ async def test_100_mb_body_streams_with_bounded_memory() -> None:
         received = 0
         async for chunk in body:
             if received == 0:
-                # A reader that stalls: the function must wait, not buffer the rest.
-                await asyncio.sleep(0.5)
+                # A reader that stalls: the function must wait, not buffer the rest. It
+                # waits once its connection probes the reader's shut receive window.
+                await _blocked_in_a_write(function.process.pid)
             received += len(chunk)
         result = await invocation.result()
         peak_rss = function.peak_rss_kib()
@@ -250,6 +254,15 @@ async def test_100_mb_body_streams_with_bounded_memory() -> None:
     assert received == size
     # The app's 1 MiB chunk, the socket buffer bound and some slack; not the 100 MB body.
     assert peak_rss - idle_rss < 16 * 1024, (idle_rss, peak_rss)
+
+
+async def _blocked_in_a_write(pid: int, timeout_s: float = 60) -> None:
+    """Waits until a process's connection probes its peer's shut receive window; the timeout
+    only turns a hang into a failure."""
+    deadline = time.monotonic() + timeout_s
+    while zero_window_probes(pid=pid) is None:
+        assert time.monotonic() < deadline, f"the function did not block within {timeout_s} s"
+        await asyncio.sleep(0.02)
 
 
 # --- when the Runtime API ends an invocation (streamway local's caller left) ---------------

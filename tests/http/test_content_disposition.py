@@ -64,3 +64,37 @@ def test_any_string_at_all_gives_a_safe_header(name: str) -> None:
 def test_a_lone_surrogate_that_is_no_byte_becomes_a_replacement_character() -> None:
     assert content_disposition("a\ud800b").endswith("filename*=UTF-8''a%EF%BF%BDb")
     assert content_disposition("a\udcffb").endswith("filename*=UTF-8''a%FFb")
+
+
+def test_only_u_dc80_to_u_dcff_go_back_to_bytes_every_other_surrogate_is_replaced() -> None:
+    # Each bound of both ranges, and the code points just outside the inner one.
+    value = content_disposition("\ud800\udc7f\udc80\udcff\udd00\udfff")
+    replaced = "%EF%BF%BD"
+    assert value.endswith(f"filename*=UTF-8''{replaced * 2}%80%FF{replaced * 2}")
+
+
+def test_the_fallback_keeps_printable_ascii_up_to_the_tilde() -> None:
+    assert ascii_fallback(" ~a b~") == "~a b~"
+    assert ascii_fallback("\x7f") == "download"
+
+
+def test_the_client_reads_only_the_filename_parameters() -> None:
+    # Parameters that sort before and after `filename` and `filename*`, after the name.
+    value = (
+        'attachment; filename="a.txt"; creation-date="Wed, 12 Feb 1997 16:29:51 -0500"; '
+        "size=5; title*=UTF-8''b.txt"
+    )
+    assert filename_from_content_disposition(value) == "a.txt"
+
+
+def test_the_disposition_type_is_not_a_parameter() -> None:
+    assert filename_from_content_disposition('filename="typo.txt"') is None
+    assert filename_from_content_disposition('attachment; filename="a.txt"') == "a.txt"
+
+
+def test_a_filename_star_in_another_charset_than_utf_8_gives_way_to_filename() -> None:
+    # Charsets that sort before and after "utf-8".
+    for charset in ("iso-8859-1", "windows-1252"):
+        value = f"attachment; filename=\"a.txt\"; filename*={charset}''b.txt"
+        assert filename_from_content_disposition(value) == "a.txt"
+    assert filename_from_content_disposition("attachment; filename*=UTF-8''b.txt") == "b.txt"

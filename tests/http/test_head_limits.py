@@ -13,7 +13,7 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from streamway.http.head_limits import MAX_HEAD_BYTES, MAX_HEADER_VALUE_BYTES
+from streamway.http.head_limits import MAX_HEAD_BYTES, MAX_HEADER_VALUE_BYTES, check_head
 from tests.servers import RunningLocal, RunningServer, raw_http, streamway_local, streamway_server
 
 NO_MODEL = {"STREAMWAY_MODEL": "openai:unused"}
@@ -46,6 +46,12 @@ def split(answer: bytes) -> tuple[int, dict[str, str], object]:
     return int(status_line.split()[1]), headers, json.loads(body) if body else None
 
 
+# API Gateway's quota on one header value ("Header value size", Amazon API Gateway quotas),
+# and streamway's bound on a whole head (docs/configuration.md): literal, not the constants
+# under test.
+HEADER_VALUE_CAP = 10240
+HEAD_BOUND = 32 * 1024
+
 # The case: 625 KiB of If-None-Match used to hold the event loop for seconds.
 HUGE_ETAGS = b'"abcdefghij", ' * (625 * 1024 // 14)
 
@@ -67,8 +73,8 @@ def test_serve_refuses_a_huge_header_value_with_431_json(serve: RunningServer) -
         "error": {
             "code": "request_header_too_large",
             "message": f"The if-none-match header has {len(HUGE_ETAGS)} bytes; the most this "
-            f"API accepts in one header is {MAX_HEADER_VALUE_BYTES}.",
-            "limit_bytes": MAX_HEADER_VALUE_BYTES,
+            f"API accepts in one header is {HEADER_VALUE_CAP}.",
+            "limit_bytes": HEADER_VALUE_CAP,
             "header": "if-none-match",
             "request_id": "head-too-large-1",
         }
@@ -84,30 +90,79 @@ def test_serve_refuses_a_huge_header_value_with_431_json(serve: RunningServer) -
     )
 
 
+def test_the_limits_are_api_gateways_cap_and_32_kib() -> None:
+    assert (MAX_HEADER_VALUE_BYTES, MAX_HEAD_BYTES) == (HEADER_VALUE_CAP, HEAD_BOUND)
+
+
 def test_serve_accepts_a_header_value_at_the_limit(serve: RunningServer) -> None:
-    value = b"x" * MAX_HEADER_VALUE_BYTES
+    value = b"x" * HEADER_VALUE_CAP
     status, _, body = split(raw_http(serve.port, get("/ping", ("X-Padding", value))))
     assert status == 200
     assert isinstance(body, dict)
     assert body["status"] == "Healthy"
 
 
+def test_serve_refuses_a_header_value_one_byte_over_the_limit(serve: RunningServer) -> None:
+    value = b"x" * (HEADER_VALUE_CAP + 1)
+    status, _, body = split(raw_http(serve.port, get("/ping", ("X-Padding", value))))
+    assert status == 431
+    assert isinstance(body, dict)
+    assert (body["error"]["limit_bytes"], body["error"]["header"]) == (
+        HEADER_VALUE_CAP,
+        "x-padding",
+    )
+
+
+def test_a_refusals_log_line_keeps_the_first_256_characters_of_the_path(
+    serve: RunningServer,
+) -> None:
+    path = "/" + "p" * 299
+    value = b"x" * (HEADER_VALUE_CAP + 1)
+    status, _, _ = split(raw_http(serve.port, get(path, ("X-Long-Path", value))))
+    assert status == 431
+    logged = serve.wait_for_log(
+        lambda e: e["message"] == "request head too large" and e["path"].startswith("/ppp")
+    )
+    assert logged["path"] == path[:256]
+
+
+def test_a_head_of_exactly_the_bound_passes_and_one_byte_more_is_refused() -> None:
+    # The request line as it came ("GET " + path + "?" + query + " HTTP/1.1"), then each
+    # header as "name: value" and CRLF.
+    line = len("GET /p?q HTTP/1.1")
+    header = len("x-pad: ") + len("\r\n")
+    value = HEAD_BOUND - line - header
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "raw_path": b"/p",
+        "query_string": b"q",
+        "headers": [(b"x-pad", b"v" * value)],
+    }
+    assert check_head(scope, value, HEAD_BOUND) is None
+    scope["headers"] = [(b"x-pad", b"v" * (value + 1))]
+    refusal = check_head(scope, value + 1, HEAD_BOUND)
+    assert refusal is not None
+    assert (refusal.limit_bytes, refusal.header) == (HEAD_BOUND, None)
+    assert f"have {HEAD_BOUND + 1} bytes together" in refusal.message
+
+
 def test_serve_refuses_a_head_whose_headers_add_up_past_the_bound(serve: RunningServer) -> None:
     # Each header is under the per-header cap; together they are not.
-    count = MAX_HEAD_BYTES // 8000 + 1
+    count = HEAD_BOUND // 8000 + 1
     headers = [(f"X-Part-{n}", b"y" * 8000) for n in range(count)]
     status, _, body = split(raw_http(serve.port, get("/ping", *headers)))
     assert status == 431
     assert isinstance(body, dict)
     assert body["error"]["code"] == "request_header_too_large"
-    assert body["error"]["limit_bytes"] == MAX_HEAD_BYTES
+    assert body["error"]["limit_bytes"] == HEAD_BOUND
     assert "header" not in body["error"]
 
 
 async def test_serve_refuses_a_websocket_upgrade_with_a_huge_head(serve: RunningServer) -> None:
     # Headers under 8 KiB each (the WebSocket parser's own line limit) that add up past the
     # bound: the upgrade is refused before the endpoint accepts it.
-    headers = {f"X-Part-{n}": "z" * 8000 for n in range(MAX_HEAD_BYTES // 8000 + 1)}
+    headers = {f"X-Part-{n}": "z" * 8000 for n in range(HEAD_BOUND // 8000 + 1)}
     with pytest.raises(InvalidStatus) as refused:
         async with websockets.connect(
             f"ws://127.0.0.1:{serve.port}/ws", additional_headers=headers, open_timeout=10
@@ -127,9 +182,29 @@ def test_local_refuses_a_huge_header_value_as_api_gateway_would(local: RunningLo
     assert all(entry["invocations"] == 0 for entry in local.functions().values())
 
 
+def test_local_refuses_a_header_value_one_byte_over_the_limit(local: RunningLocal) -> None:
+    value = b"x" * (HEADER_VALUE_CAP + 1)
+    status, _, body = split(raw_http(local.port, get("/dev/nope", ("X-Padding", value))))
+    assert status == 431
+    assert body == {"message": "Request Header Fields Too Large"}
+
+
 def test_local_passes_a_header_value_at_the_limit(local: RunningLocal) -> None:
-    value = b"x" * MAX_HEADER_VALUE_BYTES
+    value = b"x" * HEADER_VALUE_CAP
     status, _, body = split(raw_http(local.port, get("/dev/nope", ("X-Padding", value))))
     # Past the head check: the gateway's own answer for an unknown route.
     assert status == 403
     assert body == {"message": "Missing Authentication Token"}
+
+
+def test_a_head_without_raw_path_counts_the_path_and_names_at_most_64_characters() -> None:
+    name = "x-" + "n" * 98
+    scope = {"type": "http", "method": "GET", "path": "/p", "headers": [(name.encode(), b"v")]}
+    # "GET" + "/p" + 11 + the header line (100 + 1 + 4): 121 bytes.
+    assert check_head(scope, 10, 121) is None
+    refusal = check_head(scope, 10, 120)
+    assert refusal is not None
+    assert "have 121 bytes together" in refusal.message
+    refusal = check_head(scope, 0, HEAD_BOUND)
+    assert refusal is not None
+    assert refusal.header == name[:64]

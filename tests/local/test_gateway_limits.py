@@ -112,6 +112,26 @@ def test_a_10_mb_body_is_an_event_over_lambdas_6_mb_and_never_reaches_the_functi
     assert b'"bytes"' not in response.content
 
 
+def test_a_declared_length_over_10_mb_is_413_before_any_body_byte(gateway: RunningLocal) -> None:
+    # Only the head: the refusal comes from Content-Length, without waiting for the body.
+    head = post_head(f"/{gateway.stage}/buffered/body-size", f"Content-Length: {REQUEST_LIMIT + 1}")
+    answer = exchange(gateway.port, head, [])
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert answer.endswith(TOO_LONG)
+
+
+def test_a_5_mb_binary_body_is_an_event_over_lambdas_6_mb(gateway: RunningLocal) -> None:
+    # Under 6 MB itself, but base64 in the event grows it by a third: 6,990,508 bytes.
+    response = httpx.post(
+        f"{gateway.url}/buffered/body-size",
+        content=b"\x00" * 5_242_880,
+        headers={"content-type": "application/octet-stream"},
+        timeout=60,
+    )
+    assert response.status_code == 500
+    assert response.json() == {"message": "Internal server error"}
+
+
 # --- STREAM: the prelude's delimiter within 16 KB ----------------------------------------------
 
 

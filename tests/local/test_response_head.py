@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from streamway.local.response_head import parse_prelude
+from streamway.local.response_head import content_length, parse_prelude
 
 
 def test_multi_value_headers_win_and_cookies_become_set_cookie() -> None:
@@ -43,6 +43,27 @@ def test_the_function_does_not_frame_the_clients_body() -> None:
     assert parse_prelude(json.dumps(length).encode()) == (200, [(b"content-length", b"5")])
 
 
+@pytest.mark.parametrize("status", [100, 101, 598, 599])
+def test_a_status_from_100_to_599_is_taken(status: int) -> None:
+    assert parse_prelude(json.dumps({"statusCode": status}).encode()) == (status, [])
+
+
+def test_content_length_travels_unless_transfer_encoding_does() -> None:
+    # Names that sort before and after the framing headers.
+    headers = {"Cache-Control": "no-store", "Content-Length": "5", "X-A": "1"}
+    kept = [(b"cache-control", b"no-store"), (b"content-length", b"5"), (b"x-a", b"1")]
+    assert parse_prelude(json.dumps({"headers": headers}).encode()) == (200, kept)
+    chunked = {"headers": {**headers, "Transfer-Encoding": "chunked"}}
+    assert parse_prelude(json.dumps(chunked).encode()) == (200, [kept[0], kept[2]])
+
+
+def test_the_content_length_is_that_header_and_no_other_number() -> None:
+    headers = [(b"age", b"5"), (b"x-a", b"7"), (b"content-length", b"12"), (b"x-b", b"9")]
+    assert content_length(headers) == 12
+    assert content_length([(b"age", b"5"), (b"content-length", b"n/a")]) is None
+    assert content_length([]) is None
+
+
 @pytest.mark.parametrize(
     ("prelude", "reason"),
     [
@@ -50,6 +71,7 @@ def test_the_function_does_not_frame_the_clients_body() -> None:
         (b"[1, 2]", "not a JSON object"),
         (b'{"statusCode": "abc"}', "invalid literal"),
         (b'{"statusCode": 99}', "out of range"),
+        (b'{"statusCode": 600}', "out of range"),
         (b'{"statusCode": true}', "not a number"),
         (b'{"headers": ["a"]}', "headers is not an object"),
         (b'{"headers": {"a": {"b": 1}}}', "not a scalar"),

@@ -17,7 +17,7 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,7 @@ from tests.service.downloads_server import (
     steady_fds,
 )
 from tests.service.fault_stores import FailingStore, MeteredStore
+from tests.tcp_state import zero_window_probes
 
 MiB = 1024 * 1024
 DATA = os.urandom(16 * MiB)
@@ -128,6 +129,7 @@ def test_killing_the_s3_server_mid_download_aborts_the_transfer(tmp_path: Path) 
     # Big enough that the loopback socket buffers on both hops (about 20 MiB) cannot hold
     # the rest of it when moto dies.
     large = DATA * 5
+    received = tmp_path / "received.bin"
     with moto_s3() as moto:
         moto.put("data.bin", large, checksum=False)
         with downloads_server(store_url=f"s3://{BUCKET}", s3_endpoint_url=moto.endpoint) as server:
@@ -138,7 +140,7 @@ def test_killing_the_s3_server_mid_download_aborts_the_transfer(tmp_path: Path) 
                     "--limit-rate",
                     "4M",
                     "-o",
-                    os.devnull,
+                    str(received),
                     "-w",
                     "%{size_download}",
                     server.download_url("data.bin"),
@@ -146,7 +148,8 @@ def test_killing_the_s3_server_mid_download_aborts_the_transfer(tmp_path: Path) 
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
-            time.sleep(1.0)
+            # Mid-download: once the body's first bytes reached curl.
+            wait_until(lambda: received.exists() and received.stat().st_size > 0)
             moto.kill()
             stdout, stderr = client.communicate(timeout=60)
     assert client.returncode == 18, stderr
@@ -162,6 +165,30 @@ def test_unreachable_s3_before_the_headers_is_a_json_503() -> None:
     body, _, status = result.stdout.rpartition(b"\n")
     assert status == b"503"
     assert json.loads(body)["error"]["code"] == "store_unavailable"
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float = 60) -> None:
+    """Waits for ``check()``; the timeout only turns a hang into a failure."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"not so within {timeout_s} s"
+        time.sleep(0.02)
+
+
+def reads_once_they_stop(metered: MeteredStore, timeout_s: float = 60) -> int:
+    """The store's bytes read, once no read has happened for half a second. That a count
+    stops changing can only be seen over some time: the half second is a window to look
+    through, not a wait for something to happen. A server without backpressure reads to the
+    object's end and stops there, which the caller's bound then refuses."""
+    deadline = time.monotonic() + timeout_s
+    before = metered.meter.bytes_read
+    while True:
+        time.sleep(0.5)
+        now = metered.meter.bytes_read
+        if now == before:
+            return now
+        assert time.monotonic() < deadline, f"the store was still read after {timeout_s} s"
+        before = now
 
 
 def abort_mid_body(port: int, path: str) -> None:
@@ -191,9 +218,8 @@ def test_aborted_downloads_leave_no_open_descriptors(
         for _ in range(clients):
             abort_mid_body(port, "/download/data.bin")
         after = settle_fds(baseline)
-        deadline = time.monotonic() + 10
-        while metered.meter.open_bodies and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # Bodies of aborted downloads are closed as their tasks end, after the sockets.
+        wait_until(lambda: metered.meter.open_bodies == 0)
     assert metered.meter.gets == clients + 1
     assert metered.meter.open_bodies == 0  # every upstream body was closed
     assert after <= baseline, f"{after - baseline} descriptors leaked by {clients} aborts"
@@ -224,10 +250,11 @@ def test_a_stalled_client_stops_the_store_reading(kind: str, tmp_path: Path) -> 
             received = 0
             while received < 4 * MiB:
                 received += len(sock.recv(1 << 20))
-            time.sleep(1.5)  # the client stalls; the server must wait for it
-            read_while_stalled = metered.meter.bytes_read
-            time.sleep(0.5)
-            assert metered.meter.bytes_read == read_while_stalled  # nothing more was read
+            # The client stalls: the server's writes block behind it (its connection probes
+            # the client's shut receive window), and then its reads of the store must stop.
+            wait_until(lambda: zero_window_probes(local_port=port) is not None)
+            read_while_stalled = reads_once_they_stop(metered)
+            assert zero_window_probes(local_port=port) is not None  # still stalled
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     # Ahead of the client: the read-ahead (queue or aiohttp's buffer), one chunk in send(),
     # plus what the kernel's socket buffers hold (a few MiB on loopback). Not the object.

@@ -39,6 +39,7 @@ async def test_a_queued_body_holds_what_the_caller_has_not_read_then_its_end(
         await body.carry(source, 3)
     # The queue is full: the next piece waits for the caller (backpressure).
     blocked = asyncio.create_task(body.carry(source, 3))
+    # A window for what must not happen; a slow machine only lengthens it.
     await asyncio.sleep(0.05)
     assert not blocked.done()
     chunks = body.chunks()
@@ -75,6 +76,7 @@ async def test_a_spliced_body_reaches_the_caller_as_chunks_once_its_head_went_ou
     try:
         body = SplicedBody(caller)
         opened = asyncio.create_task(body.open())
+        # A window for what must not happen; a slow machine only lengthens it.
         await asyncio.sleep(0.05)
         assert not opened.done()  # nothing flows before the caller's head
         delivering = asyncio.create_task(body.deliver(caller, lambda: stopped.append(True)))
@@ -103,7 +105,9 @@ async def test_a_spliced_body_that_ends_mid_body_stops_the_function(
     delivering = asyncio.create_task(body.deliver(source, lambda: stopped.append(True)))
     await asyncio.sleep(0)
     body.end_now()
-    await asyncio.sleep(0.01)
+    async with asyncio.timeout(10):  # only turns a hang into a failure
+        while not stopped:  # noqa: ASYNC110 - the callback has no event of its own
+            await asyncio.sleep(0)
     assert stopped == [True]
     assert not delivering.done()  # until the function's connection lets go
     body.release()

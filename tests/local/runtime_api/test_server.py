@@ -305,7 +305,7 @@ async def _write_until_refused(writer: asyncio.StreamWriter) -> None:
     for _ in range(200):
         writer.write(_chunk(b"y" * (1 << 20)))
         await writer.drain()
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # paces the function's writes; orders nothing
 
 
 async def test_invoke_over_http_relays_a_large_stream_byte_for_byte() -> None:
@@ -469,7 +469,7 @@ async def test_a_deadline_mid_stream_cuts_an_http_caller() -> None:
         async def function() -> None:
             # The prelude and one chunk, then the function hangs past its deadline.
             await _stream_from_function(client, [b"{}" + b"\x00" * 8, b"x" * 70_000])
-            await asyncio.sleep(3)
+            await asyncio.sleep(3)  # the function's own slow work, past its deadline
 
         async with httpx.AsyncClient() as http:
             task = asyncio.create_task(function())

@@ -26,6 +26,7 @@ async def test_readuntil_joins_receives_and_keeps_what_follows() -> None:
     loop = asyncio.get_running_loop()
     await loop.sock_sendall(peer, b"GET / HT")
     line = asyncio.create_task(stream.readuntil(b"\r\n"))
+    # A window for what must not happen; a slow machine only lengthens it.
     await asyncio.sleep(0.01)
     assert not line.done()
     await loop.sock_sendall(peer, b"TP/1.1\r\nrest")
@@ -87,6 +88,7 @@ async def test_write_waits_for_a_slow_reader_and_sends_every_part_in_order() -> 
     parts = [os.urandom(size) for size in (5, 2 * 1024 * 1024, 0, 3, 1024 * 1024)]
     expected = b"".join(parts)
     writer = asyncio.create_task(stream.write(*parts))
+    # A window for what must not happen; a slow machine only lengthens it.
     await asyncio.sleep(0.05)
     assert not writer.done(), "2 MiB cannot fit a socket buffer: the write must wait"
     received = bytearray()
@@ -101,6 +103,8 @@ async def test_write_waits_for_a_slow_reader_and_sends_every_part_in_order() -> 
 async def test_abort_from_another_task_ends_a_pending_read() -> None:
     stream, peer = await _pair()
     reading = asyncio.create_task(stream.readexactly(1 << 20))
+    # One turn of this event loop runs the task to its first await (the read is pending):
+    # an order the loop guarantees, not a timing.
     await asyncio.sleep(0.01)
     stream.abort()
     with pytest.raises(asyncio.IncompleteReadError):
