@@ -71,6 +71,8 @@ from streamway.storage.samples import LARGE_SAMPLE, PDF_SAMPLE, ensure_samples
 
 #: Failed outcomes kept whole (for the gateway's reasons); the counts are always complete.
 KEEP_FAILED = 1000
+#: How the gateway's log gives the reason for Lambda's throttle (API Gateway's 500).
+THROTTLED = "Lambda throttled"
 
 
 @dataclass
@@ -333,7 +335,23 @@ def summarise(
     loads: tuple[tuple[float, float, float], tuple[float, float, float]],
 ) -> dict[str, Any]:
     options, logs = run.options, run.target.logs
-    problems = [f"{count} x {kind}: {why}" for (kind, why), count in run.failures.items()]
+    # Lambda's throttles (API Gateway's 500 at the concurrency limit) are counted apart from
+    # the 5xx a request itself caused: with a sandbox more than there are clients, one means
+    # that a sandbox stayed busy after its client left, past the moment a request waits.
+    throttled = Counter(
+        (outcome.kind, outcome.failure)
+        for outcome in run.failed
+        if logs.gateway_failures.get(outcome.gateway_id or "", "").startswith(THROTTLED)
+    )
+    problems = [
+        f"{count} x {kind}: {why}" for (kind, why), count in (run.failures - throttled).items()
+    ]
+    if throttled:
+        problems.append(
+            f"{throttled.total()} requests throttled at the functions' concurrency limit "
+            f"(API Gateway's 500; streamway local --concurrency {local_concurrency(options)} "
+            f"for {options.concurrency} clients)"
+        )
     gateway_reasons = Counter(
         logs.gateway_failures.get(outcome.gateway_id or "", "no gateway log line")
         for outcome in run.failed
@@ -370,6 +388,7 @@ def summarise(
         "target": run.target.name,
         "duration_s": round(duration, 1),
         "concurrency": options.concurrency,
+        "local_concurrency": local_concurrency(options) if run.target.name == "local" else None,
         "seed": options.seed,
         "requests": run.requests,
         "load_average": {"before": loads[0], "during": loads[1]},
@@ -381,6 +400,7 @@ def summarise(
             {"kind": kind, "why": why, "count": n} for (kind, why), n in run.failures.items()
         ],
         "gateway_reasons_for_5xx": dict(gateway_reasons),
+        "throttled": throttled.total(),
         "aborted": {
             "count": len(aborted),
             "ended": len(ended),
@@ -422,7 +442,8 @@ def print_report(result: dict[str, Any]) -> None:
     load = result["load_average"]
     print(
         f"\n== {result['target']}: {result['duration_s']:g} s, concurrency "
-        f"{result['concurrency']}, seed {result['seed']}, {result['requests']} requests "
+        f"{result['concurrency']}{_sandboxes(result)}, seed {result['seed']}, "
+        f"{result['requests']} requests "
         f"({result['requests'] / result['duration_s']:.1f}/s); load average "
         f"{load['before'][0]:.2f} before, {load['during'][0]:.2f} at the end (2 cores, shared)"
     )
@@ -483,12 +504,19 @@ def print_report(result: dict[str, Any]) -> None:
     )
     if result["gateway_reasons_for_5xx"]:
         print(f"  gateway's reasons for 5xx: {_kv(result['gateway_reasons_for_5xx'])}")
+    if result["local_concurrency"] is not None:
+        print(f"  throttles (Lambda's concurrency limit, API Gateway's 500): {result['throttled']}")
     if result["problems"]:
         print(f"  FAIL ({len(result['problems'])} problems):")
         for problem in result["problems"]:
             print(f"    - {problem}")
     else:
         print("  PASS")
+
+
+def _sandboxes(result: dict[str, Any]) -> str:
+    sandboxes = result["local_concurrency"]
+    return f" (sandboxes per function: {sandboxes})" if sandboxes is not None else ""
 
 
 def _quiet(point: dict[str, Any]) -> str:
@@ -527,11 +555,17 @@ def running(
         with streamway_server(env) as server:
             yield server
     else:
-        # A sandbox more than there are clients: a throttle (500) then means a function kept
-        # running after its client left, rather than too many clients.
-        args = ("--concurrency", str(options.local_concurrency or options.concurrency + 1))
+        args = ("--concurrency", str(local_concurrency(options)))
         with streamway_local(env, args=args) as server:
             yield server
+
+
+def local_concurrency(options: argparse.Namespace) -> int:
+    """``streamway local --concurrency``: a sandbox per client and one more. A client holds
+    one sandbox at a time; one whose client just left is back in ``next`` moments later (and
+    a request at the limit waits for it), and the one more covers its way back. A throttle
+    (500) then means that a function kept running after its client left."""
+    return int(options.local_concurrency or options.concurrency + 1)
 
 
 def parse_options(argv: list[str] | None = None) -> argparse.Namespace:

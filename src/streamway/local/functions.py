@@ -206,9 +206,11 @@ class Sandbox:
         """Whether the runtime should be back in ``next`` within moments: its invocation
         ended, or its client has the whole response, and the caller may not have released
         it yet (a client that has every byte can ask again before the gateway's handler is
-        done). Not when an abandoned function may still be working: even one whose stream
-        was cut off stops only at its next write. A timed-out one is about to be replaced:
-        also worth a short wait."""
+        done). That includes an invocation abandoned by its caller once the emulator hung
+        up on the function (``stopped``): its next write fails at once, and a function that
+        answers as it goes writes again within moments. Not one abandoned before the
+        function took it up. A timed-out one is about to be replaced: also worth a short
+        wait."""
         invocation = self.current
         if self._state == "settling":
             return True
@@ -216,7 +218,7 @@ class Sandbox:
             return False
         if not invocation.done:
             return invocation.delivered
-        return (invocation.error or {}).get("errorType") != ABANDONED
+        return (invocation.error or {}).get("errorType") != ABANDONED or invocation.stopped
 
     async def settle(self) -> None:
         """Waits until the runtime is back in ``next`` after the current invocation; kills the
