@@ -279,13 +279,14 @@ async def soak(server: RunningServer, options: argparse.Namespace, store: Path) 
     limits = httpx.Limits(max_connections=options.concurrency * 2 + 4, max_keepalive_connections=0)
     timeout = httpx.Timeout(options.request_timeout)
     async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=timeout) as client:
-        # Before the clock starts: the model answers once, and under `local` there is a warm
-        # sandbox per client (a cold start loads the model: seconds, a minute on a busy box).
+        # Before the clock starts: the model answers once, and under `local` each function
+        # has a warm sandbox per client (a cold start loads the model: seconds, and on a busy
+        # box more than a BUFFERED route's 29 s, which is API Gateway's 504).
         warming = time.monotonic()
         heads = [client.head(f"/download/{large.key}") for _ in range(options.concurrency)]
         large.etag = (await asyncio.gather(*heads))[0].headers["etag"]
         await client.post("/streaming", json={"request": "Hi!"})
-        await client.get("/ping")
+        await asyncio.gather(*(client.get("/ping") for _ in range(options.concurrency)))
         print(f"  warm-up requests took {time.monotonic() - warming:.1f} s", flush=True)
         target = Target(
             name="local" if local else "serve",
@@ -478,11 +479,12 @@ def print_report(result: dict[str, Any]) -> None:
     print(f"  quiet points (model idle after clients paused): {points}")
     print(
         f"\n  processes after the {result['warm_up_s']:g} s warm-up (slopes fitted to the "
-        "quiet points when there are 3+, else to every sample; (all): every sample)"
+        "quiet points when there are 3+, else to every sample; (all): every sample; (late): "
+        "the second half of the fitted points)"
     )
     print(
         f"  {'process':<20} {'pid':>7} {'RSS MiB start->end':>19} {'MiB/min':>8} {'(all)':>7} "
-        f"{'fds start->end':>14} {'fds/min':>8} {'(all)':>7} {'points':>7}"
+        f"{'(late)':>7} {'fds start->end':>14} {'fds/min':>8} {'(all)':>7} {'points':>7}"
     )
     for p in result["processes"]:
         rss = f"{p['rss_start_mib']:.1f} -> {p['rss_end_mib']:.1f}"
@@ -490,7 +492,8 @@ def print_report(result: dict[str, Any]) -> None:
         points = f"{p['points']} {'q' if p['basis'] == 'quiet points' else 'all'}"
         print(
             f"  {p['name']:<20} {p['pid']:>7} {rss:>19} {_slope(p['rss_slope_mib_per_min'])} "
-            f"{_slope(p['rss_slope_all_mib_per_min'], 7)} {fds:>14} "
+            f"{_slope(p['rss_slope_all_mib_per_min'], 7)} "
+            f"{_slope(p['rss_slope_late_mib_per_min'], 7)} {fds:>14} "
             f"{_slope(p['fds_slope_per_min'])} {_slope(p['fds_slope_all_per_min'], 7)} "
             f"{points:>7}"
         )
