@@ -204,13 +204,9 @@ class Sandbox:
     @property
     def returning(self) -> bool:
         """Whether the runtime should be back in ``next`` within moments: its invocation
-        ended, or its client has the whole response, and the caller may not have released
-        it yet (a client that has every byte can ask again before the gateway's handler is
-        done). That includes an invocation abandoned by its caller once the emulator hung
-        up on the function (``stopped``): its next write fails at once, and a function that
-        answers as it goes writes again within moments. Not one abandoned before the
-        function took it up. A timed-out one is about to be replaced: also worth a short
-        wait."""
+        ended (a timed-out one is about to be replaced) or its client has the whole response.
+        Abandoned by its caller: only a streaming function the emulator hung up on
+        (``stopped``), whose next write fails at once; a buffered one writes at its end."""
         invocation = self.current
         if self._state == "settling":
             return True
@@ -218,7 +214,9 @@ class Sandbox:
             return False
         if not invocation.done:
             return invocation.delivered
-        return (invocation.error or {}).get("errorType") != ABANDONED or invocation.stopped
+        if (invocation.error or {}).get("errorType") != ABANDONED:
+            return True
+        return invocation.stopped and self.spec.invoke_mode == "response_stream"
 
     async def settle(self) -> None:
         """Waits until the runtime is back in ``next`` after the current invocation; kills the
