@@ -71,6 +71,8 @@ from streamway.storage.samples import LARGE_SAMPLE, PDF_SAMPLE, ensure_samples
 
 #: Failed outcomes kept whole (for the gateway's reasons); the counts are always complete.
 KEEP_FAILED = 1000
+#: How the gateway's log gives the reason for Lambda's throttle (API Gateway's 500).
+THROTTLED = "Lambda throttled"
 
 
 @dataclass
@@ -277,13 +279,14 @@ async def soak(server: RunningServer, options: argparse.Namespace, store: Path) 
     limits = httpx.Limits(max_connections=options.concurrency * 2 + 4, max_keepalive_connections=0)
     timeout = httpx.Timeout(options.request_timeout)
     async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=timeout) as client:
-        # Before the clock starts: the model answers once, and under `local` there is a warm
-        # sandbox per client (a cold start loads the model: seconds, a minute on a busy box).
+        # Before the clock starts: the model answers once, and under `local` each function
+        # has a warm sandbox per client (a cold start loads the model: seconds, and on a busy
+        # box more than a BUFFERED route's 29 s, which is API Gateway's 504).
         warming = time.monotonic()
         heads = [client.head(f"/download/{large.key}") for _ in range(options.concurrency)]
         large.etag = (await asyncio.gather(*heads))[0].headers["etag"]
         await client.post("/streaming", json={"request": "Hi!"})
-        await client.get("/ping")
+        await asyncio.gather(*(client.get("/ping") for _ in range(options.concurrency)))
         print(f"  warm-up requests took {time.monotonic() - warming:.1f} s", flush=True)
         target = Target(
             name="local" if local else "serve",
@@ -333,7 +336,23 @@ def summarise(
     loads: tuple[tuple[float, float, float], tuple[float, float, float]],
 ) -> dict[str, Any]:
     options, logs = run.options, run.target.logs
-    problems = [f"{count} x {kind}: {why}" for (kind, why), count in run.failures.items()]
+    # Lambda's throttles (API Gateway's 500 at the concurrency limit) are counted apart from
+    # the 5xx a request itself caused: with a sandbox more than there are clients, one means
+    # that a sandbox stayed busy after its client left, past the moment a request waits.
+    throttled = Counter(
+        (outcome.kind, outcome.failure)
+        for outcome in run.failed
+        if logs.gateway_failures.get(outcome.gateway_id or "", "").startswith(THROTTLED)
+    )
+    problems = [
+        f"{count} x {kind}: {why}" for (kind, why), count in (run.failures - throttled).items()
+    ]
+    if throttled:
+        problems.append(
+            f"{throttled.total()} requests throttled at the functions' concurrency limit "
+            f"(API Gateway's 500; streamway local --concurrency {local_concurrency(options)} "
+            f"for {options.concurrency} clients)"
+        )
     gateway_reasons = Counter(
         logs.gateway_failures.get(outcome.gateway_id or "", "no gateway log line")
         for outcome in run.failed
@@ -370,6 +389,7 @@ def summarise(
         "target": run.target.name,
         "duration_s": round(duration, 1),
         "concurrency": options.concurrency,
+        "local_concurrency": local_concurrency(options) if run.target.name == "local" else None,
         "seed": options.seed,
         "requests": run.requests,
         "load_average": {"before": loads[0], "during": loads[1]},
@@ -381,6 +401,7 @@ def summarise(
             {"kind": kind, "why": why, "count": n} for (kind, why), n in run.failures.items()
         ],
         "gateway_reasons_for_5xx": dict(gateway_reasons),
+        "throttled": throttled.total(),
         "aborted": {
             "count": len(aborted),
             "ended": len(ended),
@@ -422,7 +443,8 @@ def print_report(result: dict[str, Any]) -> None:
     load = result["load_average"]
     print(
         f"\n== {result['target']}: {result['duration_s']:g} s, concurrency "
-        f"{result['concurrency']}, seed {result['seed']}, {result['requests']} requests "
+        f"{result['concurrency']}{_sandboxes(result)}, seed {result['seed']}, "
+        f"{result['requests']} requests "
         f"({result['requests'] / result['duration_s']:.1f}/s); load average "
         f"{load['before'][0]:.2f} before, {load['during'][0]:.2f} at the end (2 cores, shared)"
     )
@@ -457,11 +479,12 @@ def print_report(result: dict[str, Any]) -> None:
     print(f"  quiet points (model idle after clients paused): {points}")
     print(
         f"\n  processes after the {result['warm_up_s']:g} s warm-up (slopes fitted to the "
-        "quiet points when there are 3+, else to every sample; (all): every sample)"
+        "quiet points when there are 3+, else to every sample; (all): every sample; (late): "
+        "the second half of the fitted points)"
     )
     print(
         f"  {'process':<20} {'pid':>7} {'RSS MiB start->end':>19} {'MiB/min':>8} {'(all)':>7} "
-        f"{'fds start->end':>14} {'fds/min':>8} {'(all)':>7} {'points':>7}"
+        f"{'(late)':>7} {'fds start->end':>14} {'fds/min':>8} {'(all)':>7} {'points':>7}"
     )
     for p in result["processes"]:
         rss = f"{p['rss_start_mib']:.1f} -> {p['rss_end_mib']:.1f}"
@@ -469,7 +492,8 @@ def print_report(result: dict[str, Any]) -> None:
         points = f"{p['points']} {'q' if p['basis'] == 'quiet points' else 'all'}"
         print(
             f"  {p['name']:<20} {p['pid']:>7} {rss:>19} {_slope(p['rss_slope_mib_per_min'])} "
-            f"{_slope(p['rss_slope_all_mib_per_min'], 7)} {fds:>14} "
+            f"{_slope(p['rss_slope_all_mib_per_min'], 7)} "
+            f"{_slope(p['rss_slope_late_mib_per_min'], 7)} {fds:>14} "
             f"{_slope(p['fds_slope_per_min'])} {_slope(p['fds_slope_all_per_min'], 7)} "
             f"{points:>7}"
         )
@@ -483,12 +507,19 @@ def print_report(result: dict[str, Any]) -> None:
     )
     if result["gateway_reasons_for_5xx"]:
         print(f"  gateway's reasons for 5xx: {_kv(result['gateway_reasons_for_5xx'])}")
+    if result["local_concurrency"] is not None:
+        print(f"  throttles (Lambda's concurrency limit, API Gateway's 500): {result['throttled']}")
     if result["problems"]:
         print(f"  FAIL ({len(result['problems'])} problems):")
         for problem in result["problems"]:
             print(f"    - {problem}")
     else:
         print("  PASS")
+
+
+def _sandboxes(result: dict[str, Any]) -> str:
+    sandboxes = result["local_concurrency"]
+    return f" (sandboxes per function: {sandboxes})" if sandboxes is not None else ""
 
 
 def _quiet(point: dict[str, Any]) -> str:
@@ -527,11 +558,17 @@ def running(
         with streamway_server(env) as server:
             yield server
     else:
-        # A sandbox more than there are clients: a throttle (500) then means a function kept
-        # running after its client left, rather than too many clients.
-        args = ("--concurrency", str(options.local_concurrency or options.concurrency + 1))
+        args = ("--concurrency", str(local_concurrency(options)))
         with streamway_local(env, args=args) as server:
             yield server
+
+
+def local_concurrency(options: argparse.Namespace) -> int:
+    """``streamway local --concurrency``: a sandbox per client and one more. A client holds
+    one sandbox at a time; one whose client just left is back in ``next`` moments later (and
+    a request at the limit waits for it), and the one more covers its way back. A throttle
+    (500) then means that a function kept running after its client left."""
+    return int(options.local_concurrency or options.concurrency + 1)
 
 
 def parse_options(argv: list[str] | None = None) -> argparse.Namespace:

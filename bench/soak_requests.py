@@ -272,7 +272,8 @@ async def _abort(
             if busy:
                 return Outcome(kind, "abort", "503 busy")
             why = f"{status} on valid input" if status >= 500 else f"unexpected {status}"
-            return Outcome(kind, "abort", str(status), failure=why)
+            gateway_id = _gateway_id(headers.decode("latin-1").lower())
+            return Outcome(kind, "abort", str(status), failure=why, gateway_id=gateway_id)
         await reader.readexactly(rng.randint(1, 64))  # a few bytes of the body, then leave
         rst = rng.random() < 0.5
         if rst:  # SO_LINGER 0: close() sends RST instead of FIN
@@ -404,7 +405,8 @@ async def bad_input(target: Target, rng: random.Random) -> Outcome:
     status, headers, body = answer
     label = str(status)
     if status >= 500:
-        return Outcome(kind, "bad", label, failure=f"{status} on bad input")
+        why = f"{status} on bad input"
+        return Outcome(kind, "bad", label, failure=why, gateway_id=_gateway_id(headers))
     if status not in case.expected:
         return Outcome(kind, "bad", label, failure=f"{status}, expected {sorted(case.expected)}")
     if 400 <= status < 500 and not _is_json_object(headers, body):
@@ -427,6 +429,16 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, str, bytes] |
     if "transfer-encoding: chunked" in text:
         body = _dechunk(body)
     return int(text.split()[1]), text, body
+
+
+def _gateway_id(head: str) -> str | None:
+    """``x-amzn-requestid`` from a lower-cased response head: the gateway's log names its
+    reason for a 5xx by it (a throttle, say)."""
+    for line in head.split("\r\n"):
+        name, _, value = line.partition(":")
+        if name == "x-amzn-requestid":
+            return value.strip()
+    return None
 
 
 def _dechunk(body: bytes) -> bytes:

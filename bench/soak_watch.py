@@ -94,6 +94,9 @@ class Trend:
     points: int
     rss_slope_all_mib_per_min: float | None  # over every sample, for comparison
     fds_slope_all_per_min: float | None
+    #: Over the second half of the fitted points: growth that is the allocator warming up
+    #: flattens there, a leak does not.
+    rss_slope_late_mib_per_min: float | None = None
 
 
 #: A process first seen later than this after the start came up during the run.
@@ -161,9 +164,15 @@ class ProcessWatch:
                     points=len(fitted),
                     rss_slope_all_mib_per_min=_rss_slope(after),
                     fds_slope_all_per_min=slope_per_min([(s.t_s, s.fds) for s in after]),
+                    rss_slope_late_mib_per_min=_rss_slope(_second_half(fitted)),
                 )
             )
         return trends, notes
+
+
+def _second_half(samples: list[Sample]) -> list[Sample]:
+    middle = (samples[0].t_s + samples[-1].t_s) / 2
+    return [sample for sample in samples if sample.t_s >= middle]
 
 
 def _rss_slope(samples: list[Sample]) -> float | None:

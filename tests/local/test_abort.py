@@ -183,6 +183,22 @@ def test_aborted_downloads_stop_their_function_and_free_its_sandbox(
     assert functions["cold_starts"] == 1  # no process was killed or replaced
 
 
+def test_a_client_that_leaves_an_answer_and_asks_again_at_once_is_served(
+    local: RunningLocal, store: Path
+) -> None:
+    """With one sandbox, the next request comes while the abandoned function is between two
+    pieces of its answer: it waits the moment until the function's next write fails and it
+    is back in ``next``, rather than being throttled (API Gateway's 500)."""
+    wait_until_warm(local)
+    throttles = local.functions()["StreamFunction"]["throttles"]
+    start = len(local.logs())
+    leave(local, stream_head("leaves-and-asks-again"), 1, reset=True)
+    # The gateway has cancelled the invocation (its access line is written after that).
+    local.wait_for_log(lambda _: len(_gone(local.logs()[start:])) == 1, timeout_s=10)
+    check_a_range(local, store, 0)
+    assert local.functions()["StreamFunction"]["throttles"] == throttles
+
+
 def test_an_abort_is_one_warning_in_the_functions_log_and_no_error(local: RunningLocal) -> None:
     start = len(local.logs())
     leave(local, download_head("leaves-a-download"), 2 * MiB, reset=True)

@@ -5,10 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
-from streamway.local.functions import FunctionPool, FunctionSpec, InitFailed, Sandbox, Throttled
+from streamway.aws_contract import error_object
+from streamway.local.functions import (
+    ABANDONED,
+    FunctionPool,
+    FunctionSpec,
+    InitFailed,
+    Sandbox,
+    Throttled,
+)
 from tests.aws_lambda.fixtures import rest_event
 from tests.servers import REPO_ROOT, TEST_ENV
 
@@ -57,6 +66,52 @@ async def test_a_warm_sandbox_is_reused_and_the_limit_throttles(pool: FunctionPo
     assert pool.describe()["cold_starts"] == 1
     assert pool.describe()["throttles"] == 1
     second.release()
+
+
+async def test_at_the_limit_a_sandbox_whose_caller_left_is_waited_for_not_throttled() -> None:
+    """A caller that leaves and asks again at once (the soak's aborted clients, a Stop button)
+    gets the same sandbox: the emulator hung up on the function, whose next write fails, so
+    it is back in ``next`` moments later. Throttling that request instead made the soak see
+    API Gateway's 500 beside a sandbox that was free 0 to 13 ms later."""
+    pool = FunctionPool(replace(spec(concurrency=1), invoke_mode="response_stream"))
+    try:
+        lease = await pool.acquire()
+        event = rest_event("/slow", stage="dev") | {"queryStringParameters": {"pause": "0.2"}}
+        invocation = await lease.invoke(event)
+        assert await invocation.response_started() == "streaming"
+        # What the gateway does when its client leaves: cancel, then hand the sandbox back.
+        invocation.cancel(error_object(ABANDONED, "no one is reading"))
+        lease.release()
+
+        again = await pool.acquire()
+        assert again.sandbox is lease.sandbox
+        assert not again.cold_start
+        assert pool.describe()["throttles"] == 0
+        result = await (await again.invoke(rest_event("/context", stage="dev"))).result()
+        assert result.ok
+        again.release()
+    finally:
+        await pool.close()
+
+
+async def test_an_abandoned_function_that_does_not_write_is_replaced_at_its_timeout() -> None:
+    """The hang-up reaches a function only when it writes: one that does not is stopped as
+    Lambda stops any function, at its timeout, and its sandbox replaced."""
+    pool = FunctionPool(replace(spec(concurrency=1, timeout_s=1.0), invoke_mode="response_stream"))
+    try:
+        lease = await pool.acquire()
+        event = rest_event("/slow", stage="dev") | {"queryStringParameters": {"pause": "60"}}
+        invocation = await lease.invoke(event)
+        await invocation.response_started()
+        invocation.cancel(error_object(ABANDONED, "no one is reading"))
+        lease.release()
+        await asyncio.wait_for(lease.sandbox.wait_until_free(), 30)
+        # Its process was stopped; the next request cold-starts a new one (as in the test
+        # of a function over its timeout, below).
+        assert lease.sandbox.state == "dead"
+        assert pool.describe()["sandboxes"] == []
+    finally:
+        await pool.close()
 
 
 async def test_an_init_failure_frees_its_slot() -> None:

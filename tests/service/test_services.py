@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi import FastAPI, WebSocket
 from fastapi.testclient import TestClient
+from openai import APIConnectionError
 
+from streamway.agent.events import Finished
 from streamway.agent.runner import AgentRunner
 from streamway.config import Settings
 from streamway.service.services import (
@@ -17,6 +20,8 @@ from streamway.service.services import (
     services_lifespan,
     services_of,
 )
+from tests.peers.loopback import serve_in_thread
+from tests.peers.openai_chat import OpenAIChatPeer
 from tests.settings import flat_settings
 
 #: A remote model id: building the runner loads no model and calls nothing.
@@ -70,3 +75,23 @@ def test_routes_and_websockets_get_the_lifespan_s_services(tmp_path: Path) -> No
             assert websocket.receive_json() == {"chunks": 3}
         assert seen == [services_of(app), services_of(app)]
         assert seen[0] is seen[1]
+
+
+async def test_the_models_client_closes_with_the_services(tmp_path: Path) -> None:
+    """The process-wide OpenAI-compatible client (its connection pool) is closed when the
+    lifespan ends, beside the store, rather than left to the garbage collector."""
+    with serve_in_thread(OpenAIChatPeer(delay_s=0)) as url:
+        remote = flat_settings(
+            model="openai:scripted",
+            openai_base_url=f"{url}/v1",
+            store_url=f"file://{tmp_path}",
+            sessions_dir=tmp_path / "sessions",
+        )
+        async with open_services(remote) as services:
+            events = [event async for event in services.runner.stream("Hi")]
+            assert isinstance(events[-1], Finished)
+        # The same model, after the lifespan: its client refuses to send (httpx's error).
+        with pytest.raises(APIConnectionError) as refused:
+            async for _ in services.runner.stream("Hi"):
+                pass
+        assert "client has been closed" in str(refused.value.__cause__)

@@ -8,10 +8,20 @@
 
 from __future__ import annotations
 
+import weakref
+from typing import TYPE_CHECKING
+
 from strands.models import Model
 from strands.types.exceptions import ModelThrottledException
 
 from streamway.config import ModelSettings
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+#: The clients :func:`build_model` opened, by model, for :func:`close_model` (Strands leaves
+#: a client it was given to whoever gave it).
+_clients: weakref.WeakKeyDictionary[Model, AsyncOpenAI] = weakref.WeakKeyDictionary()
 
 
 class UnknownModel(ValueError):
@@ -74,15 +84,26 @@ def build_model(settings: ModelSettings) -> Model:
         # about 20 KB of native memory behind: 1000 answers grew the process by 20 MiB
         # (docs/providers.md). The model is built once, in the app's lifespan, on the event
         # loop that serves every request, which is what a shared httpx client needs.
-        return OpenAICompatibleModel(
-            client=AsyncOpenAI(base_url=settings.openai_base_url, api_key=settings.openai_api_key),
+        client = AsyncOpenAI(base_url=settings.openai_base_url, api_key=settings.openai_api_key)
+        model = OpenAICompatibleModel(
+            client=client,
             model_id=name,
             params={"max_tokens": settings.max_tokens, "temperature": settings.temperature},
         )
+        _clients[model] = client
+        return model
     raise UnknownModel(
         f"STREAMWAY_MODEL={settings.model!r} is not a model streamway knows; "
         "use `local`, `bedrock:<model-id>` or `openai:<model>`."
     )
+
+
+async def close_model(model: Model) -> None:
+    """Closes what :func:`build_model` opened for ``model`` (the OpenAI-compatible client and
+    its pooled connections); nothing for the others. Call it once no answer is running."""
+    client = _clients.pop(model, None)
+    if client is not None:
+        await client.close()
 
 
 def _is_unreachable(error: BaseException) -> bool:

@@ -184,11 +184,9 @@ class Sandbox:
     @property
     def returning(self) -> bool:
         """Whether the runtime should be back in ``next`` within moments: its invocation
-        ended, or its client has the whole response, and the caller may not have released
-        it yet (a client that has every byte can ask again before the gateway's handler is
-        done). Not when an abandoned function may still be working: even one whose stream
-        was cut off stops only at its next write. A timed-out one is about to be replaced:
-        also worth a short wait."""
+        ended (a timed-out one is about to be replaced) or its client has the whole response.
+        Abandoned by its caller: only a streaming function the emulator hung up on
+        (``stopped``), whose next write fails at once; a buffered one writes at its end."""
         invocation = self.current
         if self._state == "settling":
             return True
@@ -196,7 +194,9 @@ class Sandbox:
             return False
         if not invocation.done:
             return invocation.delivered
-        return (invocation.error or {}).get("errorType") != ABANDONED
+        if (invocation.error or {}).get("errorType") != ABANDONED:
+            return True
+        return invocation.stopped and self.spec.invoke_mode == "response_stream"
 
     async def settle(self) -> None:
         """Waits until the runtime is back in ``next`` after the current invocation; kills the

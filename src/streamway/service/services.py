@@ -18,6 +18,7 @@ from fastapi import Depends
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
+from streamway.agent.providers import close_model
 from streamway.agent.runner import AgentRunner
 from streamway.agent.sessions import SessionStore
 from streamway.config import Settings
@@ -43,7 +44,8 @@ class Services:
 
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    """The services ``settings`` describe, until the block ends (then the store is closed)."""
+    """The services ``settings`` describe, until the block ends (then the store and the
+    model's client are closed)."""
     ping = PingStatus()
     runner = AgentRunner.from_settings(settings.model)
     sessions = SessionStore(
@@ -63,7 +65,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             download_chunks_in_flight=settings.store.download_chunks_in_flight,
         )
     finally:
-        await store.aclose()
+        try:
+            await store.aclose()
+        finally:
+            await close_model(runner.model)
 
 
 def services_lifespan(
