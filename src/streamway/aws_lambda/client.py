@@ -134,7 +134,15 @@ class RuntimeConnection:
         headers: dict[str, str] = {}
         parts: list[bytes] = []
         while True:
-            event = self._conn.next_event()
+            try:
+                event = self._conn.next_event()
+            except h11.RemoteProtocolError as error:
+                # The peer hung up before its reply was whole (streamway's emulator does when
+                # the invocation's caller left just as the function ended): a reset, which the
+                # streaming code takes as the caller gone, not a failure of the app.
+                raise ConnectionResetError(
+                    f"the Runtime API closed the connection: {error}"
+                ) from None
             if event is h11.NEED_DATA:
                 assert self._reader is not None
                 self._conn.receive_data(await self._reader.read(_READ_SIZE))
