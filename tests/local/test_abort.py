@@ -9,7 +9,6 @@ reset (SO_LINGER 0) or an ordinary close after reading the head and a few bytes,
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -25,6 +24,7 @@ import pytest
 from tests.peers.loopback import serve_in_thread
 from tests.peers.openai_chat import OpenAIChatPeer
 from tests.servers import RunningLocal, streamway_local
+from tests.tcp_state import zero_window_probes
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -91,10 +91,6 @@ def leave(
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
-#: /proc/net/tcp's timer code for a connection probing a shut receive window (ICSK_TIME_PROBE0).
-_PROBING_A_SHUT_WINDOW = "04"
-
-
 def wait_until_blocked(local: RunningLocal) -> None:
     """Waits until the function's connection to its Runtime API waits on a shut receive
     window: every buffer between the client and the function is full, and the function is
@@ -102,25 +98,9 @@ def wait_until_blocked(local: RunningLocal) -> None:
     reading (Linux only, from /proc)."""
     [sandbox] = local.functions()["StreamFunction"]["sandboxes"]
     deadline = time.monotonic() + IDLE_WITHIN_S
-    while not _probing(sandbox["pid"]):
+    while zero_window_probes(pid=sandbox["pid"]) is None:
         assert time.monotonic() < deadline, "the function never blocked behind the client"
         time.sleep(0.02)
-
-
-def _probing(pid: int) -> bool:
-    inodes = set()
-    for descriptor in os.listdir(f"/proc/{pid}/fd"):
-        with contextlib.suppress(OSError):
-            link = os.readlink(f"/proc/{pid}/fd/{descriptor}")
-            if link.startswith("socket:["):
-                inodes.add(link[8:-1])
-    with open("/proc/net/tcp", encoding="ascii") as rows:
-        next(rows)
-        for row in rows:
-            fields = row.split()
-            if fields[9] in inodes and fields[5].split(":")[0] == _PROBING_A_SHUT_WINDOW:
-                return True
-    return False
 
 
 def download_head(request_id: str) -> bytes:
