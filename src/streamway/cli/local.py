@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from streamway.aws_contract import DEFAULT_APP
-from streamway.cli.serve import _ensure_default_samples
 
 LOCAL_HELP = (
     "Run API Gateway REST (STREAM and BUFFERED) and Lambda on this machine, from the same "
@@ -92,14 +91,16 @@ def local(
         ),
     ] = None,
 ) -> None:
-    from streamway.config import Settings
+    from streamway.cli.local_settings import prepare_local
+    from streamway.cli.service_extra import ServiceMissing
     from streamway.local.options import LocalOptions
     from streamway.local.server import build_gateway, run
-    from streamway.logs import configure_logging
 
-    settings = Settings()
-    configure_logging(settings.observability.log_level, settings.observability.log_format)
-    _ensure_default_samples(settings.store)
+    try:
+        limits = prepare_local(app)
+    except (ServiceMissing, ValueError) as error:
+        typer.echo(f"streamway local: {error}", err=True)
+        raise typer.Exit(2) from None
     options = LocalOptions(
         host=host,
         port=port,
@@ -118,10 +119,10 @@ def local(
         jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience,
         prices=tuple(price or ()),
-        head_timeout_s=settings.serve.request_head_timeout_s,
-        body_timeout_s=settings.serve.request_body_timeout_s,
-        max_connections=settings.serve.max_connections,
-        keep_alive_timeout_s=settings.serve.keep_alive_timeout_s,
+        head_timeout_s=limits.head_timeout_s,
+        body_timeout_s=limits.body_timeout_s,
+        max_connections=limits.max_connections,
+        keep_alive_timeout_s=limits.keep_alive_timeout_s,
     )
     try:
         gateway = build_gateway(options)
