@@ -5,48 +5,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from streamway.deploy.settings import DeploySettings, LocalModelRefused, default_bundle_path
+from streamway.deploy.package_command import run_package
+from streamway.deploy.settings import DeploySettings, LocalModelRefused
 
 
 def _fail(message: object) -> int:
     print(f"streamway: {message}", file=sys.stderr)
     return 1
-
-
-def run_package(
-    *,
-    python: str,
-    arch: str,
-    out: Path | None,
-    with_local_model: bool,
-    find_links: Sequence[str],
-    pin: bool,
-    project: Path | None,
-) -> int:
-    from streamway.deploy.native import BundleMismatch
-    from streamway.deploy.package import PackagingError, package
-    from streamway.deploy.project import NoCheckout, find_project_root
-    from streamway.deploy.target import Target
-
-    try:
-        target = Target(python, arch)  # type: ignore[arg-type]  # checked in __post_init__
-        report = package(
-            target,
-            out or default_bundle_path(python, arch),
-            project=project or find_project_root(),
-            with_local_model=with_local_model,
-            find_links=find_links,
-            pin=pin,
-        )
-    except (ValueError, PackagingError, BundleMismatch, NoCheckout) as error:
-        return _fail(error)
-    print(report.summary())
-    return 0
 
 
 def _settings() -> DeploySettings:
