@@ -140,7 +140,7 @@ def runtime_bytes(report: BundleReport) -> int:
 
 
 def build(work: Path) -> tuple[BundleReport, BundleReport]:
-    target = Target(HERE, "x86_64")  # type: ignore[arg-type]
+    target = Target(HERE, "x86_64")
     source = work / "hello"
     source.mkdir()
     (source / "main.py").write_text(HELLO_APP)
@@ -187,10 +187,10 @@ async def measure(rounds: int, work: Path) -> None:
                 if round_:
                     times.setdefault((name, kind), []).append(elapsed)
     imports = [runtime_import_s(roots["hello", "bytecode"], python) for _ in range(rounds)]
-    report(hello, own, times, imports, rounds)
+    print_results(hello, own, times, imports, rounds)
 
 
-def report(
+def print_results(
     hello: BundleReport,
     own: BundleReport,
     times: dict[tuple[str, str], list[float]],
