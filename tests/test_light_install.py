@@ -16,12 +16,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from streamway.local.runtime_api import RuntimeAPIServer
 from tests.aws_lambda.fixtures import rest_event
 from tests.emulator import http_response
-from tests.servers import REPO_ROOT, stop_process
+from tests.servers import REPO_ROOT, free_port, stop_process, wait_until_listening
 
 SERVICE_ONLY = ("fastapi", "starlette", "strands", "aiobotocore", "openai", "pydantic_settings")
 
@@ -139,3 +140,29 @@ async def test_the_runtime_serves_a_plain_asgi_app(light_venv: Path, tmp_path: P
     assert prelude["statusCode"] == 201, log.read_text()
     assert prelude["headers"]["x-plain"] == "yes"
     assert b"".join(received) == b"one two three"
+
+
+def test_local_serves_a_plain_asgi_app(light_venv: Path, tmp_path: Path) -> None:
+    """`streamway local --app` from the light install: the gateway and a function process,
+    with nothing of the service installed."""
+    (tmp_path / "plain.py").write_text(PLAIN_APP)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STREAMWAY_", "PYTHON"))}
+    command = [str(light_venv / "bin" / "streamway"), "local", "--port", str(port)]
+    log = tmp_path / "local.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [*command, "--app", "plain:app"],
+            env={**env, "PYTHONPATH": str(tmp_path)},
+            cwd=tmp_path,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_listening(port, process, 60)
+        response = httpx.get(f"http://127.0.0.1:{port}/dev/download/anything", timeout=60)
+    finally:
+        stop_process(process)
+    assert response.status_code == 201, log.read_text()[-3000:]
+    assert response.headers["x-plain"] == "yes"
+    assert response.content == b"one two three"
