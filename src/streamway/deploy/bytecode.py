@@ -15,7 +15,9 @@ of a deployed function never changes, the zip's timestamps are all 1980 (archive
 Lambda's unpacked mtimes are not ours to choose, so a timestamp ``.pyc`` could be judged
 stale and recompiled at every cold start; a checked hash would read and hash every source
 file at import. Paths inside the bytecode (tracebacks) are given as under ``/var/task``,
-not the build's temporary directory, so two builds give the same bytes.
+not the build's temporary directory, and the files are compiled in one process, in
+compileall's sorted order: marshal marks an object for sharing by its reference count, which
+in parallel workers depends on what each compiled before, so two builds give the same bytes.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def compile_tree(python: Path, root: Path) -> int:
     """Compiles every ``.py`` under ``root`` with ``python``; returns how many did not compile
     (files no import would load, such as templates or another Python's code: they stay as
     source, as an install leaves them)."""
-    command = [str(python), "-m", "compileall", "-q", "-j", "0"]
+    command = [str(python), "-m", "compileall", "-q"]
     command += ["--invalidation-mode", "unchecked-hash", "-d", TASK_ROOT, str(root)]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     return sum(line.startswith("*** Error compiling") for line in completed.stdout.splitlines())
