@@ -10,10 +10,12 @@ streamway`` resolves to here, in about a second rather than a network install's 
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -166,3 +168,24 @@ def test_local_serves_a_plain_asgi_app(light_venv: Path, tmp_path: Path) -> None
     assert response.status_code == 201, log.read_text()[-3000:]
     assert response.headers["x-plain"] == "yes"
     assert response.content == b"one two three"
+
+
+def test_package_builds_a_user_bundle(light_venv: Path, tmp_path: Path) -> None:
+    """The packager from the light install: pip is there, and nothing else is needed."""
+    (tmp_path / "plain.py").write_text(PLAIN_APP)
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    result = run(
+        light_venv,
+        "streamway",
+        *("package", "--app", "plain:app", "--source", str(tmp_path)),
+        *("--python", here, "--arch", "x86_64", "--out", str(tmp_path / "plain.zip")),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "streamway runtime" in result.stdout
+    with zipfile.ZipFile(tmp_path / "plain.zip") as archive:
+        names = archive.namelist()
+    assert "plain.py" in names
+    assert "streamway/aws_lambda/runtime.py" in names
+    assert {name.split("/", 1)[0] for name in names if name.endswith(".dist-info/RECORD")} == {
+        f"h11-{importlib.metadata.version('h11')}.dist-info"
+    }
