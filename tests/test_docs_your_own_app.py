@@ -23,12 +23,6 @@ from streamway.cli import cli
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "your-own-app.md"
 
-#: Options of other branches of issue 14 that this branch is written against; strict xfail,
-#: so the test fails once they exist, and the entry must be removed then.
-AWAITING: dict[str, set[str]] = {
-    "package": {"--app", "--handler", "--requirements", "--source"},
-}
-
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 
 
@@ -67,20 +61,7 @@ def test_the_guide_shows_each_step() -> None:
 
 
 def _cases() -> list[object]:
-    cases: list[object] = []
-    for args in guide_commands():
-        awaited = AWAITING.get(args[0], set()) & set(args)
-        marks = (
-            [
-                pytest.mark.xfail(
-                    raises=UsageError, strict=True, reason=f"awaits {sorted(awaited)} (issue 14)"
-                )
-            ]
-            if awaited
-            else []
-        )
-        cases.append(pytest.param(args, marks=marks, id=" ".join(args)))
-    return cases
+    return [pytest.param(args, id=" ".join(args)) for args in guide_commands()]
 
 
 @pytest.mark.parametrize("args", _cases())

@@ -7,37 +7,27 @@ import asyncio
 import os
 import shutil
 import stat
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from streamway.aws_contract import HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE
+from streamway.deploy.bytecode import cache_tag, find_interpreter
 from streamway.deploy.native import BundleMismatch, check_bundle, tag_matches
 from streamway.deploy.package import LAMBDA_UNZIPPED_LIMIT, package
 from streamway.deploy.target import Target
 from streamway.local.runtime_api import RuntimeAPIServer, split_prelude
 from tests.aws_lambda.fixtures import rest_event
+from tests.deploy.bundles import HERE, lambda_python, start_function, unpack
 from tests.deploy.conftest import BuildBundle
 from tests.servers import REPO_ROOT, stop_process
 
 # Building a bundle is a pip install of ~80 wheels: minutes on a cold cache.
 pytestmark = pytest.mark.timeout(900)
 
-HERE = f"{sys.version_info.major}.{sys.version_info.minor}"
 #: Both architectures and two Pythons, without building all four combinations.
 TARGETS = [("3.12", "arm64"), ("3.12", "x86_64"), (HERE, "x86_64")]
-
-
-def unpack(bundle: Path, destination: Path) -> Path:
-    """Extracts as Lambda does, keeping the mode bits zipfile.extractall would drop."""
-    with zipfile.ZipFile(bundle) as archive:
-        for info in archive.infolist():
-            path = Path(archive.extract(info, destination))
-            path.chmod((info.external_attr >> 16) & 0o777)
-    return destination
 
 
 @pytest.mark.parametrize(("python", "arch"), TARGETS)
@@ -59,10 +49,17 @@ def test_bundle_layout_and_tags(build_bundle: BuildBundle, python: str, arch: st
     # Reproducible: every entry at the zip epoch, in sorted order.
     assert list(infos) == sorted(infos)
     assert {info.date_time for info in infos.values()} == {(1980, 1, 1, 0, 0, 0)}
-    # Trimmed: no bytecode, no test suites, no console scripts, no aws_cdk or local model.
-    assert not [n for n in infos if "__pycache__" in n or n.endswith(".pyc")]
+    # Trimmed: no test suites, no console scripts, no aws_cdk, local model or pip.
     assert not [n for n in infos if "/tests/" in n or n.startswith("bin/")]
-    assert not [n for n in infos if n.startswith(("aws_cdk", "llama_cpp", "jsii"))]
+    assert not [n for n in infos if n.startswith(("aws_cdk", "llama_cpp", "jsii", "pip/"))]
+    # Bytecode for the target's Python only, compiled ahead (when this machine has one).
+    tag = cache_tag(python)
+    pycs = [n for n in infos if n.endswith((".pyc", ".pyo"))]
+    assert all("__pycache__/" in n and n.endswith(f".{tag}.pyc") for n in pycs)
+    assert (report.compiled_by is not None) == (find_interpreter(python) is not None)
+    if report.compiled_by is not None:
+        assert f"streamway/aws_lambda/__pycache__/runtime.{tag}.pyc" in infos
+        assert f"fastapi/__pycache__/applications.{tag}.pyc" in infos
 
     # Native wheels are the target's, read from their own WHEEL files.
     native = {
@@ -148,29 +145,6 @@ def test_package_refuses_a_bundle_that_carries_a_wrong_arch_file(
     assert not out.exists()
 
 
-def _lambda_python(tmp_path: Path) -> Path:
-    """This machine's base interpreter with no site-packages (-S), as Lambda's runtime would
-    have: everything streamway imports must come from the bundle."""
-    python = tmp_path / f"python{HERE}"
-    python.write_text(f'#!/bin/sh\nexec "{sys._base_executable}" -S "$@"\n')
-    python.chmod(0o755)
-    return python
-
-
-def _start_function(
-    task_root: Path, python: Path, env: dict[str, str], log: Path
-) -> subprocess.Popen[bytes]:
-    with log.open("wb") as log_file:
-        # Lambda runs the wrapper with the managed runtime's own command line.
-        return subprocess.Popen(
-            [str(task_root / "exec-wrapper"), str(python), "-m", "awslambdaric"],
-            env=env,
-            cwd=task_root,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-
-
 async def test_bundle_for_this_machine_streams_a_download_through_the_runtime_api(
     build_bundle: BuildBundle, tmp_path: Path
 ) -> None:
@@ -191,7 +165,7 @@ async def test_bundle_for_this_machine_streams_a_download_through_the_runtime_ap
             "STREAMWAY_LAMBDA_INVOKE_MODE": "response_stream",
         }
         log = tmp_path / "function.log"
-        process = _start_function(task_root, _lambda_python(tmp_path), env, log)
+        process = start_function(task_root, lambda_python(tmp_path), env, log)
         try:
             invocation = await api.invoke(rest_event("/download/big.bin"))
             result = await asyncio.wait_for(invocation.result(), 120)

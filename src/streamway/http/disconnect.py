@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, MutableMapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from starlette.types import Receive, Send
+if TYPE_CHECKING:  # annotations only: the light install has no starlette
+    from starlette.types import Receive, Send
+
 
 T = TypeVar("T")
 

@@ -14,8 +14,6 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from starlette.types import Scope, Send
-
 from streamway.api.definition import API_KEY_SCHEME, JWT_SCHEME, Route
 from streamway.aws_contract import TransferMode
 from streamway.local.functions import FunctionPool
@@ -24,6 +22,8 @@ from streamway.local.metering import Meter
 from streamway.local.rest_event import RequestIds
 
 if TYPE_CHECKING:
+    from starlette.types import Scope, Send
+
     from streamway.local.auth import GatewayAuth
 
 log = logging.getLogger("streamway.local.gateway")

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-
-from starlette.types import Receive, Scope, Send
+from typing import TYPE_CHECKING
 
 from streamway.local.control_routes import LOCAL_PREFIX, ControlRoutes
 from streamway.local.metering import Meter
 from streamway.local.request_cycle import GatewayConfig, RequestCycle
+
+if TYPE_CHECKING:  # annotations only: the light install has no starlette
+    from starlette.types import Receive, Scope, Send
 
 metering_log = logging.getLogger("streamway.local.metering")
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from starlette.types import Send
+if TYPE_CHECKING:  # annotations only: the light install has no starlette
+    from starlette.types import Send
 
 
 @dataclass(frozen=True)

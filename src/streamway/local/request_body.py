@@ -8,10 +8,12 @@ streamway local (API Gateway cuts slow clients on terms it does not document).
 from __future__ import annotations
 
 import asyncio
-
-from starlette.types import Receive
+from typing import TYPE_CHECKING
 
 from streamway.http.disconnect import ClientGone
+
+if TYPE_CHECKING:  # annotations only: the light install has no starlette
+    from starlette.types import Receive
 
 
 class BodyTooLarge(Exception):

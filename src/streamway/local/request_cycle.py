@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
-from starlette.types import Receive, Scope, Send
-
 from streamway.api.definition import API_KEY_SCHEME, ApiDefinition, Route
 from streamway.aws_contract import LAMBDA_MAX_REQUEST_BYTES, TransferMode, error_object
 from streamway.http.disconnect import ClientGone, until_disconnect
@@ -48,6 +46,8 @@ from streamway.local.throttle import Pacer
 from streamway.observability import tracing
 
 if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
     from streamway.local.auth import GatewayAuth
 
 # One logger for the whole gateway, whichever module writes (bench/soak_watch.py reads it).

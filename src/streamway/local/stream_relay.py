@@ -25,9 +25,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
-
-from starlette.types import Send
+from typing import TYPE_CHECKING, Protocol
 
 from streamway.aws_contract import PRELUDE_DELIMITER, PRELUDE_MAX_BYTES
 from streamway.local import gateway_responses as responses
@@ -37,6 +35,9 @@ from streamway.local.response_head import content_length, parse_prelude
 from streamway.local.runtime_api import Invocation
 from streamway.local.throttle import Pacer
 from streamway.logs import AlreadyLogged
+
+if TYPE_CHECKING:  # annotations only: the light install has no starlette
+    from starlette.types import Send
 
 
 class Progress(Protocol):
