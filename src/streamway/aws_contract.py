@@ -67,6 +67,8 @@ LAMBDA_MAX_TIMEOUT_S = 900.0
 #: The largest synchronous invoke payload, and the largest buffered response.
 LAMBDA_MAX_REQUEST_BYTES = 6 * MiB
 LAMBDA_MAX_BUFFERED_RESPONSE_BYTES = 6 * MiB
+#: The largest asynchronous (``Event``) invoke payload.
+LAMBDA_MAX_ASYNC_REQUEST_BYTES = 1 * MiB
 #: The largest streamed response (soft limit).
 LAMBDA_MAX_STREAMED_RESPONSE_BYTES = 200 * MiB
 #: A streamed response's first 6 MB go at full speed, then at most 2 MB/s.

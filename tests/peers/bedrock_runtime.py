@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from starlette.types import Receive, Scope, Send
 
-from tests.peers.event_stream import event_message, exception_message
+from streamway.local.lambda_api.event_stream import event_message, exception_message
 from tests.peers.loopback import read_body
 from tests.peers.sigv4 import is_signed_by
 

@@ -2,7 +2,8 @@
 function process through its Runtime API emulator, as API Gateway REST relays to Lambda.
 
 Each request under a stage runs one :class:`~streamway.local.request_cycle.RequestCycle`;
-``/_local/*`` goes to the control routes (:mod:`streamway.local.control_routes`). The
+``/_local/*`` goes to the control routes (:mod:`streamway.local.control_routes`), the Lambda
+API's paths to :mod:`streamway.local.lambda_api` (outside the stage, as on AWS). The
 lifespan's shutdown stops the function processes and logs the run's cost.
 """
 
@@ -13,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from streamway.local.control_routes import LOCAL_PREFIX, ControlRoutes
+from streamway.local.lambda_api import LambdaApi
 from streamway.local.metering import Meter
 from streamway.local.request_cycle import GatewayConfig, RequestCycle
 
@@ -29,6 +31,7 @@ class LocalGateway:
         self.config = config
         self.meter = meter or Meter()
         self.control = ControlRoutes(config.pools, self.meter, config.auth)
+        self.lambda_api = LambdaApi(config.pools.values(), body_timeout_s=config.body_timeout_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -39,6 +42,8 @@ class LocalGateway:
             # endpoint.
             if scope["path"].startswith(LOCAL_PREFIX):
                 await self.control(scope, send)
+            elif LambdaApi.serves(scope["path"]):
+                await self.lambda_api(scope, receive, send)
             else:
                 await RequestCycle(self.config, self.meter, scope, receive, send).run()
 
@@ -54,6 +59,7 @@ class LocalGateway:
 
     async def close(self) -> None:
         """Stops every function process and logs what the run would have cost on AWS."""
+        await self.lambda_api.close()
         await asyncio.gather(*(pool.close() for pool in self.config.pools.values()))
         totals = {k: v for k, v in self.meter.summary().items() if k != "recent"}
         metering_log.info("metering summary\n%s", self.meter.summary_text(), extra=totals)

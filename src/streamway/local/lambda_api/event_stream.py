@@ -1,7 +1,8 @@
 """The AWS event-stream binary framing (``application/vnd.amazon.eventstream``), encoding side.
 
+What Lambda's ``InvokeWithResponseStream`` answers in (and the tests' Bedrock peer).
 botocore only ships a decoder (``botocore.eventstream.EventStreamBuffer``): clients never
-send event streams to Bedrock, so the peer has to frame its messages by hand. One message:
+send event streams, so a server frames its messages itself. One message:
 
     prelude   total length (uint32) | headers length (uint32) | CRC32 of those 8 bytes
     headers   name length (uint8) | name | value type (uint8, 7 = string)
@@ -44,6 +45,10 @@ def encode_message(headers: Mapping[str, str], payload: bytes) -> bytes:
     return message + _CRC.pack(zlib.crc32(message))
 
 
+#: The content type of the whole response.
+CONTENT_TYPE = "application/vnd.amazon.eventstream"
+
+
 def event_message(event_type: str, body: Mapping[str, Any]) -> bytes:
     """An ``event`` message, e.g. ``contentBlockDelta`` with its JSON body."""
     return encode_message(
@@ -53,6 +58,18 @@ def event_message(event_type: str, body: Mapping[str, Any]) -> bytes:
             ":message-type": "event",
         },
         json.dumps(body, separators=(",", ":")).encode(),
+    )
+
+
+def blob_message(event_type: str, payload: bytes) -> bytes:
+    """An ``event`` message whose payload is raw bytes (Lambda's ``PayloadChunk``)."""
+    return encode_message(
+        {
+            ":event-type": event_type,
+            ":content-type": "application/octet-stream",
+            ":message-type": "event",
+        },
+        payload,
     )
 
 

@@ -1,0 +1,81 @@
+"""The Lambda service's own refusals (before any function runs), as boto3 reads them.
+
+A refusal is a status, ``x-amzn-ErrorType`` naming the exception and a JSON body with
+``Type`` and ``message``: botocore's REST-JSON parser takes the code from the header and the
+message from the body, and raises the client's exception class of that name
+(``client.exceptions.ResourceNotFoundException``...).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from streamway.aws_contract import LAMBDA_MAX_REQUEST_BYTES
+
+if TYPE_CHECKING:  # annotations only: the light install has no starlette
+    from starlette.types import Send
+
+
+class LambdaApiError(Exception):
+    """One of the service's answers to a request it will not run."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, error_type: str = "User", **extra: str
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.error_type = error_type
+        self.extra = extra
+
+    def body(self) -> bytes:
+        return json.dumps({"Type": self.error_type, "message": self.message, **self.extra}).encode()
+
+    async def send(self, send: Send, request_id: str) -> None:
+        body = self.body()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-amzn-requestid", request_id.encode()),
+            (b"x-amzn-errortype", self.code.encode()),
+        ]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def function_not_found(arn: str) -> LambdaApiError:
+    return LambdaApiError(404, "ResourceNotFoundException", f"Function not found: {arn}")
+
+
+def invalid_parameter(message: str) -> LambdaApiError:
+    return LambdaApiError(400, "InvalidParameterValueException", message)
+
+
+def invalid_content(message: str) -> LambdaApiError:
+    return LambdaApiError(
+        400, "InvalidRequestContentException", f"Could not parse request body into json: {message}"
+    )
+
+
+def request_too_large(limit: int = LAMBDA_MAX_REQUEST_BYTES) -> LambdaApiError:
+    return LambdaApiError(
+        413,
+        "RequestTooLargeException",
+        f"Request must be smaller than {limit} bytes for the InvokeFunction operation",
+    )
+
+
+def too_many_requests() -> LambdaApiError:
+    """Every sandbox of the function is busy at its concurrency limit."""
+    return LambdaApiError(
+        429,
+        "TooManyRequestsException",
+        "Rate Exceeded.",
+        Reason="ConcurrentInvocationLimitExceeded",
+    )
+
+
+def unknown_operation() -> LambdaApiError:
+    return LambdaApiError(404, "UnknownOperationException", "Unknown operation")

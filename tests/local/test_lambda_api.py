@@ -1,0 +1,192 @@
+"""The Lambda API on ``streamway local``'s port, through the real boto3 ``lambda`` client.
+
+The function is tests/aws_lambda/handlers.py's ``async_generator`` (StreamFunction): it sends
+``first ``, waits at a *gate* when the event names one (a loopback port the test opens after
+the first chunk arrived), then ``second``; ``fail`` makes it fail before or after ``first``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.servers import RunningLocal, streamway_local
+
+pytestmark = pytest.mark.timeout(120)
+
+FUNCTION = "StreamFunction"
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[RunningLocal]:
+    with streamway_local(
+        args=("--handler", "tests.aws_lambda.handlers.async_generator")
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(local: RunningLocal) -> Any:
+    return boto3.client(
+        "lambda",
+        endpoint_url=local.root,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(retries={"max_attempts": 1}, read_timeout=60),
+    )
+
+
+def _body(payload: bytes) -> bytes:
+    """The body after the streaming function's prelude (its HTTP status and headers)."""
+    return payload.split(b"\x00" * 8, 1)[-1]
+
+
+def test_invoke_answers_the_whole_payload(client: Any) -> None:
+    response = client.invoke(FunctionName=FUNCTION, Payload=b"{}")
+    assert response["StatusCode"] == 200
+    assert "FunctionError" not in response
+    assert response["ExecutedVersion"] == "$LATEST"
+    assert _body(response["Payload"].read()) == b"first second"
+
+
+@pytest.mark.parametrize(
+    ("name", "qualifier"),
+    [
+        (f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}", None),
+        (f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}:$LATEST", None),
+        (f"123456789012:function:{FUNCTION}", None),
+        (f"{FUNCTION}:live", "live"),
+        (FUNCTION, "live"),
+    ],
+)
+def test_a_function_is_named_by_arn_and_qualifier(
+    client: Any, name: str, qualifier: str | None
+) -> None:
+    extra = {"Qualifier": qualifier} if qualifier else {}
+    response = client.invoke(FunctionName=name, Payload=b"{}", **extra)
+    assert response["StatusCode"] == 200
+    assert _body(response["Payload"].read()) == b"first second"
+
+
+def test_a_function_error_is_unhandled_with_the_error_object(client: Any) -> None:
+    response = client.invoke(FunctionName=FUNCTION, Payload=json.dumps({"fail": "early"}))
+    assert response["StatusCode"] == 200
+    assert response["FunctionError"] == "Unhandled"
+    error = json.loads(response["Payload"].read())
+    assert error["errorType"] == "ValueError"
+    assert error["errorMessage"] == "no answer for this one"
+
+
+def test_dry_run_is_204_without_running(client: Any) -> None:
+    response = client.invoke(FunctionName=FUNCTION, InvocationType="DryRun", Payload=b"{}")
+    assert response["StatusCode"] == 204
+    assert response["Payload"].read() == b""
+
+
+def test_event_is_202_then_runs(client: Any) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as gate:
+        gate.settimeout(60)
+        event = {"gate": gate.getsockname()[1]}
+        response = client.invoke(
+            FunctionName=FUNCTION, InvocationType="Event", Payload=json.dumps(event)
+        )
+        assert response["StatusCode"] == 202
+        connection, _ = gate.accept()  # the function reached its gate: it ran after the 202
+        with connection:
+            connection.sendall(b"x")
+
+
+def _events(response: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    for event in response["EventStream"]:
+        ((kind, value),) = event.items()
+        yield kind, value
+
+
+def test_invoke_with_response_stream_sends_chunks_as_they_come(client: Any) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as gate:
+        gate.settimeout(60)
+        payload = json.dumps({"gate": gate.getsockname()[1]})
+        response = client.invoke_with_response_stream(FunctionName=FUNCTION, Payload=payload)
+        assert response["StatusCode"] == 200
+        assert response["ExecutedVersion"] == "$LATEST"
+        events = _events(response)
+        received = b""
+        while not received.endswith(b"first "):
+            kind, value = next(events)
+            assert kind == "PayloadChunk"
+            received += value["Payload"]
+        connection, _ = gate.accept()  # the function waits there: "second" is not sent yet
+        with connection:
+            connection.sendall(b"x")
+        rest = list(events)
+    assert rest[-1] == ("InvokeComplete", {})
+    received += b"".join(value["Payload"] for kind, value in rest[:-1])
+    assert _body(received) == b"first second"
+
+
+def test_a_failure_mid_stream_is_invoke_complete_with_the_error(client: Any) -> None:
+    payload = json.dumps({"fail": "late"})
+    response = client.invoke_with_response_stream(FunctionName=FUNCTION, Payload=payload)
+    events = list(_events(response))
+    kind, complete = events[-1]
+    assert kind == "InvokeComplete"
+    assert complete["ErrorCode"] == "RuntimeError"
+    assert complete["ErrorDetails"] == "broke after the first chunk"
+    chunks = b"".join(value["Payload"] for kind, value in events[:-1])
+    assert _body(chunks) == b"first "
+
+
+def test_an_unknown_function_is_resource_not_found(client: Any) -> None:
+    with pytest.raises(client.exceptions.ResourceNotFoundException) as raised:
+        client.invoke(FunctionName="NoSuchFunction", Payload=b"{}")
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert "function:NoSuchFunction" in raised.value.response["Error"]["Message"]
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.invoke_with_response_stream(FunctionName="NoSuchFunction", Payload=b"{}")
+
+
+def test_a_payload_that_is_not_json_is_invalid_request_content(client: Any) -> None:
+    with pytest.raises(client.exceptions.InvalidRequestContentException) as raised:
+        client.invoke(FunctionName=FUNCTION, Payload=b"not json")
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_a_payload_over_6_mb_is_request_too_large(client: Any) -> None:
+    payload = json.dumps({"pad": "x" * (6 * 1024 * 1024)})
+    with pytest.raises(client.exceptions.RequestTooLargeException) as raised:
+        client.invoke(FunctionName=FUNCTION, Payload=payload)
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+
+
+def test_an_event_payload_over_1_mb_is_request_too_large(client: Any) -> None:
+    payload = json.dumps({"pad": "x" * (1024 * 1024)})
+    with pytest.raises(client.exceptions.RequestTooLargeException):
+        client.invoke(FunctionName=FUNCTION, InvocationType="Event", Payload=payload)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {"InvocationType": "Sometimes"},
+        {"LogType": "Everything"},
+        {"FunctionName": f"{FUNCTION}:one", "Qualifier": "two"},
+    ],
+)
+def test_bad_parameters_are_invalid_parameter_value(client: Any, call: dict[str, str]) -> None:
+    with pytest.raises(client.exceptions.InvalidParameterValueException) as raised:
+        client.invoke(**{"FunctionName": FUNCTION, "Payload": b"{}", **call})
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_event_is_not_a_streaming_invocation_type(client: Any) -> None:
+    with pytest.raises(client.exceptions.InvalidParameterValueException):
+        client.invoke_with_response_stream(
+            FunctionName=FUNCTION, InvocationType="Event", Payload=b"{}"
+        )
