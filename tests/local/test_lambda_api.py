@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from tests.servers import RunningLocal, streamway_local
 
@@ -190,3 +191,21 @@ def test_event_is_not_a_streaming_invocation_type(client: Any) -> None:
         client.invoke_with_response_stream(
             FunctionName=FUNCTION, InvocationType="Event", Payload=b"{}"
         )
+
+
+def test_the_lambda_api_is_off_when_the_api_needs_credentials() -> None:
+    """Otherwise it would invoke the functions past --api-key (it cannot check the key)."""
+    args = ("--handler", "tests.aws_lambda.handlers.async_generator", "--api-key", "k" * 20)
+    with streamway_local(args=args) as running:
+        guarded = boto3.client(
+            "lambda",
+            endpoint_url=running.root,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+            config=Config(retries={"max_attempts": 1}),
+        )
+        with pytest.raises(ClientError) as raised:
+            guarded.invoke(FunctionName=FUNCTION, Payload=b"{}")
+    assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

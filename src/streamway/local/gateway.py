@@ -31,7 +31,11 @@ class LocalGateway:
         self.config = config
         self.meter = meter or Meter()
         self.control = ControlRoutes(config.pools, self.meter, config.auth)
-        self.lambda_api = LambdaApi(config.pools.values(), body_timeout_s=config.body_timeout_s)
+        self.lambda_api = LambdaApi(
+            config.pools.values(),
+            body_timeout_s=config.body_timeout_s,
+            guarded=config.auth is not None,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

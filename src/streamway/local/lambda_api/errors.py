@@ -77,5 +77,13 @@ def too_many_requests() -> LambdaApiError:
     )
 
 
+def access_denied() -> LambdaApiError:
+    return LambdaApiError(
+        403,
+        "AccessDeniedException",
+        "The Lambda API is off while --api-key or --jwks guard the API (it would bypass them)",
+    )
+
+
 def unknown_operation() -> LambdaApiError:
     return LambdaApiError(404, "UnknownOperationException", "Unknown operation")

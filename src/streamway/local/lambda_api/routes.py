@@ -9,7 +9,8 @@ at the paths and headers botocore's service model gives them, outside the stage.
 The functions are the pools ``streamway local`` runs (StreamFunction, BufferedFunction), by
 name, ARN and qualifier (:mod:`streamway.local.lambda_api.names`). The request is checked as
 Lambda checks it before any function runs: the function exists, the invocation type, the
-payload's size (6 MB; 1 MB for Event) and that it is JSON.
+payload's size (6 MB; 1 MB for Event) and that it is JSON. With auth configured for the API
+the Lambda API is off (403 AccessDeniedException): it cannot check the API's credentials.
 """
 
 from __future__ import annotations
@@ -59,9 +60,14 @@ class _Call:
 class LambdaApi:
     """The ASGI side of the Lambda API, over the functions' pools."""
 
-    def __init__(self, pools: Iterable[FunctionPool], *, body_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, pools: Iterable[FunctionPool], *, body_timeout_s: float = 30.0, guarded: bool = False
+    ) -> None:
         self.functions = {pool.spec.name: pool for pool in pools}
         self.body_timeout_s = body_timeout_s
+        #: The API's routes need credentials (--api-key, --jwks): the Lambda API, which has
+        #: no way to check them (SigV4 is boto3's Authorization), would be a way around them.
+        self.guarded = guarded
         self._background: set[asyncio.Task[None]] = set()
 
     @staticmethod
@@ -72,6 +78,8 @@ class LambdaApi:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = str(uuid.uuid4())
         try:
+            if self.guarded:
+                raise errors.access_denied()
             call = _call(scope)
             pool = self.functions.get(call.function.name)
             if pool is None:
