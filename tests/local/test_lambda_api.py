@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,6 +23,8 @@ from tests.servers import RunningLocal, streamway_local
 pytestmark = pytest.mark.timeout(120)
 
 FUNCTION = "StreamFunction"
+#: An API with STREAM and BUFFERED routes: both functions run.
+TWO_FUNCTIONS = str(Path(__file__).with_name("api.yaml"))
 
 
 @pytest.fixture(scope="module")
@@ -209,3 +212,48 @@ def test_the_lambda_api_is_off_when_the_api_needs_credentials() -> None:
             guarded.invoke(FunctionName=FUNCTION, Payload=b"{}")
     assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_every_sandbox_busy_is_too_many_requests(client: Any) -> None:
+    """Two streams held at their gates fill the default --concurrency of 2."""
+    with (
+        socket.create_server(("127.0.0.1", 0)) as first_gate,
+        socket.create_server(("127.0.0.1", 0)) as second_gate,
+    ):
+        held = []
+        for gate in (first_gate, second_gate):
+            gate.settimeout(60)
+            payload = json.dumps({"gate": gate.getsockname()[1]})
+            response = client.invoke_with_response_stream(FunctionName=FUNCTION, Payload=payload)
+            events = _events(response)
+            next(events)  # the first chunk: the function now waits at its gate
+            held.append(events)
+        with pytest.raises(client.exceptions.TooManyRequestsException) as raised:
+            client.invoke(FunctionName=FUNCTION, Payload=b"{}")
+        assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+        for gate, events in zip((first_gate, second_gate), held, strict=True):
+            connection, _ = gate.accept()
+            with connection:
+                connection.sendall(b"x")
+            assert list(events)[-1] == ("InvokeComplete", {})
+
+
+def test_both_functions_of_a_definition_answer_invoke() -> None:
+    """BufferedFunction answers its proxy response; StreamFunction its prelude and body."""
+    event = {"httpMethod": "GET", "path": "/x/multi", "headers": {}, "requestContext": {}}
+    with streamway_local(
+        args=("--definition", TWO_FUNCTIONS, "--app", "tests.local.apps:app")
+    ) as running:
+        both = boto3.client(
+            "lambda",
+            endpoint_url=running.root,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
+        buffered = both.invoke(FunctionName="BufferedFunction", Payload=json.dumps(event))
+        streamed = both.invoke(FunctionName="StreamFunction", Payload=json.dumps(event))
+    assert json.loads(buffered["Payload"].read())["body"] == "multi"
+    prelude, body = streamed["Payload"].read().split(b"\x00" * 8, 1)
+    assert json.loads(prelude)["statusCode"] == 200
+    assert body == b"multi"
