@@ -35,16 +35,21 @@ def local() -> Iterator[RunningLocal]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def client(local: RunningLocal) -> Any:
+def lambda_client(running: RunningLocal) -> Any:
+    """boto3's client, pointed at ``streamway local``, with no retries (a 429 is seen)."""
     return boto3.client(
         "lambda",
-        endpoint_url=local.root,
+        endpoint_url=running.root,
         region_name="us-east-1",
         aws_access_key_id="x",
         aws_secret_access_key="x",
         config=Config(retries={"max_attempts": 1}, read_timeout=60),
     )
+
+
+@pytest.fixture(scope="module")
+def client(local: RunningLocal) -> Any:
+    return lambda_client(local)
 
 
 def _body(payload: bytes) -> bytes:
@@ -200,14 +205,7 @@ def test_the_lambda_api_is_off_when_the_api_needs_credentials() -> None:
     """Otherwise it would invoke the functions past --api-key (it cannot check the key)."""
     args = ("--handler", "tests.aws_lambda.handlers.async_generator", "--api-key", "k" * 20)
     with streamway_local(args=args) as running:
-        guarded = boto3.client(
-            "lambda",
-            endpoint_url=running.root,
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
-            config=Config(retries={"max_attempts": 1}),
-        )
+        guarded = lambda_client(running)
         with pytest.raises(ClientError) as raised:
             guarded.invoke(FunctionName=FUNCTION, Payload=b"{}")
     assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
@@ -244,16 +242,27 @@ def test_both_functions_of_a_definition_answer_invoke() -> None:
     with streamway_local(
         args=("--definition", TWO_FUNCTIONS, "--app", "tests.local.apps:app")
     ) as running:
-        both = boto3.client(
-            "lambda",
-            endpoint_url=running.root,
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
-        )
+        both = lambda_client(running)
         buffered = both.invoke(FunctionName="BufferedFunction", Payload=json.dumps(event))
         streamed = both.invoke(FunctionName="StreamFunction", Payload=json.dumps(event))
     assert json.loads(buffered["Payload"].read())["body"] == "multi"
     prelude, body = streamed["Payload"].read().split(b"\x00" * 8, 1)
     assert json.loads(prelude)["statusCode"] == 200
     assert body == b"multi"
+
+
+def test_a_failure_before_any_chunk_is_invoke_complete_alone(client: Any) -> None:
+    payload = json.dumps({"fail": "early"})
+    response = client.invoke_with_response_stream(FunctionName=FUNCTION, Payload=payload)
+    assert response["StatusCode"] == 200
+    events = list(_events(response))
+    assert [kind for kind, _ in events if kind == "InvokeComplete"] == ["InvokeComplete"]
+    assert events[-1][1]["ErrorCode"] == "ValueError"
+
+
+def test_dry_run_of_a_stream_is_empty(client: Any) -> None:
+    response = client.invoke_with_response_stream(
+        FunctionName=FUNCTION, InvocationType="DryRun", Payload=b"{}"
+    )
+    assert response["StatusCode"] == 204
+    assert list(_events(response)) == []

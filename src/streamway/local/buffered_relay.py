@@ -50,7 +50,7 @@ async def collect(
     the integration timeout) and shapes it, or says why API Gateway answers instead."""
     try:
         async with asyncio.timeout(max(deadline - time.perf_counter(), 0)):
-            payload = await _payload(invocation)
+            payload = await whole_payload(invocation)
     except TimeoutError:
         return GatewayAnswer(responses.INTEGRATION_TIMEOUT, "integration timeout")
     if payload is None:
@@ -72,8 +72,8 @@ async def collect(
         return GatewayAnswer(responses.INTERNAL_ERROR, "isBase64Encoded but the body is not base64")
 
 
-async def _payload(invocation: Invocation) -> bytes | None:
-    """The function's whole payload; None once it passes Lambda's cap."""
+async def whole_payload(invocation: Invocation) -> bytes | None:
+    """The function's whole payload; None once it passes Lambda's cap (6 MB)."""
     parts: list[BodyBytes] = []
     size = 0
     async for chunk in invocation.chunks():

@@ -51,35 +51,31 @@ CONTENT_TYPE = "application/vnd.amazon.eventstream"
 
 def event_message(event_type: str, body: Mapping[str, Any]) -> bytes:
     """An ``event`` message, e.g. ``contentBlockDelta`` with its JSON body."""
-    return encode_message(
-        {
-            ":event-type": event_type,
-            ":content-type": "application/json",
-            ":message-type": "event",
-        },
-        json.dumps(body, separators=(",", ":")).encode(),
-    )
+    return _typed("event", event_type, "application/json", _json(body))
 
 
 def blob_message(event_type: str, payload: bytes) -> bytes:
     """An ``event`` message whose payload is raw bytes (Lambda's ``PayloadChunk``)."""
+    return _typed("event", event_type, "application/octet-stream", payload)
+
+
+def exception_message(exception_type: str, body: Mapping[str, Any]) -> bytes:
+    """An ``exception`` message: how Bedrock reports a failure after the stream started."""
+    return _typed("exception", exception_type, "application/json", _json(body))
+
+
+def _typed(message_type: str, type_name: str, content_type: str, payload: bytes) -> bytes:
+    """A message of ``message_type`` (``event``, ``exception``) named ``type_name`` in its
+    ``:event-type`` or ``:exception-type`` header."""
     return encode_message(
         {
-            ":event-type": event_type,
-            ":content-type": "application/octet-stream",
-            ":message-type": "event",
+            f":{message_type}-type": type_name,
+            ":content-type": content_type,
+            ":message-type": message_type,
         },
         payload,
     )
 
 
-def exception_message(exception_type: str, body: Mapping[str, Any]) -> bytes:
-    """An ``exception`` message: how Bedrock reports a failure after the stream started."""
-    return encode_message(
-        {
-            ":exception-type": exception_type,
-            ":content-type": "application/json",
-            ":message-type": "exception",
-        },
-        json.dumps(body, separators=(",", ":")).encode(),
-    )
+def _json(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()

@@ -27,6 +27,7 @@ from streamway.aws_contract import (
     error_object,
 )
 from streamway.http.disconnect import until_disconnect
+from streamway.local.buffered_relay import whole_payload
 from streamway.local.functions import ABANDONED, FunctionPool, InitFailed, Throttled
 from streamway.local.lambda_api.errors import too_many_requests
 from streamway.local.lambda_api.event_stream import CONTENT_TYPE, blob_message, event_message
@@ -86,7 +87,7 @@ async def invoke_buffered(pool: FunctionPool, event: Any, receive: Receive) -> A
     try:
         async with _invocation(pool, event, receive) as running:
             invocation = running.invocation
-            payload = await until_disconnect(_payload(invocation), receive)
+            payload = await until_disconnect(whole_payload(invocation), receive)
             running.read_to_end = payload is not None
     except InitFailed as failed:
         return Answer("", _json(error_object(INIT_ERROR, str(failed))), function_error=True)
@@ -100,18 +101,6 @@ async def invoke_buffered(pool: FunctionPool, event: Any, receive: Receive) -> A
     if invocation.error is not None:
         return Answer(invocation.request_id, _json(invocation.error), function_error=True)
     return Answer(invocation.request_id, payload, function_error=False)
-
-
-async def _payload(invocation: Invocation) -> bytes | None:
-    """The whole payload; None once it passes Lambda's 6 MB."""
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in invocation.chunks():
-        size += len(chunk)
-        if size > LAMBDA_MAX_BUFFERED_RESPONSE_BYTES:
-            return None
-        parts.append(bytes(chunk))
-    return b"".join(parts)
 
 
 async def invoke_streamed(pool: FunctionPool, event: Any, receive: Receive, send: Send) -> None:
