@@ -266,3 +266,29 @@ def test_dry_run_of_a_stream_is_empty(client: Any) -> None:
     )
     assert response["StatusCode"] == 204
     assert list(_events(response)) == []
+
+
+def test_a_caller_that_leaves_a_stream_cancels_the_invocation(local: RunningLocal) -> None:
+    """As for the gateway's clients (docs/local.md): the function's next write fails."""
+    client = lambda_client(local)
+    with socket.create_server(("127.0.0.1", 0)) as gate:
+        gate.settimeout(60)
+        payload = json.dumps({"gate": gate.getsockname()[1]})
+        response = client.invoke_with_response_stream(FunctionName=FUNCTION, Payload=payload)
+        request_id = response["ResponseMetadata"]["RequestId"]
+        next(_events(response))
+        response["EventStream"].close()
+        local.wait_for_log(
+            lambda entry: (
+                entry.get("lambda_request_id") == request_id
+                and entry["message"].startswith("invocation abandoned")
+            ),
+            timeout_s=30,
+        )
+        connection, _ = gate.accept()
+        with connection:
+            connection.sendall(b"x")  # the function now writes "second", and fails
+    local.wait_for_log(
+        lambda entry: entry["message"].startswith("the Runtime API ended the invocation"),
+        timeout_s=30,
+    )

@@ -78,7 +78,12 @@ async def _invocation(
         yield running
     finally:
         if running is not None and not running.read_to_end:
-            running.invocation.cancel(error_object(ABANDONED, "no one is reading"))
+            invocation = running.invocation
+            log.warning(
+                "invocation abandoned: its caller left or it passed a size limit",
+                extra={"function": pool.spec.name, "lambda_request_id": invocation.request_id},
+            )
+            invocation.cancel(error_object(ABANDONED, "no one is reading"))
         lease.release()
 
 
