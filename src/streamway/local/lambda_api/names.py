@@ -18,13 +18,16 @@ from streamway.local.runtime_api import FunctionConfig
 # The FunctionName pattern of the Invoke API's reference.
 _FUNCTION_NAME = re.compile(
     r"(arn:(aws[a-zA-Z-]*)?:lambda:)?"
-    r"(?P<region>[a-z]{2}(-gov)?-[a-z]+-\d{1}:)?"
+    r"(?P<region>[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
     r"(\d{12}:)?"
     r"(function:)?"
     r"(?P<name>[a-zA-Z0-9-_\.]+)"
-    r"(:(?P<qualifier>\$LATEST|[a-zA-Z0-9-_]+))?"
+    r"(:(?P<qualifier>\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
 )
-_QUALIFIER = re.compile(r"\$LATEST|[a-zA-Z0-9-_]+")
+_QUALIFIER = re.compile(r"\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+")
+#: The longest FunctionName (a full ARN); a name alone has at most 64 characters.
+_MAX_LENGTH = 256
+_MAX_NAME_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,10 @@ def parse_function_name(function_name: str, qualifier: str | None) -> FunctionRe
     """The function a path's ``FunctionName`` and the ``Qualifier`` parameter name;
     :class:`LambdaApiError` (InvalidParameterValueException) when malformed or disagreeing."""
     match = _FUNCTION_NAME.fullmatch(function_name)
-    if match is None or len(function_name) > 170:
+    too_long = len(function_name) > _MAX_LENGTH or (
+        match is not None and len(match.group("name")) > _MAX_NAME_LENGTH
+    )
+    if match is None or too_long:
         raise LambdaApiError(
             400,
             "ValidationException",
