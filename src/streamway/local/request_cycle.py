@@ -40,7 +40,7 @@ from streamway.local.metering import Meter
 from streamway.local.outcome import BufferedAnswer, GatewayAnswer, Outcome, Streamed
 from streamway.local.request_body import BodyStalled, BodyTooLarge, read_body
 from streamway.local.rest_event import ClientRequest, RequestIds, StageContext, build_event
-from streamway.local.runtime_api import Invocation
+from streamway.local.runtime_api import Invocation, SerializedEvent
 from streamway.local.stream_relay import StreamCut, StreamLimits, relay_stream
 from streamway.local.throttle import Pacer
 from streamway.observability import tracing
@@ -171,12 +171,14 @@ class RequestCycle:
             api_key=granted.api_key,
         )
         tracing.propagate_into_event(event)  # traceparent + X-Amzn-Trace-Id, when tracing
-        if too_large := _over_lambdas_request_limit(event, request):
+        # Serialized once: measured here, handed to the function as these bytes.
+        payload = SerializedEvent(json.dumps(event, separators=(",", ":")).encode())
+        if too_large := _over_lambdas_request_limit(payload):
             return too_large
         lease = await self._lease(routed.route)
         if isinstance(lease, GatewayAnswer):
             return lease
-        return await self._invoke(routed.route, lease, event, request)
+        return await self._invoke(routed.route, lease, payload, request)
 
     # --- the steps ---------------------------------------------------------------------
 
@@ -249,7 +251,7 @@ class RequestCycle:
         return lease
 
     async def _invoke(
-        self, route: Route, lease: Lease, event: dict[str, Any], request: ClientRequest
+        self, route: Route, lease: Lease, event: SerializedEvent, request: ClientRequest
     ) -> Outcome:
         """The invocation, relayed until its outcome or until the client leaves; the
         sandbox is handed back either way."""
@@ -339,16 +341,13 @@ class RequestCycle:
             )
 
 
-def _over_lambdas_request_limit(
-    event: dict[str, Any], request: ClientRequest
-) -> GatewayAnswer | None:
+def _over_lambdas_request_limit(payload: SerializedEvent) -> GatewayAnswer | None:
     """API Gateway takes a body of up to 10 MB, but Lambda takes an event of at most 6 MB:
     a larger one is refused before any function runs, and API Gateway answers 500 with
     "Execution failed: N byte payload is too large..." in its execution log
-    (docs/aws-behaviour.md §2)."""
-    if len(request.body) <= LAMBDA_MAX_REQUEST_BYTES // 2:
-        return None  # the event cannot reach the limit (base64 grows a body by a third)
-    size = len(json.dumps(event, separators=(",", ":")).encode())
+    (docs/aws-behaviour.md §2). The Lambda API's own Invoke refuses the same payload with
+    413 (:mod:`streamway.local.lambda_api`)."""
+    size = len(payload)
     if size <= LAMBDA_MAX_REQUEST_BYTES:
         return None
     reason = (

@@ -21,7 +21,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from streamway.aws_contract import LAMBDA_MAX_ASYNC_REQUEST_BYTES, LAMBDA_MAX_REQUEST_BYTES
@@ -36,6 +36,7 @@ from streamway.local.lambda_api.invoke import (
 )
 from streamway.local.lambda_api.names import FunctionRef, parse_function_name
 from streamway.local.request_body import BodyStalled, BodyTooLarge, read_body
+from streamway.local.runtime_api import SerializedEvent
 
 if TYPE_CHECKING:  # annotations only: the light install has no starlette
     from starlette.types import Receive, Scope, Send
@@ -91,8 +92,9 @@ class LambdaApi:
         except ClientGone:
             pass  # the invocation was cancelled on the way out
 
-    async def _event(self, scope: Scope, receive: Receive, call: _Call) -> Any:
-        """The payload as the function's event (none: ``{}``)."""
+    async def _event(self, scope: Scope, receive: Receive, call: _Call) -> SerializedEvent:
+        """The payload, checked to be JSON, as the function's event byte for byte, as Lambda
+        passes it on (none: ``{}``)."""
         limit = LAMBDA_MAX_REQUEST_BYTES
         if call.invocation_type == "Event":
             limit = LAMBDA_MAX_ASYNC_REQUEST_BYTES
@@ -106,14 +108,20 @@ class LambdaApi:
         except BodyStalled:
             raise errors.invalid_content("the request body stalled") from None
         if not body.strip():
-            return {}
+            return SerializedEvent(b"{}")
         try:
-            return json.loads(body)
+            json.loads(body)
         except ValueError as error:  # UnicodeDecodeError too
             raise errors.invalid_content(str(error)) from None
+        return SerializedEvent(body)
 
     async def _run(
-        self, call: _Call, pool: FunctionPool, event: Any, receive: Receive, send: Send
+        self,
+        call: _Call,
+        pool: FunctionPool,
+        event: SerializedEvent,
+        receive: Receive,
+        send: Send,
     ) -> None:
         if call.invocation_type == "DryRun":
             await _send(send, 204, [], b"")

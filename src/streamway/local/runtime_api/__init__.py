@@ -35,6 +35,7 @@ from streamway.local.runtime_api.wire import (
     INVOKE_PATH,
     Mode,
     PreludeError,
+    SerializedEvent,
     split_prelude,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "Mode",
     "PreludeError",
     "RuntimeAPIServer",
+    "SerializedEvent",
     "State",
     "split_prelude",
 ]

@@ -4,7 +4,6 @@ and ``init/error``, as a function's runtime calls them."""
 from __future__ import annotations
 
 import asyncio
-import json
 
 from streamway.aws_contract import (
     DEADLINE_MS_HEADER,
@@ -23,6 +22,7 @@ from streamway.local.runtime_api.registry import Registry
 from streamway.local.runtime_api.responder import Responder
 from streamway.local.runtime_api.wire import (
     ResponseTooLarge,
+    event_bytes,
     function_error,
     json_or_text,
     response_mode,
@@ -42,7 +42,7 @@ async def next_event(responder: Responder, registry: Registry) -> None:
         (TRACE_ID_HEADER, invocation.trace_id),
     ]
     try:
-        await responder.write(200, headers, json.dumps(invocation.event).encode())
+        await responder.write(200, headers, event_bytes(invocation.event))
     except ConnectionError:
         await invocation.end(error_object(EXIT_ERROR, "the runtime went away"))
         raise

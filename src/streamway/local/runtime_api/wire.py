@@ -28,6 +28,20 @@ INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 #: How a function answered: a ``response`` in either mode (``/error`` has none).
 Mode = Literal["buffered", "streaming"]
 
+
+class SerializedEvent(bytes):
+    """An event already in its JSON form: the function gets these bytes on ``next``. The
+    caller that had to measure it (the gateway, against Lambda's 6 MB) or received it as
+    JSON (the Lambda API, which passes a payload on as sent) does not serialize it twice."""
+
+
+def event_bytes(event: Any) -> bytes:
+    """An invocation's event as the function receives it."""
+    if isinstance(event, SerializedEvent):
+        return bytes(event)
+    return json.dumps(event).encode()
+
+
 #: The ``errorType`` of the emulator's own refusals, by status.
 _REFUSALS = {
     400: "BadRequest",
