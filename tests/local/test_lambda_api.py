@@ -292,3 +292,23 @@ def test_a_caller_that_leaves_a_stream_cancels_the_invocation(local: RunningLoca
         lambda entry: entry["message"].startswith("the Runtime API ended the invocation"),
         timeout_s=30,
     )
+
+
+def test_a_response_over_6_mb_is_the_function_s_size_error() -> None:
+    """Invoke holds at most Lambda's 6 MB of response; the function is stopped past it."""
+    with streamway_local(args=("--handler", "tests.aws_lambda.handlers.endless_async")) as running:
+        client = lambda_client(running)
+        fits = client.invoke(FunctionName=FUNCTION, Payload=json.dumps({"count": 5}))
+        assert "FunctionError" not in fits
+        assert len(_body(fits["Payload"].read())) == 5 * 1024 * 1024
+        too_large = client.invoke(FunctionName=FUNCTION, Payload=json.dumps({"count": 7}))
+        assert too_large["FunctionError"] == "Unhandled"
+        error = json.loads(too_large["Payload"].read())
+        assert error["errorType"] == "Function.ResponseSizeTooLarge"
+        request_id = too_large["ResponseMetadata"]["RequestId"]
+        running.wait_for_log(  # cancelled: the function stops at its next write
+            lambda entry: (
+                entry.get("lambda_request_id") == request_id
+                and entry["message"].startswith("invocation abandoned")
+            )
+        )
