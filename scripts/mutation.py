@@ -82,7 +82,9 @@ TARGETS = {
     ),
     "prelude": target(
         "src/streamway/local/stream_relay.py",
-        "tests/local/test_response_head.py tests/local/test_gateway_limits.py -k prelude",
+        # The relay alone (test_stream_relay) and the 16 KB bound end to end.
+        "tests/local/test_stream_relay.py tests/local/test_response_head.py"
+        " tests/local/test_gateway_limits.py -k 'prelude or stream_relay'",
         120,
         lines=("100-158",),  # relay_stream and _read_prelude: the 16 KB prelude rule
     ),

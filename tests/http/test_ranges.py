@@ -199,3 +199,55 @@ def test_range_positions_of_any_length_parse(header: str, expected: list[ByteRan
 def test_a_first_position_of_thousands_of_digits_is_unsatisfiable() -> None:
     with pytest.raises(RangeNotSatisfiable):
         parse_ranges("bytes=" + "9" * 4400 + "-", 100)
+
+
+def test_a_range_knows_its_length_and_is_a_value() -> None:
+    assert ByteRange(3, 10).length == 7
+    assert len({ByteRange(3, 10), ByteRange(3, 10)}) == 1  # frozen: hashable, equal by value
+
+
+def test_a_line_break_inside_the_range_list_is_whitespace() -> None:
+    assert parse_ranges("bytes=0-1\n,2-3", 10) == [ByteRange(0, 2), ByteRange(2, 4)]
+
+
+@pytest.mark.parametrize(
+    ("header", "size", "expected"),
+    [
+        ("bytes=-1", 1, [ByteRange(0, 1)]),
+        ("bytes=-5", 0, None),  # None: unsatisfiable
+        # 18 significant digits are read as they are; more mean 10**18, past any object.
+        ("bytes=500000000000000000-", 10**18, [ByteRange(5 * 10**17, 10**18)]),
+        ("bytes=1000000000000000005-", 2 * 10**18, [ByteRange(10**18, 2 * 10**18)]),
+        ("bytes=" + "9" * 19 + "-", 10**18 - 1, None),
+    ],
+)
+def test_suffixes_and_far_positions_at_their_edges(
+    header: str, size: int, expected: list[ByteRange] | None
+) -> None:
+    if expected is None:
+        with pytest.raises(RangeNotSatisfiable):
+            parse_ranges(header, size)
+    else:
+        assert parse_ranges(header, size) == expected
+
+
+def test_if_range_matches_only_its_own_tag_and_date() -> None:
+    # An equal tag that is another string object: matched by value, not identity.
+    assert if_range_matches('"abc-123"', "".join(['"abc', '-123"']), MODIFIED)
+    assert not if_range_matches('"abc-122"', ETAG, MODIFIED)
+    assert not if_range_matches(format_http_date(MODIFIED - timedelta(seconds=1)), ETAG, MODIFIED)
+
+
+def test_if_none_match_and_if_modified_since_at_their_edges() -> None:
+    assert not is_not_modified('W/"other"', None, ETAG, MODIFIED)
+    assert not is_not_modified("not a tag list", None, ETAG, MODIFIED)
+    assert not is_not_modified('"abc-122"', None, ETAG, MODIFIED)
+    later = format_http_date(MODIFIED + timedelta(days=1))
+    assert is_not_modified(None, later, ETAG, MODIFIED)
+    assert not is_not_modified(None, None, ETAG, MODIFIED)
+
+
+def test_an_http_date_is_written_in_gmt() -> None:
+    assert format_http_date(datetime(1994, 11, 6, 8, 49, 37, tzinfo=UTC)) == (
+        "Sun, 06 Nov 1994 08:49:37 GMT"
+    )
