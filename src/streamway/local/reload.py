@@ -18,11 +18,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from typing import TYPE_CHECKING
 
 from streamway.local.functions import FunctionPool
 from streamway.local.import_check import check_async
+
+if TYPE_CHECKING:  # types only: starlette is not in the light install
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("streamway.local.reload")
 

@@ -9,7 +9,7 @@ app or handler given without one, the catch-all proxy (:mod:`streamway.local.cat
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp
+from typing import TYPE_CHECKING
 
 from streamway.api.definition import ApiDefinition, load_definition
 from streamway.aws_contract import TransferMode, invoke_mode_for
@@ -23,6 +23,9 @@ from streamway.local.options import LocalOptions
 from streamway.local.request_cycle import GatewayConfig
 from streamway.local.rest_event import StageContext, api_id_for
 from streamway.local.throttle import Pacer, gateway_and_lambda_throttle
+
+if TYPE_CHECKING:  # types only: starlette is not in the light install
+    from starlette.types import ASGIApp
 
 FUNCTION_NAMES: dict[TransferMode, str] = {
     "STREAM": "StreamFunction",
