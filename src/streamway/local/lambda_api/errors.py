@@ -34,15 +34,21 @@ class LambdaApiError(Exception):
         return json.dumps({"Type": self.error_type, "message": self.message, **self.extra}).encode()
 
     async def send(self, send: Send, request_id: str) -> None:
-        body = self.body()
         headers = [
             (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
             (b"x-amzn-requestid", request_id.encode()),
             (b"x-amzn-errortype", self.code.encode()),
         ]
-        await send({"type": "http.response.start", "status": self.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_whole(send, self.status, headers, self.body())
+
+
+async def send_whole(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    """Sends a whole response: ``headers`` plus its Content-Length, then ``body``."""
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def function_not_found(arn: str) -> LambdaApiError:

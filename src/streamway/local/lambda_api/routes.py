@@ -124,12 +124,14 @@ class LambdaApi:
         send: Send,
     ) -> None:
         if call.invocation_type == "DryRun":
-            await _send(send, 204, [], b"")
+            await errors.send_whole(send, 204, [], b"")
         elif call.invocation_type == "Event":
             task = asyncio.ensure_future(invoke_in_background(pool, event))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
-            await _send(send, 202, [(b"x-amzn-requestid", str(uuid.uuid4()).encode())], b"")
+            await errors.send_whole(
+                send, 202, [(b"x-amzn-requestid", str(uuid.uuid4()).encode())], b""
+            )
         elif call.operation == "InvokeWithResponseStream":
             await invoke_streamed(pool, event, receive, send)
         else:
@@ -141,7 +143,7 @@ class LambdaApi:
             ]
             if answer.function_error:
                 headers.append((b"x-amz-function-error", b"Unhandled"))
-            await _send(send, 200, headers, answer.payload)
+            await errors.send_whole(send, 200, headers, answer.payload)
 
     async def close(self) -> None:
         """Cancels the asynchronous invocations still running."""
@@ -177,9 +179,3 @@ def _header(scope: Scope, name: str) -> str | None:
         if key.lower() == wanted:
             return str(value.decode("latin-1"))
     return None
-
-
-async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    headers = [*headers, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
