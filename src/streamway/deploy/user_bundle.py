@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 import streamway
+from streamway.deploy.archive import PRUNED_DIRECTORIES, PRUNED_SUFFIXES
 from streamway.deploy.package import (
     LAMBDA_UNZIPPED_LIMIT,
     BundleReport,
@@ -55,12 +56,10 @@ RUNTIME_FILES = (
 #: Directories of the source never copied: version control, caches and tool state (any name
 #: starting with a dot), bytecode of the build machine, tests, build output, node modules;
 #: and any virtualenv, whatever its name (a directory holding ``pyvenv.cfg``).
-EXCLUDED_DIRECTORIES = frozenset(
-    {"__pycache__", "tests", "test", "node_modules", "dist", "build", "cdk.out"}
-)
+EXCLUDED_DIRECTORIES = PRUNED_DIRECTORIES | {"test", "node_modules", "dist", "build", "cdk.out"}
 #: Files never copied: dotfiles (``.env`` holds secrets; the function's environment is set
-#: in its configuration) and bytecode.
-EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+#: in its configuration) and bytecode (what the packager prunes from every bundle).
+EXCLUDED_SUFFIXES = PRUNED_SUFFIXES
 DEFAULTS_FILE = "streamway-defaults.sh"
 
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
