@@ -28,6 +28,8 @@ from streamway.local.throttle import Pacer, gateway_and_lambda_throttle
 if TYPE_CHECKING:  # types only: starlette is not in the light install
     from starlette.types import ASGIApp
 
+    from streamway.local.function_url import FunctionUrlApp
+
 FUNCTION_NAMES: dict[TransferMode, str] = {
     "STREAM": "StreamFunction",
     "BUFFERED": "BufferedFunction",
@@ -100,11 +102,17 @@ def _add_function_urls(gateway: LocalGateway, options: LocalOptions) -> None:
         config.definition.document, options.function_url_auth, options.function_url_cors
     )
     first_port = options.function_url_port_base or options.port + 1
-    gateway.function_urls = function_urls(
+    urls = function_urls(
         config.pools.values(), settings, first_port, body_timeout_s=options.body_timeout_s
     )
-    for url_app in gateway.function_urls.values():
-        gateway.control.function_urls[url_app.url.function] = url_app.url.describe(options.host)
+    _list_function_urls(gateway, urls, options.host)
+
+
+def _list_function_urls(gateway: LocalGateway, urls: dict[int, FunctionUrlApp], host: str) -> None:
+    """The URLs by port, and in ``/_local/functions``."""
+    gateway.function_urls = urls
+    for url_app in urls.values():
+        gateway.control.function_urls[url_app.url.function] = url_app.url.describe(host)
 
 
 def function_spec(options: LocalOptions, mode: TransferMode) -> FunctionSpec:
@@ -146,13 +154,19 @@ def run(gateway: LocalGateway, options: LocalOptions) -> None:
     if gateway.function_urls:
         from streamway.local.function_url import PortDispatch, listen, log_urls
 
-        app = PortDispatch(app, gateway.function_urls)
         # One server for every port: the URLs share the gateway's loop, pools and lifespan.
         try:
-            sockets = listen(options.host, [options.port, *gateway.function_urls])
+            sockets, urls = listen(
+                options.host,
+                options.port,
+                gateway.function_urls,
+                strict=options.function_url_port_base is not None,
+            )
         except OSError as error:
             raise SystemExit(f"streamway local: {error}") from None
-        log_urls(options.host, options.port, options.stage, gateway.function_urls.values())
+        _list_function_urls(gateway, urls, options.host)
+        app = PortDispatch(app, urls)
+        log_urls(options.host, options.port, options.stage, urls.values())
     if options.reload:
         from streamway.local.reload import Reloader, with_background
 

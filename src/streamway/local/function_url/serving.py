@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from streamway.aws_contract import STREAMING_INVOKE_MODE
@@ -63,26 +64,44 @@ class PortDispatch:
         await self.gateway(scope, receive, send)
 
 
-def listen(host: str, ports: Iterable[int]) -> list[socket.socket]:
-    """Bound sockets for ``ports`` on ``host`` (IPv6 when the host has a colon), as uvicorn
-    binds its own; OSError names the port that could not be bound."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sockets: list[socket.socket] = []
-    for port in ports:
-        sock = socket.socket(family=family)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as error:
+def listen(
+    host: str, port: int, urls: Mapping[int, FunctionUrlApp], *, strict: bool
+) -> tuple[list[socket.socket], dict[int, FunctionUrlApp]]:
+    """Bound sockets for the gateway's ``port`` and each URL's, and the URLs by the port
+    they got. A URL's port that is taken moves to one the system picks, unless ``strict``
+    (the ports were asked for); OSError names a port that could not be bound."""
+    sockets = [_bind(host, port)]
+    bound: dict[int, FunctionUrlApp] = {}
+    try:
+        for wanted, app in urls.items():
+            try:
+                sock = _bind(host, wanted)
+            except OSError:
+                if strict:
+                    raise
+                sock = _bind(host, 0)
+                log.warning("port %d is taken: %s's URL moves", wanted, app.url.function)
+            sockets.append(sock)
+            app.url = replace(app.url, port=sock.getsockname()[1])
+            bound[app.url.port] = app
+    except OSError:
+        for sock in sockets:
             sock.close()
-            for bound in sockets:
-                bound.close()
-            raise OSError(
-                error.errno, f"cannot listen on {host}:{port}: {error.strerror}"
-            ) from None
-        sock.set_inheritable(True)
-        sockets.append(sock)
-    return sockets
+        raise
+    return sockets, bound
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A socket bound as uvicorn binds its own (IPv6 when the host has a colon)."""
+    sock = socket.socket(family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise OSError(error.errno, f"cannot listen on {host}:{port}: {error.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def log_urls(host: str, port: int, stage: str, apps: Iterable[FunctionUrlApp]) -> None:
