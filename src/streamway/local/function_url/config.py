@@ -51,8 +51,15 @@ class UrlSettings:
         auth = auth_type or extension.get("AuthType") or "NONE"
         if auth not in AUTH_TYPES:
             raise ValueError(f"the function URL auth type is NONE or AWS_IAM, not {auth!r}")
-        cors_config = json.loads(cors) if cors is not None else extension.get("Cors")
+        cors_config = _json(cors) if cors is not None else extension.get("Cors")
         return cls(auth, Cors.parse(cors_config) if cors_config is not None else None)
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"the function URLs' Cors is not JSON: {error}") from None
 
 
 @dataclass(frozen=True)
