@@ -29,11 +29,12 @@ from streamway.local.exchange import Exchange
 from streamway.local.function_url import answers
 from streamway.local.function_url.answers import Answer
 from streamway.local.function_url.config import UrlConfig
-from streamway.local.function_url.event import UrlRequest, build_event, new_request_id
+from streamway.local.function_url.event import build_event, new_request_id
 from streamway.local.function_url.iam import Caller, NotSigned, check_signature
 from streamway.local.functions import ABANDONED, FunctionPool, InitFailed, Lease, Throttled
 from streamway.local.outcome import GatewayAnswer
 from streamway.local.request_body import BodyStalled, BodyTooLarge, read_body
+from streamway.local.rest_event import ClientRequest
 from streamway.local.runtime_api import Invocation, SerializedEvent
 from streamway.local.stream_relay import StreamCut, StreamLimits, relay_stream
 
@@ -143,7 +144,7 @@ class FunctionUrlApp:
 
     async def _read(
         self, scope: Scope, receive: Receive, headers: list[tuple[str, str]]
-    ) -> UrlRequest:
+    ) -> ClientRequest:
         declared = dict((n.lower(), v) for n, v in headers).get("content-length", "")
         if declared.isdigit() and int(declared) > LAMBDA_MAX_REQUEST_BYTES:
             raise _Refused(answers.too_large(int(declared)))
@@ -155,10 +156,10 @@ class FunctionUrlApp:
             raise _Refused(answers.timed_out()) from None
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         client = scope.get("client") or ("127.0.0.1", 0)
-        return UrlRequest(
+        return ClientRequest(
             method=scope["method"],
             raw_path=raw_path.split("?", 1)[0],
-            raw_query_string=scope.get("query_string", b"").decode("latin-1"),
+            query_string=scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
             body=body,
             source_ip=client[0],

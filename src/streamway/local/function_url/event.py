@@ -16,15 +16,14 @@
 from __future__ import annotations
 
 import base64
-import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 from streamway.local.function_url.config import UrlConfig
 from streamway.local.function_url.iam import Caller
+from streamway.local.rest_event import ClientRequest
 from streamway.local.rest_event import _request_time as request_time
 from streamway.local.rest_event import _trace_id as trace_id
 from streamway.local.runtime_api import FunctionConfig
@@ -34,28 +33,8 @@ _ADDED = ("x-forwarded-for", "x-forwarded-port", "x-forwarded-proto", "x-amzn-tr
 _TEXT_TYPES = ("json", "xml", "javascript", "x-www-form-urlencoded", "yaml", "graphql")
 
 
-@dataclass(frozen=True)
-class UrlRequest:
-    """An HTTP request to a function URL, with its whole body."""
-
-    method: str
-    raw_path: str
-    raw_query_string: str
-    #: Names and values as sent, repeats kept.
-    headers: Sequence[tuple[str, str]]
-    body: bytes
-    source_ip: str
-    server_port: int = 0
-    protocol: str = "HTTP/1.1"
-    received_at: float = field(default_factory=time.time)
-
-    def header(self, name: str) -> str | None:
-        values = [value for key, value in self.headers if key.lower() == name]
-        return ",".join(values) if values else None
-
-
 def build_event(
-    request: UrlRequest, url: UrlConfig, request_id: str, caller: Caller | None = None
+    request: ClientRequest, url: UrlConfig, request_id: str, caller: Caller | None = None
 ) -> dict[str, Any]:
     """The event Lambda would pass the function for ``request`` to ``url``."""
     headers, cookies = _headers_and_cookies(_with_forwarding(request))
@@ -63,13 +42,13 @@ def build_event(
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": request.raw_path,
-        "rawQueryString": request.raw_query_string,
+        "rawQueryString": request.query_string,
     }
     if cookies:
         event["cookies"] = cookies
     event["headers"] = headers
-    if request.raw_query_string:
-        event["queryStringParameters"] = _query_parameters(request.raw_query_string)
+    if request.query_string:
+        event["queryStringParameters"] = _query_parameters(request.query_string)
     event["requestContext"] = _request_context(request, url, request_id, caller)
     body, is_base64 = _body(request)
     if body is not None:
@@ -90,7 +69,7 @@ def _headers_and_cookies(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, st
     return {name: ",".join(values) for name, values in headers.items()}, cookies
 
 
-def _with_forwarding(request: UrlRequest) -> list[tuple[str, str]]:
+def _with_forwarding(request: ClientRequest) -> list[tuple[str, str]]:
     """The client's headers plus those Lambda adds. ``X-Forwarded-Proto`` says ``http``, what
     the client really used (AWS says https), so URLs the app builds work locally."""
     kept = [(name, value) for name, value in request.headers if name.lower() not in _ADDED]
@@ -111,7 +90,7 @@ def _query_parameters(raw: str) -> dict[str, str]:
 
 
 def _request_context(
-    request: UrlRequest, url: UrlConfig, request_id: str, caller: Caller | None
+    request: ClientRequest, url: UrlConfig, request_id: str, caller: Caller | None
 ) -> dict[str, Any]:
     received = request.received_at
     context: dict[str, Any] = {
@@ -137,7 +116,7 @@ def _request_context(
     return context
 
 
-def _body(request: UrlRequest) -> tuple[str | None, bool]:
+def _body(request: ClientRequest) -> tuple[str | None, bool]:
     if not request.body:
         return None, False
     content_type = (request.header("content-type") or "").lower()
