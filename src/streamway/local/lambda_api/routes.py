@@ -56,6 +56,8 @@ class _Call:
     operation: str
     function: FunctionRef
     invocation_type: str
+    #: ``LogType=Tail``: the answer carries the invocation's log tail.
+    tail: bool = False
 
 
 class LambdaApi:
@@ -133,9 +135,9 @@ class LambdaApi:
                 send, 202, [(b"x-amzn-requestid", str(uuid.uuid4()).encode())], b""
             )
         elif call.operation == "InvokeWithResponseStream":
-            await invoke_streamed(pool, event, receive, send)
+            await invoke_streamed(pool, event, receive, send, tail=call.tail)
         else:
-            answer = await invoke_buffered(pool, event, receive)
+            answer = await invoke_buffered(pool, event, receive, tail=call.tail)
             headers = [
                 (b"content-type", b"application/json"),
                 (b"x-amzn-requestid", answer.request_id.encode()),
@@ -143,6 +145,8 @@ class LambdaApi:
             ]
             if answer.function_error:
                 headers.append((b"x-amz-function-error", b"Unhandled"))
+            if answer.log_result is not None:
+                headers.append((b"x-amz-log-result", answer.log_result.encode()))
             await errors.send_whole(send, 200, headers, answer.payload)
 
     async def close(self) -> None:
@@ -170,7 +174,7 @@ def _call(scope: Scope) -> _Call:
     log_type = _header(scope, "x-amz-log-type") or "None"
     if log_type not in _LOG_TYPES:
         raise errors.invalid_parameter(f"Unsupported log type: {log_type}")
-    return _Call(operation, function, invocation_type)
+    return _Call(operation, function, invocation_type, tail=log_type == "Tail")
 
 
 def _header(scope: Scope, name: str) -> str | None:
