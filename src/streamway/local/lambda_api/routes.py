@@ -44,8 +44,9 @@ if TYPE_CHECKING:  # annotations only: the light install has no starlette
 _INVOKE = re.compile(r"/2015-03-31/functions/(?P<name>[^/]+)/invocations/?")
 _STREAM = re.compile(r"/2021-11-15/functions/(?P<name>[^/]+)/response-streaming-invocations/?")
 _PREFIXES = ("/2015-03-31/functions/", "/2021-11-15/functions/")
+#: Each operation's enum of invocation types, as its validation message lists it.
 _INVOCATION_TYPES = {
-    "Invoke": ("RequestResponse", "Event", "DryRun"),
+    "Invoke": ("Event", "RequestResponse", "DryRun"),
     "InvokeWithResponseStream": ("RequestResponse", "DryRun"),
 }
 _LOG_TYPES = ("None", "Tail")
@@ -97,16 +98,18 @@ class LambdaApi:
     async def _event(self, scope: Scope, receive: Receive, call: _Call) -> SerializedEvent:
         """The payload, checked to be JSON, as the function's event byte for byte, as Lambda
         passes it on (none: ``{}``)."""
-        limit = LAMBDA_MAX_REQUEST_BYTES
+        declared = _header(scope, "content-length") or ""
+        size = int(declared) if declared.isdigit() else None
+        limit, too_large = LAMBDA_MAX_REQUEST_BYTES, errors.request_too_large()
         if call.invocation_type == "Event":
             limit = LAMBDA_MAX_ASYNC_REQUEST_BYTES
-        declared = _header(scope, "content-length") or ""
-        if declared.isdigit() and int(declared) > limit:
-            raise errors.request_too_large(limit)
+            too_large = errors.event_too_large(size, limit)
+        if size is not None and size > limit:
+            raise too_large
         try:
             body = await read_body(receive, limit, self.body_timeout_s)
         except BodyTooLarge:
-            raise errors.request_too_large(limit) from None
+            raise too_large from None
         except BodyStalled:
             raise errors.invalid_content("the request body stalled") from None
         if not body.strip():
@@ -170,10 +173,11 @@ def _call(scope: Scope) -> _Call:
     function = parse_function_name(match.group("name"), qualifier)
     invocation_type = _header(scope, "x-amz-invocation-type") or "RequestResponse"
     if invocation_type not in _INVOCATION_TYPES[operation]:
-        raise errors.invalid_parameter(f"Unsupported invocation type: {invocation_type}")
+        allowed = _INVOCATION_TYPES[operation]
+        raise errors.invalid_enum("invocationType", invocation_type, allowed)
     log_type = _header(scope, "x-amz-log-type") or "None"
     if log_type not in _LOG_TYPES:
-        raise errors.invalid_parameter(f"Unsupported log type: {log_type}")
+        raise errors.invalid_enum("logType", log_type, _LOG_TYPES)
     return _Call(operation, function, invocation_type, tail=log_type == "Tail")
 
 
