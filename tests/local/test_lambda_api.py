@@ -37,9 +37,14 @@ def local() -> Iterator[RunningLocal]:
 
 def lambda_client(running: RunningLocal) -> Any:
     """boto3's client, pointed at ``streamway local``, with no retries (a 429 is seen)."""
+    return lambda_client_at(running.root)
+
+
+def lambda_client_at(endpoint_url: str) -> Any:
+    """boto3's ``lambda`` client for the Lambda API at ``endpoint_url``."""
     return boto3.client(
         "lambda",
-        endpoint_url=running.root,
+        endpoint_url=endpoint_url,
         region_name="us-east-1",
         aws_access_key_id="x",
         aws_secret_access_key="x",
