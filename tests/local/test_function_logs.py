@@ -45,8 +45,12 @@ def _report() -> Report:
     return Report(REQUEST_ID, duration_ms=12.345, memory_mb=1024, max_memory_mib=40.2)
 
 
-def _devnull() -> int:
-    return os.open(os.devnull, os.O_WRONLY)
+@pytest.fixture
+def devnull() -> Iterator[int]:
+    """Where the tests' own output goes when only the tail is looked at."""
+    fd = os.open(os.devnull, os.O_WRONLY)
+    yield fd
+    os.close(fd)
 
 
 def _read_all(fd: int) -> bytes:
@@ -91,10 +95,10 @@ async def test_a_line_still_in_the_pipe_at_the_end_is_before_end(gate: socket.so
     assert b"RequestId" not in passed_on
 
 
-async def test_a_line_longer_than_the_tail_keeps_its_end(gate: socket.socket) -> None:
+async def test_a_line_longer_than_the_tail_keeps_its_end(gate: socket.socket, devnull: int) -> None:
     """A megabyte with no newline (more than a pipe holds: the loop runs meanwhile)."""
     gate.setblocking(False)
-    log = SandboxLog(stdout_fd=_devnull())
+    log = SandboxLog(stdout_fd=devnull)
     body = "sys.stdout.write('a' * (1 << 20) + 'z')\nsys.stdout.flush()\ndone()"
     process = await log.spawn(*_script(body, gate), env=dict(os.environ))
     log.begin(REQUEST_ID)
@@ -108,8 +112,8 @@ async def test_a_line_longer_than_the_tail_keeps_its_end(gate: socket.socket) ->
     assert f"az\nEND RequestId: {REQUEST_ID}\nREPORT".encode() in tail
 
 
-async def test_what_came_before_start_is_not_in_the_tail(gate: socket.socket) -> None:
-    log = SandboxLog(stdout_fd=_devnull())
+async def test_what_came_before_start_is_not_in_the_tail(gate: socket.socket, devnull: int) -> None:
+    log = SandboxLog(stdout_fd=devnull)
     body = "print('at init')\ndone()\nprint('in the invocation')\ndone()"
     process = await log.spawn(*_script(body, gate), env=dict(os.environ))
     init_done, _ = gate.accept()
@@ -128,8 +132,8 @@ async def test_what_came_before_start_is_not_in_the_tail(gate: socket.socket) ->
     ]
 
 
-async def test_output_left_at_exit_is_passed_on_when_closed() -> None:
-    """A process that dies with a traceback: its last words reach local's output."""
+async def test_a_process_s_last_words_reach_local_s_output() -> None:
+    """A process that exits with an error message: it is passed on, pipe closed or not."""
     sink_read, sink_write = os.pipe()
     log = SandboxLog(stdout_fd=sink_write, stderr_fd=sink_write)
     process = await log.spawn(

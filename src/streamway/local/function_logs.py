@@ -153,7 +153,7 @@ class _Pipe:
         """Reads what the pipe still holds, then closes it (idempotent)."""
         if self.closed:
             return
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, RuntimeError):  # RuntimeError: no loop any more
             asyncio.get_running_loop().remove_reader(self.read_fd)
         remaining = _pending(self.read_fd)
         while remaining > 0:
