@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from streamway.cli import deploy_options as opts
 
 if TYPE_CHECKING:
     from streamway.deploy.commands import StackRequest
@@ -202,6 +204,7 @@ def _request(
     arch: str | None,
     stack_name: str | None,
     requirements: Path | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> StackRequest:
     """The options as a StackRequest; a bad app option or file exits 2 with one line."""
     from streamway.deploy.app_inputs import AppInputError, load_user_app
@@ -222,6 +225,7 @@ def _request(
         typer.echo(f"streamway: {error}", err=True)
         raise typer.Exit(2) from None
     overrides = {name: value for name, value in flags.items() if value is not None}
+    overrides.update(extra or {})
     return StackRequest(overrides=overrides, app=user_app, requirements=requirements)
 
 
@@ -255,6 +259,10 @@ def synth(
     python: _Python = None,
     arch: _Arch = None,
     stack_name: _StackName = None,
+    managed_instances: opts.ManagedInstances = False,
+    max_concurrency: opts.MaxConcurrency = None,
+    subnet: opts.Subnet = None,
+    security_group: opts.SecurityGroup = None,
 ) -> None:
     """Write the CloudFormation templates of the AWS stack, offline."""
     from streamway.deploy.commands import run_synth
@@ -271,6 +279,12 @@ def synth(
         python=python,
         arch=arch,
         stack_name=stack_name,
+        extra=opts.managed_instance_overrides(
+            managed_instances=managed_instances,
+            max_concurrency=max_concurrency,
+            subnet=subnet,
+            security_group=security_group,
+        ),
     )
     raise typer.Exit(run_synth(out, request))
 
@@ -313,6 +327,10 @@ def deploy(
     python: _Python = None,
     arch: _Arch = None,
     stack_name: _StackName = None,
+    managed_instances: opts.ManagedInstances = False,
+    max_concurrency: opts.MaxConcurrency = None,
+    subnet: opts.Subnet = None,
+    security_group: opts.SecurityGroup = None,
 ) -> None:
     """Deploy the stack to AWS (credentials, package, synth, cdk deploy)."""
     from streamway.deploy.commands import run_deploy
@@ -330,5 +348,11 @@ def deploy(
         arch=arch,
         stack_name=stack_name,
         requirements=requirements,
+        extra=opts.managed_instance_overrides(
+            managed_instances=managed_instances,
+            max_concurrency=max_concurrency,
+            subnet=subnet,
+            security_group=security_group,
+        ),
     )
     raise typer.Exit(run_deploy(out, approve=yes, profile=profile, request=request))
