@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,10 @@ def app_on_existing(placeholder_bundle: Path) -> Template:
     return Template.from_stack(build_stack(aws_cdk.App(), settings, user_app=app))
 
 
-def _provider_config(function: dict[str, Any]) -> dict[str, Any]:
+def _provider_config(function: Mapping[str, Any]) -> dict[str, Any]:
     config: dict[str, Any] = function["Properties"]["CapacityProviderConfig"]
-    return config["LambdaManagedInstancesCapacityProviderConfig"]
+    found: dict[str, Any] = config["LambdaManagedInstancesCapacityProviderConfig"]
+    return found
 
 
 def test_a_new_provider_in_the_given_network_for_the_functions_cpu(own: Template) -> None:
