@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -203,10 +204,17 @@ def _request(
     python: str | None,
     arch: str | None,
     stack_name: str | None,
+    managed_instances: bool,
+    max_concurrency: int | None,
+    subnet: list[str] | None,
+    security_group: list[str] | None,
+    target: str,
+    container: bool,
+    idle_timeout: int | None,
+    max_lifetime: int | None,
+    discovery_url: str | None,
+    allowed_client: list[str] | None,
     requirements: Path | None = None,
-    extra: dict[str, Any] | None = None,
-    target: str = "lambda",
-    agentcore: dict[str, Any] | None = None,
 ) -> StackRequest:
     """The options as a StackRequest; a bad app option or file exits 2 with one line."""
     from streamway.deploy.app_inputs import AppInputError, load_user_app
@@ -227,14 +235,35 @@ def _request(
         typer.echo(f"streamway: {error}", err=True)
         raise typer.Exit(2) from None
     overrides = {name: value for name, value in flags.items() if value is not None}
-    overrides.update(extra or {})
+    overrides.update(
+        opts.managed_instance_overrides(
+            managed_instances=managed_instances,
+            max_concurrency=max_concurrency,
+            subnet=subnet,
+            security_group=security_group,
+        )
+    )
+    agentcore = opts.agentcore_overrides(
+        container=container,
+        idle_timeout=idle_timeout,
+        max_lifetime=max_lifetime,
+        discovery_url=discovery_url,
+        allowed_client=allowed_client,
+    )
     return StackRequest(
         overrides=overrides,
         app=user_app,
         requirements=requirements,
         target=target,
-        agentcore=agentcore or {},
+        agentcore=agentcore,
     )
+
+
+def _stack_options(command_locals: dict[str, Any]) -> dict[str, Any]:
+    """The stack options among a command's parameters, for :func:`_request`: synth and deploy
+    take the same ones (Typer wants each as a parameter of the command) and pass them on."""
+    wanted = inspect.signature(_request).parameters
+    return {name: value for name, value in command_locals.items() if name in wanted}
 
 
 SYNTH_HELP = (
@@ -281,33 +310,7 @@ def synth(
     """Write the CloudFormation templates of the AWS stack, offline."""
     from streamway.deploy.commands import run_synth
 
-    request = _request(
-        app=app,
-        handler=handler,
-        source=source,
-        bundle=bundle,
-        env_file=env_file,
-        policy=policy,
-        function_url=function_url,
-        function_url_auth=function_url_auth,
-        python=python,
-        arch=arch,
-        stack_name=stack_name,
-        extra=opts.managed_instance_overrides(
-            managed_instances=managed_instances,
-            max_concurrency=max_concurrency,
-            subnet=subnet,
-            security_group=security_group,
-        ),
-        target=target,
-        agentcore=opts.agentcore_overrides(
-            container=container,
-            idle_timeout=idle_timeout,
-            max_lifetime=max_lifetime,
-            discovery_url=discovery_url,
-            allowed_client=allowed_client,
-        ),
-    )
+    request = _request(**_stack_options(locals()))
     raise typer.Exit(run_synth(out, request))
 
 
@@ -365,32 +368,5 @@ def deploy(
     """Deploy the stack to AWS (credentials, package, synth, cdk deploy)."""
     from streamway.deploy.commands import run_deploy
 
-    request = _request(
-        app=app,
-        handler=handler,
-        source=source,
-        bundle=bundle,
-        env_file=env_file,
-        policy=policy,
-        function_url=function_url,
-        function_url_auth=function_url_auth,
-        python=python,
-        arch=arch,
-        stack_name=stack_name,
-        requirements=requirements,
-        extra=opts.managed_instance_overrides(
-            managed_instances=managed_instances,
-            max_concurrency=max_concurrency,
-            subnet=subnet,
-            security_group=security_group,
-        ),
-        target=target,
-        agentcore=opts.agentcore_overrides(
-            container=container,
-            idle_timeout=idle_timeout,
-            max_lifetime=max_lifetime,
-            discovery_url=discovery_url,
-            allowed_client=allowed_client,
-        ),
-    )
+    request = _request(**_stack_options(locals()))
     raise typer.Exit(run_deploy(out, approve=yes, profile=profile, request=request))
