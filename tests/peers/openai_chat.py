@@ -54,7 +54,8 @@ class OpenAIChatPeer:
         self.mode: Mode = "answer"
         self.requests: list[ReceivedRequest] = []
         #: When set, the answer waits after its first piece until the test sets this event
-        #: (so "the first piece arrived before the rest existed" needs no timing).
+        #: (so "the first piece arrived before the rest existed" needs no timing); unopened
+        #: within 120 s, the connection drops.
         self.gate: threading.Event | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -96,8 +97,9 @@ class OpenAIChatPeer:
             if self.mode == "drop_mid_stream" and number == self.chunks_before_drop:
                 raise ConnectionDropped()
             await _send_event(send, json.dumps(data))
-            if number == 1 and self.gate is not None:
-                await asyncio.to_thread(self.gate.wait, 120)
+            gate = self.gate if number == 1 else None
+            if gate is not None and not await asyncio.to_thread(gate.wait, 120):
+                raise ConnectionDropped()  # never opened: the answer must not complete
             await asyncio.sleep(self.delay_s)
         await _send_event(send, "[DONE]")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
