@@ -10,37 +10,19 @@ botocore's REST-JSON parser takes the code from the header and raises the
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
-from streamway.local.lambda_api.errors import send_whole
-
-if TYPE_CHECKING:  # annotations only: the light install has no starlette
-    from starlette.types import Send
+from streamway.local.lambda_api.errors import LambdaApiError
 
 #: InvokeAgentRuntime's payload limit: botocore's model (Body: max 100000000) and the docs.
 MAX_PAYLOAD_BYTES = 100_000_000
 
 
-class AgentCoreError(Exception):
-    """One of the service's answers to an invocation it will not (or could not) complete."""
-
-    def __init__(self, status: int, code: str, message: str, **extra: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra
+class AgentCoreError(LambdaApiError):
+    """One of the service's answers to an invocation it will not (or could not) complete:
+    sent as the Lambda API's refusals are, with AgentCore's body (no ``Type``)."""
 
     def body(self) -> bytes:
         return json.dumps({"message": self.message, **self.extra}).encode()
-
-    async def send(self, send: Send, request_id: str) -> None:
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"x-amzn-requestid", request_id.encode()),
-            (b"x-amzn-errortype", self.code.encode()),
-        ]
-        await send_whole(send, self.status, headers, self.body())
 
 
 def validation(message: str) -> AgentCoreError:

@@ -92,7 +92,7 @@ class AgentCoreApi:
         return self.runtime
 
     async def _payload(self, scope: Scope, receive: Receive) -> bytes:
-        declared = _header(scope, "content-length") or ""
+        declared = _headers(scope).get("content-length", "")
         if declared.isdigit() and int(declared) > errors.MAX_PAYLOAD_BYTES:
             # Read (and drop) what the client sends before refusing: botocore writes the
             # whole body before it reads an answer, and a reset would hide the refusal.
@@ -148,7 +148,7 @@ def _call(scope: Scope) -> _Call:
         raise errors.validation(
             f"agentRuntimeArn {runtime!r} is neither a runtime ARN nor a runtime id with accountId"
         )
-    session_id = _header(scope, SESSION_HEADER)
+    session_id = _headers(scope).get(SESSION_HEADER)
     if session_id is None:
         session_id = str(uuid.uuid4())
     elif len(session_id) not in SESSION_ID_LENGTH:
@@ -159,9 +159,8 @@ def _call(scope: Scope) -> _Call:
     return _Call(runtime_id, qualifier, session_id)
 
 
-def _header(scope: Scope, name: str) -> str | None:
-    wanted = name.encode()
-    for key, value in scope["headers"]:
-        if key.lower() == wanted:
-            return str(value.decode("latin-1"))
-    return None
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-case name (the last of repeated ones)."""
+    return {
+        name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
+    }
