@@ -22,8 +22,9 @@ from botocore.config import Config
 from streamway.local.agentcore import LOCAL_RUNTIME_ARN
 from tests.peers.loopback import serve_in_thread
 from tests.peers.openai_chat import ANSWER, OpenAIChatPeer
-from tests.servers import RunningLocal, streamway_local
+from tests.servers import RunningLocal, streamway_local, streamway_server
 from tests.service.test_agentcore_contract import sdk_app
+from tests.service.test_disconnects_and_load import eventually
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -250,3 +251,30 @@ def test_the_sdk_s_app_streams_through_the_data_plane_as_it_answers() -> None:
             peer.gate.set()
             rest = list(events)
     assert [first, *rest] == ANSWER
+
+
+def test_a_caller_that_leaves_stops_streamway_s_agent() -> None:
+    """The caller closes its stream after the first event; the agent's request is closed
+    with it, and streamway's agent counts the generation cancelled."""
+    peer = OpenAIChatPeer()
+    peer.gate = threading.Event()
+    with serve_in_thread(peer) as peer_url:
+        env = {
+            "STREAMWAY_MODEL": "openai:peer-model",
+            "STREAMWAY_OPENAI_BASE_URL": f"{peer_url}/v1",
+        }
+        with (
+            streamway_server(env) as agent,
+            streamway_local(args=("--agentcore-url", agent.url)) as running,
+        ):
+            response = agentcore_client(running).invoke_agent_runtime(
+                agentRuntimeArn=LOCAL_RUNTIME_ARN,
+                runtimeSessionId=new_session(),
+                payload=json.dumps({"prompt": "Hi"}).encode(),
+                accept="text/event-stream",
+            )
+            assert next(read_events(response))["type"] == "delta"
+            response["response"].close()
+            eventually(lambda: agent.stats()["generations"]["cancelled"] == 1, timeout_s=60)
+            peer.gate.set()
+            assert agent.stats()["generations"]["completed"] == 0
