@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +53,10 @@ class OpenAIChatPeer:
         self.delay_s = delay_s
         self.mode: Mode = "answer"
         self.requests: list[ReceivedRequest] = []
+        #: When set, the answer waits after its first piece until the test sets this event
+        #: (so "the first piece arrived before the rest existed" needs no timing); unopened
+        #: within 120 s, the connection drops.
+        self.gate: threading.Event | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"
@@ -92,6 +97,9 @@ class OpenAIChatPeer:
             if self.mode == "drop_mid_stream" and number == self.chunks_before_drop:
                 raise ConnectionDropped()
             await _send_event(send, json.dumps(data))
+            gate = self.gate if number == 1 else None
+            if gate is not None and not await asyncio.to_thread(gate.wait, 120):
+                raise ConnectionDropped()  # never opened: the answer must not complete
             await asyncio.sleep(self.delay_s)
         await _send_event(send, "[DONE]")
         await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -50,7 +50,7 @@ async def test_open_services_reads_the_settings_once(tmp_path: Path) -> None:
         page = await services.store.list("", cursor=None, limit=10)
         assert [info.key for info in page.items] == ["a.txt"]
         assert services.sessions.stats()["open"] == 0
-        assert services.ping.body(busy=False)["status"] == "Healthy"
+        assert services.health.body()["status"] == "Healthy"
 
 
 def test_routes_and_websockets_get_the_lifespan_s_services(tmp_path: Path) -> None:

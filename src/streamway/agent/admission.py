@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 
@@ -36,6 +36,8 @@ class Admission:
         self.refused = 0
         # Moving average of how long a slot is held, to make Retry-After an honest estimate.
         self._mean_hold_s = 1.0
+        #: Called whenever :attr:`busy` may have changed (AgentCore's /ping stamps the time).
+        self.on_change: Callable[[], None] = lambda: None
 
     @property
     def busy(self) -> bool:
@@ -55,6 +57,7 @@ class Admission:
                 self._retry_after(),
             )
         self.waiting += 1
+        self.on_change()
         try:
             await asyncio.wait_for(self._free.acquire(), self.timeout_s)
         except TimeoutError:
@@ -65,11 +68,14 @@ class Admission:
             ) from None
         finally:
             self.waiting -= 1
+            self.on_change()
         self.active += 1
+        self.on_change()
         started = time.monotonic()
         try:
             yield
         finally:
             self.active -= 1
             self._free.release()
+            self.on_change()
             self._mean_hold_s = 0.8 * self._mean_hold_s + 0.2 * (time.monotonic() - started)

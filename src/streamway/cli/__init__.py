@@ -40,7 +40,7 @@ def _root(
 
 cli.command()(needs_service(serve.serve))
 cli.command(help=local.LOCAL_HELP)(local.local)
-cli.command()(client.chat)
+cli.command(help=client.CHAT_HELP)(client.chat)
 cli.command(help=client.GET_HELP)(client.get)
 cli.command(help=aws.PACKAGE_HELP)(aws.package)
 cli.command(help=aws.SYNTH_HELP)(aws.synth)

@@ -9,14 +9,46 @@ from typing import Annotated, Any
 
 import typer
 
+CHAT_HELP = (
+    "Ask the agent and print its answer as it is generated."
+    "\n\n"
+    "By default the streamway service at --url (POST /streaming). With --agentcore ARN: a "
+    "Bedrock AgentCore runtime through the AWS client (botocore's bedrock-agentcore "
+    "InvokeAgentRuntime; credentials and Region as the AWS CLI finds them, the Region from "
+    "the ARN), printing each SSE event as it arrives, or the JSON answer with --json. The "
+    "session id is printed first (on stderr); pass it to --session to continue the "
+    "conversation. --endpoint-url points the client elsewhere, e.g. at streamway local "
+    "--agentcore (http://127.0.0.1:3000)."
+)
+
 
 def chat(
     prompt: Annotated[str, typer.Argument(help="What to ask the agent.")],
     url: Annotated[
         str, typer.Option(help="Base URL of a streamway service.")
     ] = "http://127.0.0.1:8080",
+    agentcore: Annotated[
+        str | None,
+        typer.Option(metavar="ARN", help="Invoke this AgentCore runtime instead of --url."),
+    ] = None,
+    session: Annotated[
+        str | None,
+        typer.Option(help="AgentCore session id, 33-256 characters (a new one when absent)."),
+    ] = None,
+    qualifier: Annotated[
+        str | None, typer.Option(help="AgentCore endpoint name (DEFAULT when absent).")
+    ] = None,
+    endpoint_url: Annotated[
+        str | None, typer.Option(help="Where the AgentCore client sends its requests.")
+    ] = None,
+    json_answer: Annotated[
+        bool, typer.Option("--json", help="AgentCore: ask for one JSON answer and print it.")
+    ] = False,
 ) -> None:
     """Ask the agent and print its answer as it is generated."""
+    if agentcore is not None:
+        _chat_agentcore(agentcore, prompt, session, qualifier, endpoint_url, json_answer)
+        return
     import httpx
 
     try:
@@ -38,6 +70,23 @@ def chat(
         typer.echo(f"\nstreamway: the answer did not complete: {error!r}", err=True)
         raise typer.Exit(1) from None
     sys.stdout.write("\n")
+
+
+def _chat_agentcore(
+    arn: str,
+    prompt: str,
+    session: str | None,
+    qualifier: str | None,
+    endpoint_url: str | None,
+    json_answer: bool,
+) -> None:
+    from streamway.cli.agentcore_chat import AgentCoreCall, ChatFailed, run
+
+    try:
+        run(AgentCoreCall(arn, prompt, session, qualifier, endpoint_url, json_answer))
+    except ChatFailed as error:
+        typer.echo(f"\nstreamway: {error}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _error_message(body: str, status: int) -> str:

@@ -43,7 +43,11 @@ LOCAL_HELP = (
     "on a port of its own: --port + 1, + 2... in the order of /_local/functions "
     "(StreamFunction's RESPONSE_STREAM, BufferedFunction's BUFFERED), with "
     "--function-url-auth and --function-url-cors (or the definition's "
-    "x-streamway-function-url); off with --no-function-urls. The functions "
+    "x-streamway-function-url); off with --no-function-urls. With --agentcore (streamway "
+    "serve, started on the first invocation) or --agentcore-url URL (any server of "
+    "AgentCore's HTTP contract), AgentCore Runtime's InvokeAgentRuntime answers on the "
+    "gateway's port too (boto3's bedrock-agentcore client, streamway chat --agentcore). "
+    "The functions "
     "read the same STREAMWAY_* settings as `streamway serve`, and --env-file's variables "
     "over them; --reload replaces them when a *.py file under --source changes (a busy one "
     "after its invocation). See docs/local.md."
@@ -170,9 +174,24 @@ def local(
             "lambda_per_gb_second=0.0000133334); repeatable. See GET /_local/metering."
         ),
     ] = None,
+    agentcore: Annotated[
+        bool,
+        typer.Option(
+            "--agentcore",
+            help="Serve AgentCore's InvokeAgentRuntime in front of streamway serve, started "
+            "as a child process on the first invocation.",
+        ),
+    ] = False,
+    agentcore_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve AgentCore's InvokeAgentRuntime in front of this AgentCore-contract "
+            "server (POST /invocations, GET /ping), e.g. http://127.0.0.1:8080."
+        ),
+    ] = None,
 ) -> None:
     from streamway.cli.local_settings import prepare_local
-    from streamway.cli.service_extra import ServiceMissing
+    from streamway.cli.service_extra import ServiceMissing, require_service
     from streamway.local.options import LocalOptions
     from streamway.local.server import build_gateway, run
 
@@ -180,7 +199,11 @@ def local(
         _refuse("--app and --handler are exclusive: the functions serve one or the other")
     if buffered and (definition is not None or (app is None and handler is None)):
         _refuse("--buffered applies to the catch-all proxy (--app/--handler, no --definition)")
+    if agentcore and agentcore_url is not None:
+        _refuse("--agentcore and --agentcore-url are exclusive: one agent runtime at a time")
     try:
+        if agentcore:
+            require_service("streamway local --agentcore")
         # streamway's own app (no --app/--handler) needs the service extra and its samples.
         limits = prepare_local(app or handler or DEFAULT_APP)
     except (ServiceMissing, ValueError) as error:
@@ -217,6 +240,8 @@ def local(
         body_timeout_s=limits.body_timeout_s,
         max_connections=limits.max_connections,
         keep_alive_timeout_s=limits.keep_alive_timeout_s,
+        agentcore=agentcore,
+        agentcore_url=agentcore_url,
     )
     try:
         gateway = build_gateway(options)

@@ -36,3 +36,8 @@ class AgentCoreSettings(GroupSettings):
         default=100,
         description="Sessions kept at once; beyond it the least recently used idle one is ended.",
     )
+    agentcore_entrypoint: str | None = Field(
+        default=None,
+        description="`module:function` answering `POST /invocations` instead of streamway's "
+        "agent, as the SDK's `@app.entrypoint` (docs/agentcore.md).",
+    )

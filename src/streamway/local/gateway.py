@@ -3,7 +3,8 @@ function process through its Runtime API emulator, as API Gateway REST relays to
 
 Each request under a stage runs one :class:`~streamway.local.request_cycle.RequestCycle`;
 ``/_local/*`` goes to the control routes (:mod:`streamway.local.control_routes`), the Lambda
-API's paths to :mod:`streamway.local.lambda_api` (outside the stage, as on AWS). The
+API's paths to :mod:`streamway.local.lambda_api` and AgentCore's ``/runtimes/`` to
+:mod:`streamway.local.agentcore` (outside the stage, as on AWS). The
 lifespan's shutdown stops the function processes and logs the run's cost.
 """
 
@@ -13,6 +14,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from streamway.local.agentcore import AgentCoreApi
 from streamway.local.control_routes import LOCAL_PREFIX, ControlRoutes
 from streamway.local.lambda_api import LambdaApi
 from streamway.local.metering import Meter
@@ -29,7 +31,13 @@ metering_log = logging.getLogger("streamway.local.metering")
 class LocalGateway:
     """The ASGI app."""
 
-    def __init__(self, config: GatewayConfig, *, meter: Meter | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        meter: Meter | None = None,
+        agentcore: AgentCoreApi | None = None,
+    ) -> None:
         self.config = config
         self.meter = meter or Meter()
         self.control = ControlRoutes(config.pools, self.meter, config.auth)
@@ -38,6 +46,7 @@ class LocalGateway:
             body_timeout_s=config.body_timeout_s,
             guarded=config.auth is not None,
         )
+        self.agentcore = agentcore or AgentCoreApi(None)
         #: The function URLs by port (:mod:`streamway.local.function_url`), set at start-up.
         self.function_urls: dict[int, FunctionUrlApp] = {}
 
@@ -52,6 +61,8 @@ class LocalGateway:
                 await self.control(scope, send)
             elif LambdaApi.serves(scope["path"]):
                 await self.lambda_api(scope, receive, send)
+            elif AgentCoreApi.serves(scope["path"]):
+                await self.agentcore(scope, receive, send)
             else:
                 await RequestCycle(self.config, self.meter, scope, receive, send).run()
 
@@ -68,6 +79,7 @@ class LocalGateway:
     async def close(self) -> None:
         """Stops every function process and logs what the run would have cost on AWS."""
         await self.lambda_api.close()
+        await self.agentcore.close()
         await asyncio.gather(*(pool.close() for pool in self.config.pools.values()))
         totals = {k: v for k, v in self.meter.summary().items() if k != "recent"}
         metering_log.info("metering summary\n%s", self.meter.summary_text(), extra=totals)

@@ -64,6 +64,10 @@ class LocalOptions:
     function_url_cors: str | None = None
     #: ``name=value`` overrides of the metering's list prices.
     prices: tuple[str, ...] = ()
+    #: AgentCore's data plane runs `streamway serve` as the agent (``--agentcore``) or
+    #: forwards to an AgentCore-contract server at this URL (``--agentcore-url``).
+    agentcore: bool = False
+    agentcore_url: str | None = None
     #: Connection limits (STREAMWAY_REQUEST_HEAD_TIMEOUT_S etc., as for `streamway serve`).
     head_timeout_s: float = 10.0
     body_timeout_s: float = 30.0

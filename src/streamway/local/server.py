@@ -10,11 +10,13 @@ app or handler given without one, the catch-all proxy (:mod:`streamway.local.cat
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from streamway.api.definition import ApiDefinition, load_definition
 from streamway.aws_contract import TransferMode, invoke_mode_for
 from streamway.http.head_limits import HeadLimitMiddleware
+from streamway.local.agentcore import LOCAL_RUNTIME_ARN, AgentCoreApi, AgentRuntime
 from streamway.local.catch_all import catch_all_definition
 from streamway.local.functions import FunctionPool, FunctionSpec
 from streamway.local.gateway import LocalGateway
@@ -29,6 +31,8 @@ if TYPE_CHECKING:  # types only: starlette is not in the light install
     from starlette.types import ASGIApp
 
     from streamway.local.function_url import FunctionUrlApp
+
+log = logging.getLogger("streamway.local")
 
 FUNCTION_NAMES: dict[TransferMode, str] = {
     "STREAM": "StreamFunction",
@@ -86,7 +90,11 @@ def build_gateway(options: LocalOptions) -> LocalGateway:
         pacers=_pacers if options.throttle else tuple,
         auth=auth,
     )
-    gateway = LocalGateway(config, meter=Meter(Prices.from_assignments(options.prices)))
+    gateway = LocalGateway(
+        config,
+        meter=Meter(Prices.from_assignments(options.prices)),
+        agentcore=agentcore_api(options),
+    )
     if options.function_urls:
         _add_function_urls(gateway, options)
     return gateway
@@ -113,6 +121,20 @@ def _list_function_urls(gateway: LocalGateway, urls: dict[int, FunctionUrlApp], 
     gateway.function_urls = urls
     for url_app in urls.values():
         gateway.control.function_urls[url_app.url.function] = url_app.url.describe(host)
+
+
+def agentcore_api(options: LocalOptions) -> AgentCoreApi | None:
+    """AgentCore's data plane in front of the agent the options name, if they name one."""
+    if not options.agentcore and options.agentcore_url is None:
+        return None
+    runtime = AgentRuntime(options.agentcore_url, env=options.env)
+    log.info(
+        "AgentCore runtime %s -> %s",
+        LOCAL_RUNTIME_ARN,
+        runtime.describe(),
+        extra={"agent_runtime_arn": LOCAL_RUNTIME_ARN},
+    )
+    return AgentCoreApi(runtime, body_timeout_s=options.body_timeout_s)
 
 
 def function_spec(options: LocalOptions, mode: TransferMode) -> FunctionSpec:

@@ -33,6 +33,7 @@ from streamway.service.agentcore_protocol import (
     answer,
     delta_message,
     done_message,
+    stream_error_message,
 )
 from streamway.service.answer_encoders import StreamEncoder, sse_event
 from streamway.service.answer_response import AgentAnswerResponse, AgentStreamResponse
@@ -41,6 +42,8 @@ from streamway.service.errors import error_responses
 from streamway.service.services import ServicesDep
 
 router = APIRouter(route_class=JsonBodyRoute)
+#: /ping, served whoever answers /invocations (streamway's agent or an entrypoint).
+health_router = APIRouter()
 
 
 class AgentCoreEncoder(StreamEncoder):
@@ -56,13 +59,7 @@ class AgentCoreEncoder(StreamEncoder):
         return sse_event(done_message(event, timings))
 
     def error(self, error: BaseException) -> bytes:
-        return sse_event(
-            {
-                "error": str(error),
-                "error_type": type(error).__name__,
-                "message": "An error occurred during streaming",
-            }
-        )
+        return sse_event(stream_error_message(error))
 
 
 def whole_answer(text: str, event: Finished, timings: dict[str, float | None]) -> dict[str, Any]:
@@ -105,7 +102,7 @@ async def invocations(body: InvocationRequest, request: Request, services: Servi
     return AgentAnswerResponse(events, whole_answer, started=started)
 
 
-@router.get("/ping", summary="AgentCore Runtime health: Healthy or HealthyBusy")
+@health_router.get("/ping", summary="AgentCore Runtime health: Healthy or HealthyBusy")
 async def ping(services: ServicesDep) -> dict[str, Any]:
     services.sessions.expire()
-    return services.ping.body(services.runner.admission.busy)
+    return services.health.body()

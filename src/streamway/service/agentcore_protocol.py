@@ -1,12 +1,11 @@
 """What ``/invocations``, ``/ws`` and ``/ping`` share of AgentCore Runtime's contract.
 
-The session header, an answer's events continuing a session's conversation, the JSON
-messages an answer is told in, and ``/ping``'s status.
+The session header, an answer's events continuing a session's conversation, and the JSON
+messages an answer is told in (``/ping``'s status: agentcore_health.py).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -53,19 +52,10 @@ def done_message(event: Finished, timings: dict[str, float | None]) -> dict[str,
     }
 
 
-class PingStatus:
-    """``/ping``'s body: HealthyBusy while any answer is generating or waiting for a slot.
-
-    As in the SDK, ``time_of_last_update`` is when the status last changed, not when it was
-    asked for.
-    """
-
-    def __init__(self) -> None:
-        self.status = "Healthy"
-        self.changed_at = int(time.time())
-
-    def body(self, busy: bool) -> dict[str, Any]:
-        status = "HealthyBusy" if busy else "Healthy"
-        if status != self.status:
-            self.status, self.changed_at = status, int(time.time())
-        return {"status": self.status, "time_of_last_update": self.changed_at}
+def stream_error_message(error: BaseException) -> dict[str, Any]:
+    """The bedrock-agentcore SDK's event for a failure after the stream began."""
+    return {
+        "error": str(error),
+        "error_type": type(error).__name__,
+        "message": "An error occurred during streaming",
+    }

@@ -161,4 +161,6 @@ async def websocket_endpoint(websocket: WebSocket, services: ServicesDep) -> Non
         except InvalidSessionId as error:
             await websocket.close(code=1008, reason=str(error)[:120])
             return
-    await _Connection(websocket, services, session_id).serve()
+    # An open connection is a session at work: AgentCore must not reclaim it between prompts.
+    with services.health.busy("websocket", kind="websocket"):
+        await _Connection(websocket, services, session_id).serve()

@@ -12,7 +12,15 @@ from streamway.config import ObservabilitySettings, Settings
 from streamway.http.head_limits import HeadLimitMiddleware, HeadTooLarge
 from streamway.observability import tracing
 from streamway.observability.request_metrics import MetricsSink
-from streamway.service import agentcore, agentcore_ws, downloads, objects, page, streaming
+from streamway.service import (
+    agentcore,
+    agentcore_entrypoint,
+    agentcore_ws,
+    downloads,
+    objects,
+    page,
+    streaming,
+)
 from streamway.service.errors import error_body, install_error_handlers
 from streamway.service.middleware import AllowedHostsMiddleware, RequestContextMiddleware
 from streamway.service.services import ServicesDep, services_lifespan
@@ -33,7 +41,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(streaming.router)
     app.include_router(downloads.router)
-    app.include_router(agentcore.router)
+    if settings.agentcore.agentcore_entrypoint:  # your own agent answers /invocations
+        app.include_router(agentcore_entrypoint.router)
+    else:
+        app.include_router(agentcore.router)
+    app.include_router(agentcore.health_router)
     app.include_router(agentcore_ws.router)
     app.include_router(objects.router)
     app.include_router(page.router)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends
 from starlette.applications import Starlette
@@ -22,8 +22,11 @@ from streamway.agent.providers import close_model
 from streamway.agent.runner import AgentRunner
 from streamway.agent.sessions import SessionStore
 from streamway.config import Settings
-from streamway.service.agentcore_protocol import PingStatus
+from streamway.service.agentcore_health import RuntimeHealth, health
 from streamway.storage import ObjectStore, open_store
+
+#: An AgentCore entrypoint (agentcore_entrypoint.py): payload[, context] -> answer or events.
+Entrypoint = Callable[..., Any]
 
 
 @dataclass
@@ -36,39 +39,59 @@ class Services:
     runner: AgentRunner
     sessions: SessionStore
     store: ObjectStore
-    ping: PingStatus
+    #: /ping's status: the process's :data:`~streamway.service.agentcore_health.health`.
+    health: RuntimeHealth
     max_prompt_chars: int
     invocations_default_response: Literal["sse", "json"]
     download_chunks_in_flight: int
+    #: STREAMWAY_AGENTCORE_ENTRYPOINT's function, which then answers /invocations.
+    entrypoint: Entrypoint | None = None
 
 
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """The services ``settings`` describe, until the block ends (then the store and the
     model's client are closed)."""
-    ping = PingStatus()
     runner = AgentRunner.from_settings(settings.model)
+    # Event-driven: the status (and its timestamp) changes when the queue does, not on a ping.
+    runner.admission.on_change = health.changed
+
+    def answering() -> bool:
+        return runner.admission.busy
+
     sessions = SessionStore(
         settings.agentcore.sessions_dir,
         idle_timeout_s=settings.agentcore.session_idle_timeout_s,
         max_sessions=settings.agentcore.max_sessions,
     )
     store = await open_store(settings.store)
+    health.watch(answering)
     try:
         yield Services(
             runner=runner,
             sessions=sessions,
             store=store,
-            ping=ping,
+            health=health,
             max_prompt_chars=settings.model.max_prompt_chars,
             invocations_default_response=settings.agentcore.invocations_default_response,
             download_chunks_in_flight=settings.store.download_chunks_in_flight,
+            entrypoint=_entrypoint(settings.agentcore.agentcore_entrypoint),
         )
     finally:
+        health.unwatch(answering)
         try:
             await store.aclose()
         finally:
             await close_model(runner.model)
+
+
+def _entrypoint(spec: str | None) -> Entrypoint | None:
+    if spec is None:
+        return None
+    # Here, not at the top: the entrypoint's router needs this module's ServicesDep.
+    from streamway.service.agentcore_entrypoint import load_entrypoint
+
+    return load_entrypoint(spec)
 
 
 def services_lifespan(
