@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from starlette.responses import Response
 
@@ -37,21 +36,14 @@ MAX_RESPONSE_HEADER = "x-streamway-max-response-bytes"
 MAX_RESPONSE_BYTES = LAMBDA_MAX_STREAMED_RESPONSE_BYTES - PRELUDE_MAX_BYTES
 
 
-def on_lambda() -> bool:
-    """Whether this process runs as a Lambda function: Lambda sets the function's name for
-    every runtime (the native one, Lambda Web Adapter, ``streamway local``'s functions)."""
-    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+def response_cap() -> int | None:
+    """The most body bytes one response may carry in this process; None when unlimited.
 
-
-def response_cap(scope: Mapping[str, Any], function_process: bool) -> int | None:
-    """The most body bytes one response may carry for this request; None when unlimited.
-
-    ``aws.context`` in the scope is the native runtime's invocation: a Lambda function even
-    when the environment was not set up as Lambda's (an app driven by tests or a wrapper).
+    Lambda sets ``AWS_LAMBDA_FUNCTION_NAME`` for every runtime: the native one, Lambda Web
+    Adapter (whose requests carry no ``aws.context``, so the scope could not tell) and
+    ``streamway local``'s functions.
     """
-    if function_process or "aws.context" in scope:
-        return MAX_RESPONSE_BYTES
-    return None
+    return MAX_RESPONSE_BYTES if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else None
 
 
 def cap_headers(info: ObjectInfo, cap: int | None) -> dict[str, str]:

@@ -23,7 +23,7 @@ from streamway.http.ranges import (
     is_not_modified,
     parse_ranges,
 )
-from streamway.service.big_objects import cap_headers, response_cap, s3_redirect, too_large
+from streamway.service.big_objects import cap_headers, s3_redirect, too_large
 from streamway.service.errors import ApiError, error_responses
 from streamway.service.failures import store_error
 from streamway.service.object_headers import DIGEST_HEADER, representation_headers
@@ -74,7 +74,7 @@ async def download(key: str, request: Request, services: ServicesDep) -> Respons
     plain_get = request.method == "GET" and not any(
         name in request.headers for name in ("range", "if-none-match", "if-modified-since")
     )
-    cap = response_cap(request.scope, services.on_lambda)
+    cap = services.max_response_bytes
     try:
         check_object_key(key)  # 400 unsafe, 404 not the object's one spelling (docs/downloads.md)
         # The common case: metadata and bytes from one upstream request. A redirect needs the

@@ -23,7 +23,7 @@ from streamway.agent.runner import AgentRunner
 from streamway.agent.sessions import SessionStore
 from streamway.config import Settings
 from streamway.service.agentcore_protocol import PingStatus
-from streamway.service.big_objects import on_lambda, redirect_over
+from streamway.service.big_objects import redirect_over, response_cap
 from streamway.storage import ObjectStore, open_store
 
 
@@ -41,11 +41,11 @@ class Services:
     max_prompt_chars: int
     invocations_default_response: Literal["sse", "json"]
     download_chunks_in_flight: int
-    #: How big objects are fetched (big_objects.py): the S3 redirect, and whether this process
-    #: runs as a Lambda function (one response is then capped).
+    #: How big objects are fetched (big_objects.py): the S3 redirect, and the most body bytes
+    #: one response may carry (Lambda's cap when this process is a function; else None).
     s3_redirect_over: int | None = None
     s3_redirect_expiry_s: int = 300
-    on_lambda: bool = False
+    max_response_bytes: int | None = None
 
 
 @asynccontextmanager
@@ -71,7 +71,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             download_chunks_in_flight=settings.store.download_chunks_in_flight,
             s3_redirect_over=redirect_over(settings.store, store),
             s3_redirect_expiry_s=settings.store.s3_redirect_expiry_s,
-            on_lambda=on_lambda(),
+            max_response_bytes=response_cap(),
         )
     finally:
         try:
