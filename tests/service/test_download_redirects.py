@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from streamway.config import StoreSettings
+from streamway.service.services import services_of
 from tests.service.downloads_server import (
     BUCKET,
     MotoS3,
@@ -128,5 +129,14 @@ def test_the_redirect_is_off_by_default(moto: MotoS3) -> None:
     assert StoreSettings().s3_redirect_over is None
     with downloads_server(store_url=f"s3://{BUCKET}/pre", s3_endpoint_url=moto.endpoint) as plain:
         response = httpx.get(plain.download_url(BIG))
+    assert response.status_code == 200
+    assert response.content == BIG_DATA
+
+
+def test_the_setting_is_ignored_for_a_local_store(tmp_path: Path) -> None:
+    (tmp_path / "big.bin").write_bytes(BIG_DATA)
+    with downloads_server(store_url=f"file://{tmp_path}", s3_redirect_over=THRESHOLD) as local:
+        assert services_of(local.app).s3_redirect_over is None
+        response = httpx.get(local.download_url("big.bin"))
     assert response.status_code == 200
     assert response.content == BIG_DATA

@@ -190,8 +190,11 @@ def test_a_403_for_a_missing_key_is_404_and_for_a_present_one_stays_a_refusal() 
             asyncio.run(run())
 
 
-def test_presigned_get_is_signed_locally_with_the_overrides() -> None:
-    """No request is made: the endpoint has nothing listening, and the URL still comes."""
+DISPOSITION = "attachment; filename=\"c.bin\"; filename*=UTF-8''c.bin"
+
+
+def presign_offline(key: str) -> str:
+    """A presigned GET from a store whose endpoint has nothing listening: no request made."""
     settings = StoreSettings(
         store_url=f"s3://{BUCKET}/files", s3_endpoint_url=f"http://127.0.0.1:{free_port()}"
     )
@@ -201,50 +204,35 @@ def test_presigned_get_is_signed_locally_with_the_overrides() -> None:
         assert isinstance(store, S3Store)
         try:
             return await store.presigned_get(
-                "a b/c.bin",
-                expires_s=90,
-                content_type="application/pdf",
-                content_disposition="attachment; filename=\"c.bin\"; filename*=UTF-8''c.bin",
+                key, expires_s=90, content_type="application/pdf", content_disposition=DISPOSITION
             )
         finally:
             await store.aclose()
 
+    return asyncio.run(run())
+
+
+def test_presigned_get_is_signed_locally_with_the_overrides() -> None:
     with s3_credentials():
-        url = urlsplit(asyncio.run(run()))
+        url = urlsplit(presign_offline("a b/c.bin"))
     assert url.path == f"/{BUCKET}/files/a%20b/c.bin"
     query = parse_qs(url.query)
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]  # SigV4, not the retired SigV2
     assert query["X-Amz-Expires"] == ["90"]
     assert query["X-Amz-Security-Token"] == ["testing"]  # session credentials sign it
     assert query["response-content-type"] == ["application/pdf"]
-    assert query["response-content-disposition"] == [
-        "attachment; filename=\"c.bin\"; filename*=UTF-8''c.bin"
-    ]
+    assert query["response-content-disposition"] == [DISPOSITION]
 
 
 NO_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 
 
 def test_presigning_without_credentials_is_a_store_failure() -> None:
-    settings = StoreSettings(
-        store_url=f"s3://{BUCKET}", s3_endpoint_url=f"http://127.0.0.1:{free_port()}"
-    )
-
-    async def run() -> None:
-        store = await open_store(settings)
-        assert isinstance(store, S3Store)
-        try:
-            with pytest.raises(StoreFailed):
-                await store.presigned_get(
-                    "x", expires_s=60, content_type="text/plain", content_disposition="attachment"
-                )
-        finally:
-            await store.aclose()
-
     with pytest.MonkeyPatch.context() as patch:
         for name in (*NO_CREDENTIALS, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
             patch.delenv(name, raising=False)
         patch.setenv("AWS_CONFIG_FILE", os.devnull)
         patch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
         patch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance metadata to ask either
-        asyncio.run(run())
+        with pytest.raises(StoreFailed):
+            presign_offline("x")
