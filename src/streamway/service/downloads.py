@@ -86,7 +86,7 @@ async def download(key: str, request: Request, services: ServicesDep) -> Respons
     except StoreError as error:
         raise store_error(error, key) from None
     if body is None:
-        return await _selected(request, services, key, info, cap)
+        return await _selected(request, services, key, info)
     if cap is not None and info.size > cap:
         await body.aclose()  # rare and refused: one aborted read beats a stat before every GET
         raise too_large(info, info.size, cap)
@@ -102,10 +102,9 @@ async def download(key: str, request: Request, services: ServicesDep) -> Respons
     )
 
 
-async def _selected(
-    request: Request, services: Services, key: str, info: ObjectInfo, cap: int | None
-) -> Response:
+async def _selected(request: Request, services: Services, key: str, info: ObjectInfo) -> Response:
     """A conditional, ranged or HEAD request's answer: 304, 416, 307, 413 or what it selects."""
+    cap = services.max_response_bytes
     headers = representation_headers(info) | cap_headers(info, cap)
     if is_not_modified(
         request.headers.get("if-none-match"),
