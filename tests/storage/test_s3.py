@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -187,3 +188,51 @@ def test_a_403_for_a_missing_key_is_404_and_for_a_present_one_stays_a_refusal() 
             patch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
             patch.delenv("AWS_SESSION_TOKEN", raising=False)
             asyncio.run(run())
+
+
+DISPOSITION = "attachment; filename=\"c.bin\"; filename*=UTF-8''c.bin"
+
+
+def presign_offline(key: str) -> str:
+    """A presigned GET from a store whose endpoint has nothing listening: no request made."""
+    settings = StoreSettings(
+        store_url=f"s3://{BUCKET}/files", s3_endpoint_url=f"http://127.0.0.1:{free_port()}"
+    )
+
+    async def run() -> str:
+        store = await open_store(settings)
+        assert isinstance(store, S3Store)
+        try:
+            return await store.presigned_get(
+                key, expires_s=90, content_type="application/pdf", content_disposition=DISPOSITION
+            )
+        finally:
+            await store.aclose()
+
+    return asyncio.run(run())
+
+
+def test_presigned_get_is_signed_locally_with_the_overrides() -> None:
+    with s3_credentials():
+        url = urlsplit(presign_offline("a b/c.bin"))
+    assert url.path == f"/{BUCKET}/files/a%20b/c.bin"
+    query = parse_qs(url.query)
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]  # SigV4, not the retired SigV2
+    assert query["X-Amz-Expires"] == ["90"]
+    assert query["X-Amz-Security-Token"] == ["testing"]  # session credentials sign it
+    assert query["response-content-type"] == ["application/pdf"]
+    assert query["response-content-disposition"] == [DISPOSITION]
+
+
+NO_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+
+
+def test_presigning_without_credentials_is_a_store_failure() -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        for name in (*NO_CREDENTIALS, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+            patch.delenv(name, raising=False)
+        patch.setenv("AWS_CONFIG_FILE", os.devnull)
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance metadata to ask either
+        with pytest.raises(StoreFailed):
+            presign_offline("x")

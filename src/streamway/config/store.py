@@ -39,3 +39,21 @@ class StoreSettings(AwsRegionSettings):
             "one being sent, a download holds at most this + 2 chunks."
         ),
     )
+    s3_redirect_over: int | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "With an S3 store, a GET of an object larger than this many bytes answers 307 to "
+            "a presigned S3 URL instead of streaming it; off when unset."
+        ),
+    )
+    s3_redirect_expiry_s: int = Field(
+        default=300,
+        ge=1,
+        # SigV4's longest presigned URL: seven days.
+        le=7 * 24 * 3600,
+        description=(
+            "Seconds a presigned redirect URL stays valid; never longer than the credentials "
+            "that sign it."
+        ),
+    )

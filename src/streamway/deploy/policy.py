@@ -10,7 +10,8 @@ Kept free of aws_cdk so the rules can be read and tested on their own:
   source Region *and in every destination Region the profile routes to*; a ``global.``
   profile also needs the Region-less foundation-model ARN. Missing a destination Region fails
   only when Bedrock happens to route there, so the Regions are listed explicitly.
-- **S3**: ``GetObject`` on ``bucket/prefix*`` (GET and HEAD of objects) and ``ListBucket`` on
+- **S3**: ``GetObject`` on ``bucket/prefix*`` (GET and HEAD of objects, and the presigned URLs
+  of ``STREAMWAY_S3_REDIRECT_OVER``, which S3 checks against the signer) and ``ListBucket`` on
   the bucket limited by an ``s3:prefix`` condition (the page lists objects). Nothing else:
   no writes, no other buckets.
 """

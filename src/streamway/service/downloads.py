@@ -2,7 +2,8 @@
 
 Everything that can fail before the first byte is decided before ``http.response.start``:
 the key is checked (400), the object stat-ed (404, 503, 502), preconditions and ranges
-evaluated (304, 416), and for a GET the upstream body opened (a ranged read that is already
+evaluated (304, 416), a response too large for Lambda refused (413) or redirected to S3
+(307, big_objects.py), and for a GET the upstream body opened (a ranged read that is already
 in flight). The body is then sent by :class:`ObjectResponse` (object_response.py), with
 bounded memory, aborting the connection if the store fails after the headers went out.
 """
@@ -22,6 +23,7 @@ from streamway.http.ranges import (
     is_not_modified,
     parse_ranges,
 )
+from streamway.service.big_objects import cap_headers, s3_redirect, too_large
 from streamway.service.errors import ApiError, error_responses
 from streamway.service.failures import store_error
 from streamway.service.object_headers import DIGEST_HEADER, representation_headers
@@ -47,7 +49,11 @@ _DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The object", "content": {"application/octet-stream": {}}},
     206: {"description": "One range of the object", "content": {"application/octet-stream": {}}},
     304: {"description": "Not modified (If-None-Match, If-Modified-Since)"},
-    **error_responses(400, 404, 416, 422, 431, 502, 503),
+    307: {
+        "description": "The object is larger than STREAMWAY_S3_REDIRECT_OVER: fetch it from "
+        "the presigned S3 URL in `Location` (a GET without Range only)"
+    },
+    **error_responses(400, 404, 413, 416, 422, 431, 502, 503),
 }
 
 
@@ -68,9 +74,12 @@ async def download(key: str, request: Request, services: ServicesDep) -> Respons
     plain_get = request.method == "GET" and not any(
         name in request.headers for name in ("range", "if-none-match", "if-modified-since")
     )
+    cap = services.max_response_bytes
     try:
         check_object_key(key)  # 400 unsafe, 404 not the object's one spelling (docs/downloads.md)
-        if plain_get:  # the common case: metadata and bytes from one upstream request
+        # The common case: metadata and bytes from one upstream request. A redirect needs the
+        # size before any read, so with redirects on every GET starts with a stat.
+        if plain_get and services.s3_redirect_over is None:
             info, body = await services.store.get(key)
         else:
             info, body = await services.store.stat(key), None
@@ -78,6 +87,9 @@ async def download(key: str, request: Request, services: ServicesDep) -> Respons
         raise store_error(error, key) from None
     if body is None:
         return await _selected(request, services, key, info)
+    if cap is not None and info.size > cap:
+        await body.aclose()  # rare and refused: one aborted read beats a stat before every GET
+        raise too_large(info, info.size, cap)
     headers = representation_headers(info)
     headers["content-length"] = str(info.size)
     return ObjectResponse(
@@ -91,8 +103,9 @@ async def download(key: str, request: Request, services: ServicesDep) -> Respons
 
 
 async def _selected(request: Request, services: Services, key: str, info: ObjectInfo) -> Response:
-    """A conditional, ranged or HEAD request's answer: 304, 416, or what it selects."""
-    headers = representation_headers(info)
+    """A conditional, ranged or HEAD request's answer: 304, 416, 307, 413 or what it selects."""
+    cap = services.max_response_bytes
+    headers = representation_headers(info) | cap_headers(info, cap)
     if is_not_modified(
         request.headers.get("if-none-match"),
         request.headers.get("if-modified-since"),
@@ -103,8 +116,15 @@ async def _selected(request: Request, services: Services, key: str, info: Object
         return ObjectResponse(304, {k: v for k, v in headers.items() if k in kept}, None)
 
     byte_range = _requested_range(request, info)
+    if request.method == "GET" and "range" not in request.headers:
+        # Never with Range: S3 would get the client's If-Range, which it may not honour.
+        redirect = await _redirect(services, key, info, headers)
+        if redirect is not None:
+            return redirect
     status = 200 if byte_range is None else 206
     selected = byte_range or ByteRange(0, info.size)
+    if request.method == "GET" and cap is not None and selected.length > cap:
+        raise too_large(info, selected.length, cap)
     headers["content-length"] = str(selected.length)
     if byte_range is not None:
         headers["content-range"] = byte_range.content_range(info.size)
@@ -123,6 +143,21 @@ async def _selected(request: Request, services: Services, key: str, info: Object
         chunks_in_flight=services.download_chunks_in_flight,
         key=key,
     )
+
+
+async def _redirect(
+    services: Services, key: str, info: ObjectInfo, headers: dict[str, str]
+) -> Response | None:
+    try:
+        return await s3_redirect(
+            services.store,
+            info,
+            headers,
+            over=services.s3_redirect_over,
+            expiry_s=services.s3_redirect_expiry_s,
+        )
+    except StoreError as error:
+        raise store_error(error, key) from None
 
 
 def _requested_range(request: Request, info: ObjectInfo) -> ByteRange | None:

@@ -76,7 +76,7 @@ _DESCRIPTIONS = {
     400: "Bad request: malformed JSON, an unsafe key, a Host not allowed",
     404: "No such route or object",
     409: "The session is answering another request",
-    413: "The body or the prompt is too large",
+    413: "The body or the prompt is too large, or the response (on Lambda: use Range)",
     416: "No requested range is within the object",
     422: "A field is missing or has the wrong type",
     431: "A header, or the request head, is too large",

@@ -23,6 +23,7 @@ from streamway.agent.runner import AgentRunner
 from streamway.agent.sessions import SessionStore
 from streamway.config import Settings
 from streamway.service.agentcore_health import RuntimeHealth, health
+from streamway.service.big_objects import redirect_over, response_cap
 from streamway.storage import ObjectStore, open_store
 
 #: An AgentCore entrypoint (agentcore_entrypoint.py): payload[, context] -> answer or events.
@@ -46,6 +47,11 @@ class Services:
     download_chunks_in_flight: int
     #: STREAMWAY_AGENTCORE_ENTRYPOINT's function, which then answers /invocations.
     entrypoint: Entrypoint | None = None
+    #: How big objects are fetched (big_objects.py): the S3 redirect, and the most body bytes
+    #: one response may carry (Lambda's cap when this process is a function; else None).
+    s3_redirect_over: int | None = None
+    s3_redirect_expiry_s: int = 300
+    max_response_bytes: int | None = None
 
 
 @asynccontextmanager
@@ -76,6 +82,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             invocations_default_response=settings.agentcore.invocations_default_response,
             download_chunks_in_flight=settings.store.download_chunks_in_flight,
             entrypoint=_entrypoint(settings.agentcore.agentcore_entrypoint),
+            s3_redirect_over=redirect_over(settings.store, store),
+            s3_redirect_expiry_s=settings.store.s3_redirect_expiry_s,
+            max_response_bytes=response_cap(),
         )
     finally:
         health.unwatch(answering)

@@ -6,7 +6,8 @@ metadata, so a plain download costs one request, not two. ``open`` is a ranged `
 with ``If-Match`` on the ETag from ``stat``, so an object replaced in between fails instead
 of mixing two versions. A body closed before its end closes its HTTP connection rather than
 returning it to the pool half-read. ``list`` is one ``ListObjectsV2`` per page, with
-``StartAfter`` the cursor (the last key of the previous page).
+``StartAfter`` the cursor (the last key of the previous page). ``presigned_get`` signs a
+``GetObject`` URL locally, for redirecting a client to S3 itself.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class S3Store:
             # Path style works with every S3-compatible server; AWS endpoints still get
             # virtual-hosted style when no endpoint is configured.
             s3={"addressing_style": "path" if endpoint_url else "auto"},
+            # Presigned URLs default to SigV2, which S3 is retiring and newer Regions refuse.
+            signature_version="s3v4",
         )
         exit_stack = AsyncExitStack()
         client = await exit_stack.enter_async_context(
@@ -120,6 +123,29 @@ class S3Store:
             request["IfMatch"] = etag
         response = await self._object_call(key, self.client.get_object, **request)
         return S3Body(response["Body"], end - start, self.chunk_size, key=key)
+
+    async def presigned_get(
+        self, key: str, *, expires_s: int, content_type: str, content_disposition: str
+    ) -> str:
+        """A ``GetObject`` URL for ``key`` signed with the client's credentials, no request made.
+
+        S3 answers it with ``content_type`` and ``content_disposition`` in place of the stored
+        ones (the ``response-content-*`` overrides), so a client that follows it gets the
+        same name and type as from the service. It is valid for ``expires_s`` or until the
+        signing credentials expire, whichever comes first (a role's session credentials).
+        """
+        with _mapped_errors(key):  # no credentials to sign with: a store failure (502)
+            url: str = await self.client.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": self.prefix + key,
+                    "ResponseContentType": content_type,
+                    "ResponseContentDisposition": content_disposition,
+                },
+                ExpiresIn=expires_s,
+            )
+        return url
 
     async def _object_call(
         self, key: str, call: Callable[..., Awaitable[Any]], **request: Any
