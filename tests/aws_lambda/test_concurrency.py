@@ -216,3 +216,29 @@ async def test_a_dropped_runtime_api_connection_is_retried_by_its_loop() -> None
     retries = [r for r in log_records(output) if "retrying" in str(r.get("message"))]
     assert len(retries) >= 4
     assert process.returncode is not None
+
+
+async def test_an_app_not_safe_for_concurrency_is_served_one_at_a_time() -> None:
+    """``STREAMWAY_MAX_CONCURRENCY=1`` under a Lambda maximum of 4: one loop, and
+    ``_X_AMZN_TRACE_ID`` set per invocation again, as Lambda's runtimes do."""
+    config = FunctionConfig(max_concurrency=4)
+    env = {"STREAMWAY_MAX_CONCURRENCY": "1"}
+    async with lambda_function(APP, env, config=config) as function:
+        invocations = [
+            await function.api.invoke(
+                http_event("/gate", query=f"group=e{number}&n=1&id=e-{number}"),
+                trace_id=_trace(number),
+            )
+            for number in range(3)
+        ]
+        results = [await invocation.result() for invocation in invocations]
+        await function.api.wait_for_next_call(4)
+        output = function.output()
+
+    for number, (invocation, result) in enumerate(zip(invocations, results, strict=True)):
+        assert result.ok, result.error
+        lines = result.body.split(b"\x00" * 8, 1)[1].split(b"\n")
+        for seen in (json.loads(lines[0]), json.loads(lines[1][64 * 1024 :])):
+            assert seen["request_id"] == invocation.request_id
+            assert seen["trace_id"] == seen["trace_var"] == seen["trace_env"] == _trace(number)
+    assert "serving invocations concurrently" not in output
