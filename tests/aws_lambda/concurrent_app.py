@@ -57,7 +57,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     await receive()
     query = dict(part.split("=", 1) for part in scope["query_string"].decode().split("&"))
-    if scope["path"] == "/release":
+    if scope["path"].endswith("/release"):
         _gates[query["group"]].set()
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send(_chunk(b"", more=False))

@@ -304,6 +304,7 @@ class FunctionPool:
 
     def __init__(self, spec: FunctionSpec) -> None:
         self.spec = spec
+        self.sandbox_type: type[Sandbox] = Sandbox  # SharedSandbox for --max-concurrency
         self.sandboxes: list[Sandbox] = []
         self.cold_starts = 0
         self.throttles = 0
@@ -321,8 +322,7 @@ class FunctionPool:
                 if sandbox.state == "warm":
                     sandbox.claim()
                     return Lease(self, sandbox, cold_start=False)
-            # A sandbox that just answered is back in `next` within moments: waiting for it
-            # beats a cold start (and keeps a sequential client on one warm sandbox).
+            # Waiting for one about to be back in `next` beats a cold start (and a new sandbox).
             settling = [s.wait_until_free() for s in self.sandboxes if s.returning]
             if not settling:
                 break
@@ -337,7 +337,7 @@ class FunctionPool:
         if len(self.sandboxes) >= self.spec.concurrency:
             self.throttles += 1
             raise Throttled(f"{self.spec.name} is at its concurrency limit")
-        sandbox = Sandbox(self.spec, next(self._numbers), self.generation)
+        sandbox = self.sandbox_type(self.spec, next(self._numbers), self.generation)
         self.sandboxes.append(sandbox)  # counts against the limit while it starts
         self.cold_starts += 1
         try:
