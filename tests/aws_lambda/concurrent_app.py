@@ -50,11 +50,7 @@ def _ids(scope: Scope, label: str) -> bytes:
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
-        return
+    assert scope["type"] == "http", "no lifespan support (none needed)"
     await receive()
     query = dict(part.split("=", 1) for part in scope["query_string"].decode().split("&"))
     if scope["path"].endswith("/release"):
