@@ -104,9 +104,11 @@ TARGETS = {
     "cancellation": target(
         "src/streamway/agent/local_model.py",
         # The exact bound (tokens generated <= tokens sent + 1) over /streaming and
-        # /invocations; each run loads the model, so the lines are only the token loop's
-        # cancel check and count, and the wait for the hop in progress.
-        "tests/service/test_cancellation_bounds.py -k leaves",
+        # /invocations, and the token loop driven in-process (the cancel signal, the end of
+        # the tokens, the usage count); each run loads the model, so the lines are only the
+        # token loop's cancel check and count, and the wait for the hop in progress.
+        "tests/service/test_cancellation_bounds.py tests/agent/test_local_model_stream.py"
+        " -k 'leaves or cancel_signal or read_to_its_end'",
         600,
         lines=("194-206", "222-232"),
     ),

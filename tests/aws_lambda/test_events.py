@@ -110,6 +110,16 @@ def test_rest_v1_path_arrives_percent_encoded_and_is_decoded() -> None:
     assert (scope["path"], scope["root_path"]) == ("/dev/download/big file\u2713.bin", "/dev")
 
 
+def test_a_function_urls_raw_path_is_decoded_and_an_http_apis_is_not() -> None:
+    # A function URL keeps the client's percent-encoding in rawPath; an HTTP API decodes it.
+    url_event = load_event("function_url")
+    url_event["rawPath"] = "/caf%C3%A9/a%2520b"
+    assert HttpApiV2(url_event, CONTEXT).scope()["path"] == "/caf\u00e9/a%20b"
+    api_event = load_event("http_v2")
+    api_event["rawPath"] = "/a%20b"  # already decoded by the HTTP API: a literal "%20"
+    assert HttpApiV2(api_event, CONTEXT).scope()["path"] == "/a%20b"
+
+
 @pytest.mark.parametrize(
     ("name", "client", "server"),
     [

@@ -45,6 +45,8 @@ def test_bundle_layout_and_tags(build_bundle: BuildBundle, python: str, arch: st
         assert stat.S_IMODE(infos[name].external_attr >> 16) == 0o755, name
         assert infos[name].create_system == 3
     assert "streamway/aws_lambda/runtime.py" in infos
+    # AgentCore Runtime's entry point for the same zip (python streamway_agentcore.py).
+    assert "streamway_agentcore.py" in infos
     assert "streamway/api/openapi.yaml" in infos
     # Reproducible: every entry at the zip epoch, in sorted order.
     assert list(infos) == sorted(infos)

@@ -7,17 +7,20 @@ through the same STREAMWAY_* settings a deployment sets.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import select
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
+from typing import Any
 
 import httpx
 import pytest
 
+from streamway.http.limits import BodyTimeout, ServerLimits
 from tests.servers import RunningServer, streamway_server
 from tests.service.test_disconnects_and_load import eventually
 
@@ -97,7 +100,11 @@ def test_a_request_head_that_never_completes_is_closed_with_408(impatient: Runni
         "code": "request_timeout",
         "message": "The request head did not arrive within 0.5 s.",
     }
-    impatient.wait_for_log(lambda e: e.get("message", "").startswith("request head incomplete"))
+    record = impatient.wait_for_log(
+        lambda e: e.get("message", "").startswith("request head incomplete")
+    )
+    assert record["status"] == 408
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", str(record["client"]))
 
 
 def test_a_connection_that_sends_nothing_is_closed(impatient: RunningServer) -> None:
@@ -189,3 +196,123 @@ def test_connections_over_the_cap_are_answered_503(capped: RunningServer) -> Non
             lambda: httpx.get(f"{capped.url}/ping", timeout=PATIENCE_S).status_code == 200,
             timeout_s=PATIENCE_S,
         )
+
+
+# BodyTimeout on its own: the cases no client of a running server can reach in a bounded
+# time. The receive functions stand in for uvicorn's; the middleware is the real one.
+
+BODY_TIMEOUT_S = 0.05
+
+
+class Stalled(Exception):
+    pass
+
+
+async def _never() -> dict[str, object]:
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+def _queued(*messages: dict[str, object]) -> Callable[[], Awaitable[dict[str, object]]]:
+    """A receive that hands out ``messages`` in order, then waits forever."""
+    pending = list(messages)
+
+    async def receive() -> dict[str, object]:
+        if pending:
+            return pending.pop(0)
+        return await _never()
+
+    return receive
+
+
+def _late(message: dict[str, object], ready: asyncio.Event) -> Callable[[], Awaitable[Any]]:
+    """A receive whose first message comes only once ``ready`` is set."""
+
+    async def receive() -> dict[str, object]:
+        await ready.wait()
+        return message
+
+    return receive
+
+
+async def _run_app(
+    scope_type: str, receive: Callable[[], Awaitable[Any]], reads: int
+) -> list[object]:
+    """Runs BodyTimeout around an app that calls ``receive`` ``reads`` times and records
+    each message or the exception it raised."""
+    seen: list[object] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        for _ in range(reads):
+            try:
+                seen.append(await receive())
+            except Stalled as error:
+                seen.append(error)
+
+    async def send(message: Any) -> None:
+        pass
+
+    middleware = BodyTimeout(app, timeout_s=BODY_TIMEOUT_S, stalled=lambda s: Stalled(s))
+    await middleware({"type": scope_type}, receive, send)
+    return seen
+
+
+def test_max_connections_served_sets_uvicorns_limit_one_higher() -> None:
+    # uvicorn answers 503 once open connections >= its limit, counting the one asking.
+    for served in (1, 2, 3, 8):
+        limits = ServerLimits(1.0, 1.0, served, 5)
+        assert limits.uvicorn_options(b"{}")["limit_concurrency"] == served + 1
+
+
+def test_after_a_stall_the_next_receive_is_a_disconnect_at_once() -> None:
+    seen = asyncio.run(_run_app("http", _never, reads=2))
+    assert isinstance(seen[0], Stalled)
+    assert seen[1] == {"type": "http.disconnect"}
+
+
+def test_a_stall_after_a_first_chunk_is_cut() -> None:
+    chunk = {"type": "http.request", "body": b"a", "more_body": True}
+    seen = asyncio.run(_run_app("http", _queued(chunk), reads=2))
+    assert seen[0] == chunk
+    assert isinstance(seen[1], Stalled)
+
+
+def test_the_wait_for_a_disconnect_after_the_whole_body_is_not_timed() -> None:
+    async def scenario() -> list[object]:
+        body_read = asyncio.Event()
+        disconnect_may_come = asyncio.Event()
+        messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
+
+        async def receive() -> dict[str, object]:
+            if messages:
+                body_read.set()
+                return messages.pop(0)
+            await disconnect_may_come.wait()
+            return {"type": "http.disconnect"}
+
+        running = asyncio.create_task(_run_app("http", receive, reads=2))
+        await body_read.wait()
+        # Several body timeouts pass while the app waits for the disconnect.
+        await asyncio.sleep(BODY_TIMEOUT_S * 5)
+        disconnect_may_come.set()
+        return await running
+
+    seen = asyncio.run(scenario())
+    assert seen == [
+        {"type": "http.request", "body": b"{}", "more_body": False},
+        {"type": "http.disconnect"},
+    ]
+
+
+@pytest.mark.parametrize("scope_type", ["websocket", "lifespan"])
+def test_other_scopes_are_never_timed(scope_type: str) -> None:
+    first: dict[str, object] = {"type": f"{scope_type}.connect"}
+
+    async def scenario() -> list[object]:
+        ready = asyncio.Event()
+        running = asyncio.create_task(_run_app(scope_type, _late(first, ready), reads=1))
+        await asyncio.sleep(BODY_TIMEOUT_S * 5)
+        ready.set()
+        return await running
+
+    assert asyncio.run(scenario()) == [first]

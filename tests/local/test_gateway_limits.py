@@ -10,9 +10,11 @@ payload and 200 MiB = 209,715,200 bytes for a streamed one. The function is
 
 from __future__ import annotations
 
+import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -130,6 +132,52 @@ def test_a_5_mb_binary_body_is_an_event_over_lambdas_6_mb(gateway: RunningLocal)
     )
     assert response.status_code == 500
     assert response.json() == {"message": "Internal server error"}
+
+
+def _post_text(gateway: RunningLocal, body_size: int) -> httpx.Response:
+    return httpx.post(
+        f"{gateway.url}/buffered/body-size",
+        content=b"a" * body_size,
+        headers={"content-type": "text/plain"},
+        timeout=60,
+    )
+
+
+#: The gateway's execution-log line for an event over Lambda's 6 MB (API Gateway logs the
+#: same sentence).
+REFUSAL_LOG = re.compile(rf"Execution failed: (\d+) byte payload .* {BUFFERED_PAYLOAD_LIMIT} bytes")
+
+
+def _refused_event_size(gateway: RunningLocal, accept: Callable[[int], bool]) -> int:
+    """The event size of the first refusal in the log that ``accept`` takes."""
+
+    def size(entry: dict[str, Any]) -> int | None:
+        found = REFUSAL_LOG.search(str(entry.get("message", "")))
+        return int(found.group(1)) if found else None
+
+    entry = gateway.wait_for_log(lambda e: (n := size(e)) is not None and accept(n), timeout_s=30)
+    result = size(entry)
+    assert result is not None
+    return result
+
+
+def test_an_event_of_exactly_6_mb_reaches_the_function_and_one_byte_more_does_not(
+    gateway: RunningLocal,
+) -> None:
+    # Lambda's 6 MB is the event's size, so the body is sized to the byte against the rest of
+    # the proxy event: one refused body tells the overhead (an ASCII text body adds one byte
+    # to the event per byte, and every other field keeps its length between requests).
+    probe = BUFFERED_PAYLOAD_LIMIT
+    assert _post_text(gateway, probe).status_code == 500
+    event = _refused_event_size(gateway, lambda n: probe < n < probe + 64 * 1024)
+    exact = probe - (event - probe)
+    response = _post_text(gateway, exact)
+    assert response.status_code == 200, response.text[:200]
+    assert response.json() == {"bytes": exact}
+    over = _post_text(gateway, exact + 1)
+    assert over.status_code == 500
+    assert over.json() == {"message": "Internal server error"}
+    _refused_event_size(gateway, lambda n: n == BUFFERED_PAYLOAD_LIMIT + 1)
 
 
 # --- STREAM: the prelude's delimiter within 16 KB ----------------------------------------------

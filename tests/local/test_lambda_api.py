@@ -37,9 +37,14 @@ def local() -> Iterator[RunningLocal]:
 
 def lambda_client(running: RunningLocal) -> Any:
     """boto3's client, pointed at ``streamway local``, with no retries (a 429 is seen)."""
+    return lambda_client_at(running.root)
+
+
+def lambda_client_at(endpoint_url: str) -> Any:
+    """boto3's ``lambda`` client for the Lambda API at ``endpoint_url``."""
     return boto3.client(
         "lambda",
-        endpoint_url=running.root,
+        endpoint_url=endpoint_url,
         region_name="us-east-1",
         aws_access_key_id="x",
         aws_secret_access_key="x",
@@ -167,38 +172,91 @@ def test_a_payload_that_is_not_json_is_invalid_request_content(client: Any) -> N
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
-def test_a_payload_over_6_mb_is_request_too_large(client: Any) -> None:
+def _refusal(raised: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
+    """Status, error code and message of a refusal as boto3 parsed it."""
+    response = raised.value.response
+    error = response["Error"]
+    return response["ResponseMetadata"]["HTTPStatusCode"], error["Code"], error["Message"]
+
+
+@pytest.mark.parametrize("operation", ["invoke", "invoke_with_response_stream"])
+def test_a_payload_over_6_mb_is_request_entity_too_large(client: Any, operation: str) -> None:
+    """As Lambda's front end answers: a code boto3 has no class for, so a ClientError."""
     payload = json.dumps({"pad": "x" * (6 * 1024 * 1024)})
-    with pytest.raises(client.exceptions.RequestTooLargeException) as raised:
-        client.invoke(FunctionName=FUNCTION, Payload=payload)
-    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    with pytest.raises(ClientError) as raised:
+        getattr(client, operation)(FunctionName=FUNCTION, Payload=payload)
+    assert _refusal(raised) == (
+        413,
+        "RequestEntityTooLargeException",
+        "Request must be smaller than 6291456 bytes for the InvokeFunction operation",
+    )
 
 
-def test_an_event_payload_over_1_mb_is_request_too_large(client: Any) -> None:
+def test_an_event_payload_over_1_mb_is_request_entity_too_large(client: Any) -> None:
     payload = json.dumps({"pad": "x" * (1024 * 1024)})
-    with pytest.raises(client.exceptions.RequestTooLargeException):
+    with pytest.raises(ClientError) as raised:
         client.invoke(FunctionName=FUNCTION, InvocationType="Event", Payload=payload)
+    assert _refusal(raised) == (
+        413,
+        "RequestEntityTooLargeException",
+        f"{len(payload)} byte payload is too large for the Event invocation type "
+        "(limit 1048576 bytes)",
+    )
 
 
-@pytest.mark.parametrize(
-    "call",
-    [
-        {"InvocationType": "Sometimes"},
-        {"LogType": "Everything"},
-        {"FunctionName": f"{FUNCTION}:one", "Qualifier": "two"},
-    ],
-)
-def test_bad_parameters_are_invalid_parameter_value(client: Any, call: dict[str, str]) -> None:
+def test_disagreeing_qualifiers_are_invalid_parameter_value(client: Any) -> None:
     with pytest.raises(client.exceptions.InvalidParameterValueException) as raised:
-        client.invoke(**{"FunctionName": FUNCTION, "Payload": b"{}", **call})
+        client.invoke(FunctionName=f"{FUNCTION}:one", Qualifier="two", Payload=b"{}")
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
+@pytest.mark.parametrize(
+    ("call", "parameter", "allowed"),
+    [
+        ({"InvocationType": "Sometimes"}, "invocationType", "Event, RequestResponse, DryRun"),
+        ({"LogType": "Everything"}, "logType", "None, Tail"),
+    ],
+)
+def test_a_value_outside_its_enum_is_a_validation_exception(
+    client: Any, call: dict[str, str], parameter: str, allowed: str
+) -> None:
+    """The service's input validation: 400 ValidationException (a ClientError in boto3)."""
+    with pytest.raises(ClientError) as raised:
+        client.invoke(**{"FunctionName": FUNCTION, "Payload": b"{}", **call})
+    value = next(iter(call.values()))
+    assert _refusal(raised) == (
+        400,
+        "ValidationException",
+        f"1 validation error detected: Value '{value}' at '{parameter}' failed to satisfy "
+        f"constraint: Member must satisfy enum value set: [{allowed}]",
+    )
+
+
 def test_event_is_not_a_streaming_invocation_type(client: Any) -> None:
-    with pytest.raises(client.exceptions.InvalidParameterValueException):
+    with pytest.raises(ClientError) as raised:
         client.invoke_with_response_stream(
             FunctionName=FUNCTION, InvocationType="Event", Payload=b"{}"
         )
+    status, code, message = _refusal(raised)
+    assert (status, code) == (400, "ValidationException")
+    assert message.endswith("enum value set: [RequestResponse, DryRun]")
+
+
+@pytest.mark.parametrize(
+    ("name", "qualifier"),
+    [
+        (f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}:live", None),
+        (f"123456789012:function:{FUNCTION}", "$LATEST"),
+    ],
+)
+def test_a_stream_names_its_function_by_arn_and_qualifier(
+    client: Any, name: str, qualifier: str | None
+) -> None:
+    extra = {"Qualifier": qualifier} if qualifier else {}
+    response = client.invoke_with_response_stream(FunctionName=name, Payload=b"{}", **extra)
+    events = list(_events(response))
+    assert events[-1] == ("InvokeComplete", {})
+    assert _body(b"".join(value["Payload"] for _, value in events[:-1])) == b"first second"
 
 
 def test_the_lambda_api_is_off_when_the_api_needs_credentials() -> None:
@@ -312,3 +370,22 @@ def test_a_response_over_6_mb_is_the_function_s_size_error() -> None:
                 and entry["message"].startswith("invocation abandoned")
             )
         )
+
+
+def test_a_stream_past_200_mb_ends_with_the_size_error() -> None:
+    """InvokeWithResponseStream passes on at most Lambda's 200 MB, then ends the stream with
+    ``Function.ResponseSizeTooLarge`` in ``InvokeComplete``; the function is stopped."""
+    with streamway_local(args=("--handler", "tests.aws_lambda.handlers.endless_async")) as running:
+        client = lambda_client(running)
+        response = client.invoke_with_response_stream(FunctionName=FUNCTION, Payload=b"{}")
+        received = 0
+        for kind, value in _events(response):
+            if kind == "PayloadChunk":
+                received += len(value["Payload"])
+            else:
+                complete = value
+        assert 199 * 1024 * 1024 < received <= 200 * 1024 * 1024
+        assert complete["ErrorCode"] == "Function.ResponseSizeTooLarge"
+        assert "209715200 bytes" in complete["ErrorDetails"]
+        # Cut off: the function's next write fails and its generator is closed.
+        running.wait_for_log(lambda entry: entry["message"] == "endless_async closed", 30)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from streamway.cli import deploy_options as opts
 
 if TYPE_CHECKING:
     from streamway.deploy.commands import StackRequest
@@ -202,6 +204,9 @@ def _request(
     arch: str | None,
     stack_name: str | None,
     requirements: Path | None = None,
+    extra: dict[str, Any] | None = None,
+    target: str = "lambda",
+    agentcore: dict[str, Any] | None = None,
 ) -> StackRequest:
     """The options as a StackRequest; a bad app option or file exits 2 with one line."""
     from streamway.deploy.app_inputs import AppInputError, load_user_app
@@ -222,7 +227,14 @@ def _request(
         typer.echo(f"streamway: {error}", err=True)
         raise typer.Exit(2) from None
     overrides = {name: value for name, value in flags.items() if value is not None}
-    return StackRequest(overrides=overrides, app=user_app, requirements=requirements)
+    overrides.update(extra or {})
+    return StackRequest(
+        overrides=overrides,
+        app=user_app,
+        requirements=requirements,
+        target=target,
+        agentcore=agentcore or {},
+    )
 
 
 SYNTH_HELP = (
@@ -238,7 +250,7 @@ SYNTH_HELP = (
     "With --app module:attr (or --handler module.func): your app's stack instead, one "
     "function behind a catch-all proxy (ANY / and /{proxy+}) that streams, the same "
     "STREAMWAY_DEPLOY_* options, and --function-url, --env-file and --policy; see "
-    "docs/your-own-app.md."
+    "docs/your-own-app.md.\n\n" + opts.TARGETS_HELP
 )
 
 
@@ -255,6 +267,16 @@ def synth(
     python: _Python = None,
     arch: _Arch = None,
     stack_name: _StackName = None,
+    managed_instances: opts.ManagedInstances = False,
+    max_concurrency: opts.MaxConcurrency = None,
+    subnet: opts.Subnet = None,
+    security_group: opts.SecurityGroup = None,
+    target: opts.Target = "lambda",
+    container: opts.Container = False,
+    idle_timeout: opts.IdleTimeout = None,
+    max_lifetime: opts.MaxLifetime = None,
+    discovery_url: opts.DiscoveryUrl = None,
+    allowed_client: opts.AllowedClient = None,
 ) -> None:
     """Write the CloudFormation templates of the AWS stack, offline."""
     from streamway.deploy.commands import run_synth
@@ -271,6 +293,20 @@ def synth(
         python=python,
         arch=arch,
         stack_name=stack_name,
+        extra=opts.managed_instance_overrides(
+            managed_instances=managed_instances,
+            max_concurrency=max_concurrency,
+            subnet=subnet,
+            security_group=security_group,
+        ),
+        target=target,
+        agentcore=opts.agentcore_overrides(
+            container=container,
+            idle_timeout=idle_timeout,
+            max_lifetime=max_lifetime,
+            discovery_url=discovery_url,
+            allowed_client=allowed_client,
+        ),
     )
     raise typer.Exit(run_synth(out, request))
 
@@ -281,10 +317,12 @@ DEPLOY_HELP = (
     "\n\n"
     "Without AWS credentials it says so and exits 1 before doing anything slow. The account "
     "and Region must be CDK-bootstrapped once: npx aws-cdk bootstrap aws://ACCOUNT/REGION. "
-    "With --app or --handler it deploys your app's stack (see `streamway synth --help`)."
+    "With --app or --handler it deploys your app's stack, with --target agentcore an "
+    "AgentCore Runtime (see `streamway synth --help`)."
 )
 
 
+# Long only in its signature: one parameter per option, as Typer reads them.
 def deploy(
     out: _AssemblyOption = Path("cdk.out"),
     yes: Annotated[
@@ -313,6 +351,16 @@ def deploy(
     python: _Python = None,
     arch: _Arch = None,
     stack_name: _StackName = None,
+    managed_instances: opts.ManagedInstances = False,
+    max_concurrency: opts.MaxConcurrency = None,
+    subnet: opts.Subnet = None,
+    security_group: opts.SecurityGroup = None,
+    target: opts.Target = "lambda",
+    container: opts.Container = False,
+    idle_timeout: opts.IdleTimeout = None,
+    max_lifetime: opts.MaxLifetime = None,
+    discovery_url: opts.DiscoveryUrl = None,
+    allowed_client: opts.AllowedClient = None,
 ) -> None:
     """Deploy the stack to AWS (credentials, package, synth, cdk deploy)."""
     from streamway.deploy.commands import run_deploy
@@ -330,5 +378,19 @@ def deploy(
         arch=arch,
         stack_name=stack_name,
         requirements=requirements,
+        extra=opts.managed_instance_overrides(
+            managed_instances=managed_instances,
+            max_concurrency=max_concurrency,
+            subnet=subnet,
+            security_group=security_group,
+        ),
+        target=target,
+        agentcore=opts.agentcore_overrides(
+            container=container,
+            idle_timeout=idle_timeout,
+            max_lifetime=max_lifetime,
+            discovery_url=discovery_url,
+            allowed_client=allowed_client,
+        ),
     )
     raise typer.Exit(run_deploy(out, approve=yes, profile=profile, request=request))

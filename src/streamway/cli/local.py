@@ -40,7 +40,11 @@ LOCAL_HELP = (
     "estimate (also logged on exit); with --api-key or --jwks they need the same "
     "credentials. The Lambda API's Invoke and InvokeWithResponseStream answer on the same "
     "port, outside the stage (boto3's lambda client with --endpoint-url; off with --api-key "
-    "or --jwks). The functions "
+    "or --jwks). Each function also answers as a Lambda function URL (payload format 2.0) "
+    "on a port of its own: --port + 1, + 2... in the order of /_local/functions "
+    "(StreamFunction's RESPONSE_STREAM, BufferedFunction's BUFFERED), with "
+    "--function-url-auth and --function-url-cors (or the definition's "
+    "x-streamway-function-url); off with --no-function-urls. The functions "
     "read the same STREAMWAY_* settings as `streamway serve`, and --env-file's variables "
     "over them; --reload replaces them when a *.py file under --source changes (a busy one "
     "after its invocation). See docs/local.md."
@@ -141,6 +145,34 @@ def local(
     ] = None,
     jwt_issuer: Annotated[str | None, typer.Option(help="The JWT's required iss.")] = None,
     jwt_audience: Annotated[str | None, typer.Option(help="The JWT's required aud.")] = None,
+    function_urls: Annotated[
+        bool,
+        typer.Option(
+            "--function-urls/--no-function-urls",
+            help="Serve each function also as a Lambda function URL on a port of its own.",
+        ),
+    ] = True,
+    function_url_port_base: Annotated[
+        int | None,
+        typer.Option(
+            help="The first function URL's port; the next function's is one more.  "
+            "[default: --port + 1]"
+        ),
+    ] = None,
+    function_url_auth: Annotated[
+        str | None,
+        typer.Option(
+            help="The function URLs' auth type: NONE, or AWS_IAM (a SigV4 signature must be "
+            "present and well formed; it is not verified).  [default: NONE]"
+        ),
+    ] = None,
+    function_url_cors: Annotated[
+        str | None,
+        typer.Option(
+            help="The function URLs' CORS configuration as JSON, as AWS spells it: "
+            '\'{"AllowOrigins": ["*"], "AllowMethods": ["GET"], "MaxAge": 300}\'.'
+        ),
+    ] = None,
     price: Annotated[
         list[str] | None,
         typer.Option(
@@ -188,6 +220,10 @@ def local(
         jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience,
         prices=tuple(price or ()),
+        function_urls=function_urls,
+        function_url_port_base=function_url_port_base,
+        function_url_auth=function_url_auth,
+        function_url_cors=function_url_cors,
         head_timeout_s=limits.head_timeout_s,
         body_timeout_s=limits.body_timeout_s,
         max_connections=limits.max_connections,
@@ -195,7 +231,7 @@ def local(
     )
     try:
         gateway = build_gateway(options)
-    except ValueError as error:  # a bad definition, or auth options that cannot work
+    except ValueError as error:  # a bad definition, auth or function URL options
         _refuse(str(error))
     if reload and importlib.util.find_spec("watchfiles") is None:
         _refuse("--reload needs watchfiles (pip install watchfiles)")

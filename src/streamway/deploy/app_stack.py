@@ -22,6 +22,7 @@ from constructs import Construct
 
 from streamway.aws_contract import STREAM_MAX_TIMEOUT_MS
 from streamway.deploy.app_inputs import NATIVE_ONLY, AppInputError, UserApp
+from streamway.deploy.managed_instances import run_on_capacity_provider
 from streamway.deploy.settings import DeploySettings
 from streamway.deploy.stack_parts import (
     function_options,
@@ -64,6 +65,7 @@ class AppStack(Stack):
         self.function = native_function(self, "AppFunction", settings, environment, options)
         for statement in app.statements:
             self.function.add_to_role_policy(policy_statement(statement))
+        run_on_capacity_provider(self, settings, [self.function])
 
         self.api = self._api()
         if settings.api_key:

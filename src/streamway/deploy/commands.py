@@ -12,9 +12,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from streamway.deploy.agentcore_settings import (
+    AgentCoreDeploySettings,
+    NotForAgentCore,
+    agentcore_for,
+)
 from streamway.deploy.app_inputs import NATIVE_ONLY, AppInputError, UserApp, default_stack_name
 from streamway.deploy.package_command import run_package, run_package_app
 from streamway.deploy.settings import DeploySettings, LocalModelRefused
+from streamway.deploy.synth import needs_bundle
 
 #: The settings synth and deploy also take as options.
 _FLAGS = {
@@ -22,6 +28,14 @@ _FLAGS = {
     "arch": "--arch",
     "stack_name": "--stack-name",
     "bundle": "--bundle",
+    "max_concurrency": "--max-concurrency",
+    "subnet_ids": "--subnet",
+    "security_group_ids": "--security-group",
+    "container": "--container",
+    "idle_timeout_s": "--idle-timeout",
+    "max_lifetime_s": "--max-lifetime",
+    "discovery_url": "--discovery-url",
+    "allowed_clients": "--allowed-client",
 }
 
 
@@ -41,7 +55,8 @@ def _one_line(error: ValidationError) -> str:
         if not field:
             parts.append(item["msg"])
             continue
-        name = field if field.isupper() else f"STREAMWAY_DEPLOY_{field.upper()}"
+        prefix = "AGENTCORE_" if error.title == "AgentCoreDeploySettings" else ""
+        name = field if field.isupper() else f"STREAMWAY_DEPLOY_{prefix}{field.upper()}"
         flag = f" ({_FLAGS[field]})" if field in _FLAGS else ""
         parts.append(f"{name}{flag}: {item['msg']}")
     return "; ".join(parts)
@@ -56,6 +71,10 @@ class StackRequest:
     app: UserApp | None = None
     #: For deploy's package step of an app: its requirements file (else found in --source).
     requirements: Path | None = None
+    #: ``lambda`` (API Gateway and functions) or ``agentcore`` (an AgentCore Runtime), and
+    #: the latter's overrides of :class:`AgentCoreDeploySettings`.
+    target: str = "lambda"
+    agentcore: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _settings(request: StackRequest) -> DeploySettings:
@@ -71,6 +90,14 @@ def _settings(request: StackRequest) -> DeploySettings:
     return settings
 
 
+def _stack_settings(request: StackRequest) -> tuple[DeploySettings, AgentCoreDeploySettings | None]:
+    settings = _settings(request)
+    found = agentcore_for(
+        request.target, request.agentcore, settings, user_app=request.app is not None
+    )
+    return settings, found
+
+
 def _announce(request: StackRequest) -> None:
     app = request.app
     if app is not None and app.function_url and app.function_url_auth == "NONE":
@@ -83,15 +110,15 @@ def _announce(request: StackRequest) -> None:
 
 def run_synth(out: Path, request: StackRequest = StackRequest()) -> int:
     try:
-        settings = _settings(request)
+        settings, agentcore = _stack_settings(request)
         from streamway.deploy.synth import MissingBundle, synth
-    except (LocalModelRefused, ValidationError, AppInputError) as error:
+    except (LocalModelRefused, ValidationError, AppInputError, NotForAgentCore) as error:
         return _fail(error)
     except ImportError as error:
         return _fail(f"{error}: synth needs the deploy extra (pip install 'streamway[deploy]')")
     _announce(request)
     try:
-        result = synth(settings, out, user_app=request.app)
+        result = synth(settings, out, user_app=request.app, agentcore=agentcore)
     except MissingBundle as error:
         return _fail(error)
     print(f"wrote {result.template}")
@@ -106,12 +133,18 @@ def run_deploy(
 
     # Cheap refusals first: the model, then credentials; packaging and synth take minutes.
     try:
-        settings = _settings(request)
+        settings, agentcore = _stack_settings(request)
         method = require_credentials(profile)
         print(f"AWS credentials found ({method})", file=sys.stderr)
-    except (LocalModelRefused, ValidationError, AppInputError, NoCredentials) as error:
+    except (
+        LocalModelRefused,
+        ValidationError,
+        AppInputError,
+        NotForAgentCore,
+        NoCredentials,
+    ) as error:
         return _fail(error)
-    missing = settings.runtime == "native" and not settings.bundle_path.is_file()
+    missing = needs_bundle(settings, agentcore) and not settings.bundle_path.is_file()
     if missing and (status := _package_for(settings, request)):
         return status
     if status := run_synth(out, request):

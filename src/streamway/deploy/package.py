@@ -7,7 +7,8 @@ and CPU, whatever machine builds it.
    wheels, never the build machine's, and never compiles anything. The ``local`` extra
    (llama.cpp) only on request: it has no manylinux wheel on PyPI, so it needs
    ``--find-links`` to one you built.
-3. Put ``bootstrap`` and ``exec-wrapper`` at the zip root, executable.
+3. Put ``bootstrap`` and ``exec-wrapper`` at the zip root, executable, and
+   ``streamway_agentcore.py``, AgentCore Runtime's entry point for the same zip.
 4. :func:`finish`: prune caches, test suites and pip, compile bytecode for the target
    (:mod:`.bytecode`), check every native file against the target (:mod:`.native`), zip
    reproducibly (:mod:`.archive`), and refuse a bundle over Lambda's 250 MB unzipped limit.
@@ -37,6 +38,19 @@ LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 #: The entry points at the zip root: bootstrap for provided.al2023, exec-wrapper for python3.x.
 ENTRY_POINTS = ("bootstrap", "exec-wrapper")
 _PACKAGING = Path("streamway") / "aws_lambda" / "packaging"
+#: What AgentCore Runtime's direct code deployment starts (``python <file>`` from the zip
+#: root): the service on 0.0.0.0:8080, as deploy/agentcore/Dockerfile's CMD runs it.
+AGENTCORE_ENTRY = "streamway_agentcore.py"
+AGENTCORE_ARGS = ("serve", "--host", "0.0.0.0", "--port", "8080")
+_AGENTCORE_SOURCE = f'''"""AgentCore Runtime starts this file: streamway's service on port 8080."""
+
+import sys
+
+from streamway.cli import main
+
+sys.argv = {["streamway", *AGENTCORE_ARGS]!r}
+main()
+'''
 #: Installed only because streamway's light install runs the packager with it; a function
 #: never runs pip, so it is left out of every bundle (about 12 MB).
 PRUNED_DISTRIBUTIONS = ("pip",)
@@ -108,6 +122,8 @@ def package(
         requirement = f"streamway[{extras}] @ {wheel.as_uri()}"
         install([requirement], root, target, find_links=find_links, constraints=constraints)
         add_entry_points(root)
+        # The same zip serves AgentCore Runtime (the target's Python on arm64).
+        (root / AGENTCORE_ENTRY).write_text(_AGENTCORE_SOURCE, encoding="utf-8")
         forget_build_paths(root)
         return finish(root, target, out, limit_bytes=limit_bytes, compile_bytecode=bytecode)
 

@@ -133,10 +133,39 @@ class DeploySettings(BaseSettings):
     )
     log_retention_days: int = Field(default=30, description="Retention of the log groups.")
 
+    # --- Lambda Managed Instances (deploy/managed_instances.py) ----------------------------
+    managed_instances: bool = Field(
+        default=False,
+        description="Run the functions on a capacity provider (Lambda Managed Instances): EC2 "
+        "capacity Lambda manages, several invocations at once per execution environment.",
+    )
+    max_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=1600,
+        description="With managed_instances: the invocations one execution environment runs "
+        "at once (PerExecutionEnvironmentMaxConcurrency); unset, Lambda's default.",
+    )
+    subnet_ids: list[str] = Field(
+        default_factory=list,
+        description="With managed_instances: the subnets the capacity provider launches its "
+        "instances in (1 to 16), as JSON.",
+    )
+    security_group_ids: list[str] = Field(
+        default_factory=list,
+        description="With managed_instances: the instances' security groups (1 to 5), as JSON.",
+    )
+    capacity_provider_arn: str | None = Field(
+        default=None,
+        description="With managed_instances: an existing capacity provider; unset, the stack "
+        "creates one in subnet_ids with security_group_ids.",
+    )
+
     @model_validator(mode="after")
     def _check(self) -> DeploySettings:
         if self.user_pool_arn and not self.cognito:
             raise ValueError("user_pool_arn is set but cognito is off")
+        _check_managed_instances(self)
         return self
 
     @property
@@ -156,3 +185,28 @@ class DeploySettings(BaseSettings):
                 "STREAMWAY_MODEL=bedrock:<model-id> (e.g. "
                 "bedrock:us.anthropic.claude-haiku-4-5-20251001-v1:0) or openai:<model>."
             )
+
+
+def _check_managed_instances(settings: DeploySettings) -> None:
+    """A capacity provider needs somewhere to run (an existing one, or subnets and security
+    groups for a new one, as Lambda requires); its options without it are mistakes."""
+    network = settings.subnet_ids or settings.security_group_ids
+    if not settings.managed_instances:
+        if network or settings.capacity_provider_arn or settings.max_concurrency is not None:
+            raise ValueError(
+                "max_concurrency, subnet_ids, security_group_ids and capacity_provider_arn "
+                "apply only with managed_instances (--managed-instances)"
+            )
+        return
+    if settings.capacity_provider_arn:
+        if network:
+            raise ValueError(
+                "capacity_provider_arn names an existing provider: drop subnet_ids "
+                "and security_group_ids, which only a new one takes"
+            )
+        return
+    if not 1 <= len(settings.subnet_ids) <= 16 or not 1 <= len(settings.security_group_ids) <= 5:
+        raise ValueError(
+            "managed_instances needs a capacity provider: capacity_provider_arn, or 1 to 16 "
+            "subnet_ids (--subnet) and 1 to 5 security_group_ids (--security-group)"
+        )

@@ -26,6 +26,7 @@ from constructs import Construct
 
 from streamway.api.definition import load_definition, render_openapi
 from streamway.aws_contract import InvokeMode
+from streamway.deploy.managed_instances import run_on_capacity_provider
 from streamway.deploy.policy import bedrock_statement, s3_statements
 from streamway.deploy.settings import DeploySettings
 from streamway.deploy.stack_parts import (
@@ -69,6 +70,7 @@ class StreamwayStack(Stack):
         self.stream_function = self._function("StreamFunction", "response_stream")
         self.buffered_function = self._function("BufferedFunction", "buffered")
         self._grant()
+        run_on_capacity_provider(self, settings, [self.stream_function, self.buffered_function])
 
         self.user_pool = user_pool(self, settings) if settings.cognito else None
         self.api = self._api()

@@ -32,16 +32,17 @@ def function_options(
         retention=retention(settings.log_retention_days),
         removal_policy=RemovalPolicy.DESTROY,
     )
-    architecture = (
-        lambda_.Architecture.ARM_64 if settings.arch == "arm64" else lambda_.Architecture.X86_64
-    )
     return {
-        "architecture": architecture,
+        "architecture": architecture(settings),
         "memory_size": settings.memory_mb,
         "timeout": Duration.seconds(settings.timeout_s),
         "log_group": log_group,
         "description": description,
     }
+
+
+def architecture(settings: DeploySettings) -> lambda_.Architecture:
+    return lambda_.Architecture.ARM_64 if settings.arch == "arm64" else lambda_.Architecture.X86_64
 
 
 def native_function(

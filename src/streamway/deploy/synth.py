@@ -17,6 +17,8 @@ from streamway.deploy.settings import DeploySettings
 if TYPE_CHECKING:  # aws_cdk is imported only when a stack is actually built
     import aws_cdk
 
+    from streamway.deploy.agentcore_settings import AgentCoreDeploySettings
+
 
 class MissingBundle(FileNotFoundError):
     """The native runtime needs the zip from ``streamway package`` before synthesis."""
@@ -38,12 +40,13 @@ def synth(
     *,
     project_root: Path | None = None,
     user_app: UserApp | None = None,
+    agentcore: AgentCoreDeploySettings | None = None,
 ) -> Synthesized:
     """Writes the cloud assembly (templates and assets) to ``outdir``: streamway's own stack,
-    or with ``user_app`` the stack of a user's app."""
+    with ``user_app`` the stack of a user's app, with ``agentcore`` an AgentCore Runtime."""
     if user_app is None:
         settings.require_remote_model()  # before anything slow
-    if settings.runtime == "native" and not settings.bundle_path.is_file():
+    if needs_bundle(settings, agentcore) and not settings.bundle_path.is_file():
         command = package_command(settings, user_app)
         raise MissingBundle(f"{settings.bundle_path} does not exist: build it with `{command}`")
     # jsii prints a banner about Node 20's end of life on every import otherwise.
@@ -51,9 +54,20 @@ def synth(
     import aws_cdk
 
     cdk_app = aws_cdk.App(outdir=str(outdir))
-    build_stack(cdk_app, settings, project_root=project_root, user_app=user_app)
+    build_stack(
+        cdk_app, settings, project_root=project_root, user_app=user_app, agentcore=agentcore
+    )
     cdk_app.synth()
     return Synthesized(outdir, settings.stack_name)
+
+
+def needs_bundle(
+    settings: DeploySettings, agentcore: AgentCoreDeploySettings | None = None
+) -> bool:
+    """Whether the stack deploys the zip of ``streamway package`` (not a container image)."""
+    if agentcore is not None:
+        return not agentcore.container
+    return settings.runtime == "native"
 
 
 def package_command(settings: DeploySettings, app: UserApp | None = None) -> str:
@@ -73,13 +87,21 @@ def build_stack(
     *,
     project_root: Path | None = None,
     user_app: UserApp | None = None,
+    agentcore: AgentCoreDeploySettings | None = None,
 ) -> aws_cdk.Stack:
     """The stack inside ``app``, for the region and account the settings name: streamway's
-    own, or with ``user_app`` the stack of a user's app."""
+    own, with ``user_app`` the stack of a user's app, with ``agentcore`` an AgentCore
+    Runtime."""
     import aws_cdk
 
     env = aws_cdk.Environment(region=settings.region, account=settings.account)
     name = settings.stack_name
+    if agentcore is not None:
+        from streamway.deploy.agentcore_stack import AgentCoreStack
+
+        return AgentCoreStack(
+            app, name, settings=settings, agentcore=agentcore, project_root=project_root, env=env
+        )
     if user_app is not None:
         from streamway.deploy.app_stack import AppStack
 

@@ -44,6 +44,8 @@ class ControlRoutes:
         self.pools = pools
         self.meter = meter
         self.auth = auth
+        #: Each function's URL as ``/_local/functions`` shows it, by function name.
+        self.function_urls: dict[str, dict[str, Any]] = {}
 
     async def __call__(self, scope: Scope, send: Send) -> None:
         denied = self._refusal(scope)
@@ -58,7 +60,10 @@ class ControlRoutes:
             return
         if scope["method"] == "GET" and scope["path"] == "/_local/functions":
             payload: dict[str, Any] = {
-                "functions": [pool.describe() for pool in self.pools.values()]
+                "functions": [
+                    {**pool.describe(), "function_url": self.function_urls.get(pool.spec.name)}
+                    for pool in self.pools.values()
+                ]
             }
             await _send_json(send, 200, payload)
         elif scope["method"] == "GET" and scope["path"] == "/_local/metering":

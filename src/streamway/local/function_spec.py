@@ -4,6 +4,7 @@ processes."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -34,6 +35,13 @@ class FunctionSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     #: Directories put first on the processes' PYTHONPATH (the app's source).
     pythonpath: tuple[str, ...] = ()
+    #: Another runtime's command instead of streamway's (the tests run AWS's Node.js client
+    #: with it); it gets the Runtime API as bare ``host:port`` and is admitted by its pid.
+    command: tuple[str, ...] = ()
+
+    def argv(self) -> tuple[str, ...]:
+        """The function process's command: :attr:`command`, or streamway's runtime."""
+        return self.command or (sys.executable, "-m", "streamway.aws_lambda")
 
     def code_env(self) -> dict[str, str]:
         """What the runtime serves: ``STREAMWAY_HANDLER`` or ``STREAMWAY_APP``, never both."""

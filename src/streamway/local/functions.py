@@ -21,12 +21,12 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import sys
 import time
 from collections.abc import Awaitable
 from typing import Any, Literal
 
 from streamway.aws_contract import EXIT_ERROR, TIMED_OUT, error_object
+from streamway.local.function_logs import SandboxLog
 from streamway.local.function_spec import FunctionSpec as FunctionSpec  # re-exported
 from streamway.local.process_facts import init_error_text, rss_mib
 from streamway.local.runtime_api import FunctionConfig, Invocation, RuntimeAPIServer
@@ -87,6 +87,7 @@ class Sandbox:
         self.init_ms: float | None = None
         self.current: Invocation | None = None
         self.process: asyncio.subprocess.Process | None = None
+        self.logs = SandboxLog()  # its stdout and stderr, and the invocations' log tails
         self._exited: asyncio.Future[int] | None = None
         self._closing: asyncio.Future[None] | None = None
         #: Set while the sandbox is warm or dead: what a request waiting for it waits on.
@@ -128,14 +129,10 @@ class Sandbox:
             extra={"function": self.spec.name, "sandbox": self.number},
         )
         await self.api.start()
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "streamway.aws_lambda",
-            env=self.spec.process_env(
-                {**self.api.function_env(), "AWS_LAMBDA_RUNTIME_API": self.api.runtime_api}
-            ),
-        )
+        env = self.spec.process_env(self.api.function_env(with_secret=not self.spec.command))
+        self.process = await self.logs.spawn(*self.spec.argv(), env=env)
+        if self.spec.command:  # AWS's Node.js client takes only host:port: admitted by pid
+            self.api.admit(self.process.pid)
         self._exited = asyncio.ensure_future(self.process.wait())
         ready = asyncio.ensure_future(self.api.wait_for_first_next())
         failed = asyncio.ensure_future(self.api.wait_for_init_error())
@@ -173,6 +170,7 @@ class Sandbox:
         # The invocation's trace header (Lambda-Runtime-Trace-Id) carries the gateway's span,
         # as Lambda carries API Gateway's; without tracing the emulator makes its own.
         self.current = await self.api.invoke(event, trace_id=tracing.lambda_trace_header())
+        self.logs.begin(self.current.request_id)
         return self.current
 
     def released(self) -> None:
@@ -263,6 +261,7 @@ class Sandbox:
                 await self.process.wait()
         if self.current is not None:
             self.current.cancel(error_object(EXIT_ERROR, "the sandbox was stopped"))
+        self.logs.close()
         await self.api.close()
 
     def describe(self) -> dict[str, Any]:
@@ -322,7 +321,8 @@ class FunctionPool:
                 if sandbox.state == "warm":
                     sandbox.claim()
                     return Lease(self, sandbox, cold_start=False)
-            # Waiting for one about to be back in `next` beats a cold start (and a new sandbox).
+            # A sandbox that just answered is back in `next` within moments: waiting for it
+            # beats a cold start (and keeps a sequential client on one warm sandbox).
             settling = [s.wait_until_free() for s in self.sandboxes if s.returning]
             if not settling:
                 break

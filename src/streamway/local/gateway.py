@@ -21,6 +21,8 @@ from streamway.local.request_cycle import GatewayConfig, RequestCycle
 if TYPE_CHECKING:  # annotations only: the light install has no starlette
     from starlette.types import Receive, Scope, Send
 
+    from streamway.local.function_url import FunctionUrlApp
+
 metering_log = logging.getLogger("streamway.local.metering")
 
 
@@ -36,6 +38,8 @@ class LocalGateway:
             body_timeout_s=config.body_timeout_s,
             guarded=config.auth is not None,
         )
+        #: The function URLs by port (:mod:`streamway.local.function_url`), set at start-up.
+        self.function_urls: dict[int, FunctionUrlApp] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

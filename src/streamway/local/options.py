@@ -56,6 +56,14 @@ class LocalOptions:
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     stage_variables: dict[str, str] = field(default_factory=dict)
+    #: A function URL per function, on ports from :attr:`function_url_port_base` (the
+    #: gateway's port + 1 by default); see :mod:`streamway.local.function_url`.
+    function_urls: bool = True
+    function_url_port_base: int | None = None
+    #: NONE or AWS_IAM; None for the definition's (or NONE).
+    function_url_auth: str | None = None
+    #: The URLs' Cors configuration as JSON text; None for the definition's (or none).
+    function_url_cors: str | None = None
     #: ``name=value`` overrides of the metering's list prices.
     prices: tuple[str, ...] = ()
     #: Connection limits (STREAMWAY_REQUEST_HEAD_TIMEOUT_S etc., as for `streamway serve`).

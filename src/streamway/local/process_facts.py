@@ -1,5 +1,5 @@
 """What the gateway tells about a function process: why its init failed, in one line, and
-its resident memory."""
+its resident memory (now and at its peak)."""
 
 from __future__ import annotations
 
@@ -26,10 +26,12 @@ def init_error_text(error: dict[str, Any] | None) -> str:
     return cause if cause.startswith(kind) else f"{kind}: {cause}"
 
 
-def rss_mib(pid: int) -> float | None:
-    """The process's resident set size in MiB (None when it is gone)."""
+def rss_mib(pid: int, *, peak: bool = False) -> float | None:
+    """The process's resident set size in MiB, or its highest so far with ``peak`` (None
+    when it is gone)."""
+    field = "VmHWM:" if peak else "VmRSS:"
     with contextlib.suppress(OSError, ValueError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return round(int(line.split()[1]) / 1024, 1)
     return None

@@ -9,7 +9,8 @@ app or handler given without one, the catch-all proxy (:mod:`streamway.local.cat
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+from typing import TYPE_CHECKING, Any
 
 from streamway.api.definition import ApiDefinition, load_definition
 from streamway.aws_contract import TransferMode, invoke_mode_for
@@ -27,6 +28,8 @@ from streamway.local.throttle import Pacer, gateway_and_lambda_throttle
 
 if TYPE_CHECKING:  # types only: starlette is not in the light install
     from starlette.types import ASGIApp
+
+    from streamway.local.function_url import FunctionUrlApp
 
 FUNCTION_NAMES: dict[TransferMode, str] = {
     "STREAM": "StreamFunction",
@@ -84,7 +87,33 @@ def build_gateway(options: LocalOptions) -> LocalGateway:
         pacers=_pacers if options.throttle else tuple,
         auth=auth,
     )
-    return LocalGateway(config, meter=Meter(Prices.from_assignments(options.prices)))
+    gateway = LocalGateway(config, meter=Meter(Prices.from_assignments(options.prices)))
+    if options.function_urls:
+        _add_function_urls(gateway, options)
+    return gateway
+
+
+def _add_function_urls(gateway: LocalGateway, options: LocalOptions) -> None:
+    """A function URL per function (:mod:`streamway.local.function_url`), also listed in
+    ``/_local/functions``; ValueError for a bad auth type or CORS configuration."""
+    from streamway.local.function_url import UrlSettings, function_urls
+
+    config = gateway.config
+    settings = UrlSettings.resolve(
+        config.definition.document, options.function_url_auth, options.function_url_cors
+    )
+    first_port = options.function_url_port_base or options.port + 1
+    urls = function_urls(
+        config.pools.values(), settings, first_port, body_timeout_s=options.body_timeout_s
+    )
+    _list_function_urls(gateway, urls, options.host)
+
+
+def _list_function_urls(gateway: LocalGateway, urls: dict[int, FunctionUrlApp], host: str) -> None:
+    """The URLs by port, and in ``/_local/functions``."""
+    gateway.function_urls = urls
+    for url_app in urls.values():
+        gateway.control.function_urls[url_app.url.function] = url_app.url.describe(host)
 
 
 def function_spec(options: LocalOptions, mode: TransferMode) -> FunctionSpec:
@@ -123,13 +152,29 @@ def run(gateway: LocalGateway, options: LocalOptions) -> None:
         keep_alive_timeout_s=options.keep_alive_timeout_s,
     )
     app: ASGIApp = HeadLimitMiddleware(gateway)  # API Gateway's header caps: 431 first
+    sockets = None
+    if gateway.function_urls:
+        from streamway.local.function_url import PortDispatch, listen, log_urls
+
+        # One server for every port: the URLs share the gateway's loop, pools and lifespan.
+        try:
+            sockets, urls = listen(
+                options.host,
+                options.port,
+                gateway.function_urls,
+                strict=options.function_url_port_base is not None,
+            )
+        except OSError as error:
+            raise SystemExit(f"streamway local: {error}") from None
+        _list_function_urls(gateway, urls, options.host)
+        app = PortDispatch(app, urls)
+        log_urls(options.host, options.port, options.stage, urls.values())
     if options.reload:
         from streamway.local.reload import Reloader, with_background
 
         reloader = Reloader(options.source, list(gateway.config.pools.values()))
         app = with_background(app, reloader.watch)
-    uvicorn.run(
-        app,
+    server_options: dict[str, Any] = dict(
         host=options.host,
         port=options.port,
         log_config=None,
@@ -140,3 +185,9 @@ def run(gateway: LocalGateway, options: LocalOptions) -> None:
         # The gateway times out a stalled body itself (request_cycle.py), with the request id.
         **limits.uvicorn_options(REQUEST_TIMEOUT.body()),
     )
+    if sockets is None:
+        uvicorn.run(app, **server_options)
+        return
+    server = uvicorn.Server(uvicorn.Config(app, **server_options))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=sockets)

@@ -58,6 +58,8 @@ class SharedSandbox(Sandbox):
         invocation = await self.api.invoke(event, trace_id=tracing.lambda_trace_header())
         self.running.add(invocation)
         self.current = invocation
+        # START in the log; under concurrency an invocation's tail holds the others' lines too.
+        self.logs.begin(invocation.request_id)
         return invocation
 
     @property

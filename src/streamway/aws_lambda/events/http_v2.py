@@ -1,9 +1,16 @@
-"""HTTP API and Lambda function URL events (payload format 2.0)."""
+"""HTTP API and Lambda function URL events (payload format 2.0).
+
+The two differ in ``rawPath``: an HTTP API delivers it percent-decoded, a function URL as
+the client sent it, still encoded (as a REST API does), so a function URL's is decoded here
+for the ASGI ``path``. A function URL's event is told by its ``domainName``
+(``<url-id>.lambda-url.<region>.on.aws``).
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import unquote
 
 from streamway.aws_lambda.events.base import (
     EventSource,
@@ -21,15 +28,17 @@ class HttpApiV2(EventSource):
 
     def scope(self) -> dict[str, Any]:
         event = self.event
-        http = (event.get("requestContext") or {}).get("http") or {}
+        context = event.get("requestContext") or {}
+        http = context.get("http") or {}
         headers = header_pairs(event.get("headers") or {})
+        path: str = event["rawPath"]
         if event.get("cookies"):
             # 2.0 moves the Cookie header into `cookies`; the app expects it back.
             headers.append((b"cookie", "; ".join(event["cookies"]).encode("latin-1")))
         return self.http_scope(
             method=http.get("method", "GET"),
             http_version=http.get("protocol", "HTTP/1.1").removeprefix("HTTP/"),
-            path=event["rawPath"],
+            path=unquote(path) if _is_function_url(context) else path,
             root_path="",
             query_string=(event.get("rawQueryString") or "").encode(),
             headers=headers,
@@ -51,3 +60,7 @@ class HttpApiV2(EventSource):
         response.setdefault("cookies", [])
         response.update(body=text, isBase64Encoded=is_base64)
         return json.dumps(response).encode()
+
+
+def _is_function_url(context: Any) -> bool:
+    return ".lambda-url." in str(context.get("domainName") or "")

@@ -65,11 +65,38 @@ def invalid_content(message: str) -> LambdaApiError:
     )
 
 
+def invalid_enum(parameter: str, value: str, allowed: tuple[str, ...]) -> LambdaApiError:
+    """A header outside its enum (``X-Amz-Invocation-Type``, ``X-Amz-Log-Type``): the
+    service's input validation answers, before the function is looked at."""
+    return LambdaApiError(
+        400,
+        "ValidationException",
+        f"1 validation error detected: Value '{value}' at '{parameter}' failed to satisfy "
+        f"constraint: Member must satisfy enum value set: [{', '.join(allowed)}]",
+    )
+
+
+# A payload past the limit is refused by Lambda's front end as RequestEntityTooLargeException
+# (seen in AWS's answers), not the RequestTooLargeException its API reference lists: boto3
+# has no class for that code and raises a ClientError, as against AWS.
+_ENTITY_TOO_LARGE = "RequestEntityTooLargeException"
+
+
 def request_too_large(limit: int = LAMBDA_MAX_REQUEST_BYTES) -> LambdaApiError:
     return LambdaApiError(
         413,
-        "RequestTooLargeException",
+        _ENTITY_TOO_LARGE,
         f"Request must be smaller than {limit} bytes for the InvokeFunction operation",
+    )
+
+
+def event_too_large(size: int | None, limit: int) -> LambdaApiError:
+    """An ``Event`` payload past the asynchronous limit (``size``: as declared, if it was)."""
+    payload = f"{size} byte payload" if size is not None else "Payload"
+    return LambdaApiError(
+        413,
+        _ENTITY_TOO_LARGE,
+        f"{payload} is too large for the Event invocation type (limit {limit} bytes)",
     )
 
 

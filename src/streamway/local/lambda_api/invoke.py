@@ -8,13 +8,20 @@
   type) and ``ErrorDetails`` (its message) when the function failed, even mid-stream.
 - :func:`invoke_in_background`: ``Event``: run once the caller has its 202.
 
+With ``LogType=Tail`` (``tail``), each answers the last 4 KB of the invocation's log, base64
+(``X-Amz-Log-Result``; ``LogResult`` in ``InvokeComplete``), from the sandbox's
+:class:`~streamway.local.function_logs.SandboxLog`: START, the function's stdout and stderr,
+END and REPORT, as Lambda's.
+
 A caller that leaves cancels the invocation, as the gateway does for its clients.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,9 +35,11 @@ from streamway.aws_contract import (
 )
 from streamway.http.disconnect import until_disconnect
 from streamway.local.buffered_relay import whole_payload
-from streamway.local.functions import ABANDONED, FunctionPool, InitFailed, Throttled
+from streamway.local.function_logs import Report
+from streamway.local.functions import ABANDONED, FunctionPool, InitFailed, Lease, Throttled
 from streamway.local.lambda_api.errors import too_many_requests
 from streamway.local.lambda_api.event_stream import CONTENT_TYPE, blob_message, event_message
+from streamway.local.process_facts import rss_mib
 from streamway.local.runtime_api import Invocation
 
 if TYPE_CHECKING:  # annotations only: the light install has no starlette
@@ -51,14 +60,31 @@ class Answer:
     request_id: str
     payload: bytes
     function_error: bool
+    #: ``X-Amz-Log-Result``: base64 of the log's tail, when asked for.
+    log_result: str | None = None
 
 
 class _Running:
     """An invocation being read; cancelled on leaving unless read to its end."""
 
-    def __init__(self, invocation: Invocation) -> None:
+    def __init__(self, lease: Lease, invocation: Invocation) -> None:
+        self.lease = lease
         self.invocation = invocation
         self.read_to_end = False
+
+    async def log_tail(self) -> str:
+        """The invocation's log, ended with END and REPORT: its last 4 KB, base64."""
+        sandbox, invocation = self.lease.sandbox, self.invocation
+        started = invocation.received_at or time.perf_counter()
+        pid = sandbox.process.pid if sandbox.process else None
+        report = Report(
+            request_id=invocation.request_id,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            memory_mb=sandbox.spec.memory_mb,
+            max_memory_mib=rss_mib(pid, peak=True) if pid else None,
+            init_ms=self.lease.init_ms,
+        )
+        return base64.b64encode(await sandbox.logs.end(report)).decode()
 
 
 @asynccontextmanager
@@ -74,7 +100,7 @@ async def _invocation(
         raise too_many_requests() from None
     running: _Running | None = None
     try:
-        running = _Running(await lease.invoke(event))
+        running = _Running(lease, await lease.invoke(event))
         yield running
     finally:
         if running is not None and not running.read_to_end:
@@ -87,40 +113,53 @@ async def _invocation(
         lease.release()
 
 
-async def invoke_buffered(pool: FunctionPool, event: Any, receive: Receive) -> Answer:
+async def invoke_buffered(
+    pool: FunctionPool, event: Any, receive: Receive, *, tail: bool = False
+) -> Answer:
     """``Invoke`` with RequestResponse: the function's whole payload or its error."""
+    log_result = None
     try:
         async with _invocation(pool, event, receive) as running:
             invocation = running.invocation
             payload = await until_disconnect(whole_payload(invocation), receive)
             running.read_to_end = payload is not None
+            if tail:
+                log_result = await running.log_tail()
     except InitFailed as failed:
         return Answer("", _json(error_object(INIT_ERROR, str(failed))), function_error=True)
+    request_id = invocation.request_id
     if payload is None:
         too_large = error_object(
             RESPONSE_SIZE_TOO_LARGE,
             "Response payload size exceeded maximum allowed payload size "
             f"({LAMBDA_MAX_BUFFERED_RESPONSE_BYTES} bytes).",
         )
-        return Answer(invocation.request_id, _json(too_large), function_error=True)
+        return Answer(request_id, _json(too_large), function_error=True, log_result=log_result)
     if invocation.error is not None:
-        return Answer(invocation.request_id, _json(invocation.error), function_error=True)
-    return Answer(invocation.request_id, payload, function_error=False)
+        error = _json(invocation.error)
+        return Answer(request_id, error, function_error=True, log_result=log_result)
+    return Answer(request_id, payload, function_error=False, log_result=log_result)
 
 
-async def invoke_streamed(pool: FunctionPool, event: Any, receive: Receive, send: Send) -> None:
+async def invoke_streamed(
+    pool: FunctionPool, event: Any, receive: Receive, send: Send, *, tail: bool = False
+) -> None:
     """``InvokeWithResponseStream``: the response head once the function runs, then its
     chunks as ``PayloadChunk`` events and ``InvokeComplete``."""
+    log_result = None
     try:
         async with _invocation(pool, event, receive) as running:
             invocation = running.invocation
             await send(_stream_head(invocation.request_id))
             error = await until_disconnect(_relay_events(invocation, send), receive)
             running.read_to_end = error is None or error is invocation.error
+            if tail:
+                log_result = await running.log_tail()
     except InitFailed as failed:
         await send(_stream_head(""))
         error = error_object(INIT_ERROR, str(failed))
-    await send({"type": "http.response.body", "body": _complete(error), "more_body": False})
+    complete = _complete(error, log_result)
+    await send({"type": "http.response.body", "body": complete, "more_body": False})
 
 
 async def _relay_events(invocation: Invocation, send: Send) -> dict[str, Any] | None:
@@ -150,13 +189,15 @@ def _stream_head(request_id: str) -> dict[str, Any]:
     return {"type": "http.response.start", "status": 200, "headers": headers}
 
 
-def _complete(error: dict[str, Any] | None) -> bytes:
+def _complete(error: dict[str, Any] | None, log_result: str | None) -> bytes:
     body: dict[str, Any] = {}
     if error is not None:
         body = {
             "ErrorCode": str(error.get("errorType", "Unhandled")),
             "ErrorDetails": str(error.get("errorMessage", "")),
         }
+    if log_result is not None:
+        body["LogResult"] = log_result
     return event_message("InvokeComplete", body)
 
 

@@ -44,8 +44,9 @@ if TYPE_CHECKING:  # annotations only: the light install has no starlette
 _INVOKE = re.compile(r"/2015-03-31/functions/(?P<name>[^/]+)/invocations/?")
 _STREAM = re.compile(r"/2021-11-15/functions/(?P<name>[^/]+)/response-streaming-invocations/?")
 _PREFIXES = ("/2015-03-31/functions/", "/2021-11-15/functions/")
+#: Each operation's enum of invocation types, as its validation message lists it.
 _INVOCATION_TYPES = {
-    "Invoke": ("RequestResponse", "Event", "DryRun"),
+    "Invoke": ("Event", "RequestResponse", "DryRun"),
     "InvokeWithResponseStream": ("RequestResponse", "DryRun"),
 }
 _LOG_TYPES = ("None", "Tail")
@@ -56,6 +57,8 @@ class _Call:
     operation: str
     function: FunctionRef
     invocation_type: str
+    #: ``LogType=Tail``: the answer carries the invocation's log tail.
+    tail: bool = False
 
 
 class LambdaApi:
@@ -95,16 +98,18 @@ class LambdaApi:
     async def _event(self, scope: Scope, receive: Receive, call: _Call) -> SerializedEvent:
         """The payload, checked to be JSON, as the function's event byte for byte, as Lambda
         passes it on (none: ``{}``)."""
-        limit = LAMBDA_MAX_REQUEST_BYTES
+        declared = _header(scope, "content-length") or ""
+        size = int(declared) if declared.isdigit() else None
+        limit, too_large = LAMBDA_MAX_REQUEST_BYTES, errors.request_too_large()
         if call.invocation_type == "Event":
             limit = LAMBDA_MAX_ASYNC_REQUEST_BYTES
-        declared = _header(scope, "content-length") or ""
-        if declared.isdigit() and int(declared) > limit:
-            raise errors.request_too_large(limit)
+            too_large = errors.event_too_large(size, limit)
+        if size is not None and size > limit:
+            raise too_large
         try:
             body = await read_body(receive, limit, self.body_timeout_s)
         except BodyTooLarge:
-            raise errors.request_too_large(limit) from None
+            raise too_large from None
         except BodyStalled:
             raise errors.invalid_content("the request body stalled") from None
         if not body.strip():
@@ -133,9 +138,9 @@ class LambdaApi:
                 send, 202, [(b"x-amzn-requestid", str(uuid.uuid4()).encode())], b""
             )
         elif call.operation == "InvokeWithResponseStream":
-            await invoke_streamed(pool, event, receive, send)
+            await invoke_streamed(pool, event, receive, send, tail=call.tail)
         else:
-            answer = await invoke_buffered(pool, event, receive)
+            answer = await invoke_buffered(pool, event, receive, tail=call.tail)
             headers = [
                 (b"content-type", b"application/json"),
                 (b"x-amzn-requestid", answer.request_id.encode()),
@@ -143,6 +148,8 @@ class LambdaApi:
             ]
             if answer.function_error:
                 headers.append((b"x-amz-function-error", b"Unhandled"))
+            if answer.log_result is not None:
+                headers.append((b"x-amz-log-result", answer.log_result.encode()))
             await errors.send_whole(send, 200, headers, answer.payload)
 
     async def close(self) -> None:
@@ -166,11 +173,12 @@ def _call(scope: Scope) -> _Call:
     function = parse_function_name(match.group("name"), qualifier)
     invocation_type = _header(scope, "x-amz-invocation-type") or "RequestResponse"
     if invocation_type not in _INVOCATION_TYPES[operation]:
-        raise errors.invalid_parameter(f"Unsupported invocation type: {invocation_type}")
+        allowed = _INVOCATION_TYPES[operation]
+        raise errors.invalid_enum("invocationType", invocation_type, allowed)
     log_type = _header(scope, "x-amz-log-type") or "None"
     if log_type not in _LOG_TYPES:
-        raise errors.invalid_parameter(f"Unsupported log type: {log_type}")
-    return _Call(operation, function, invocation_type)
+        raise errors.invalid_enum("logType", log_type, _LOG_TYPES)
+    return _Call(operation, function, invocation_type, tail=log_type == "Tail")
 
 
 def _header(scope: Scope, name: str) -> str | None:
