@@ -78,11 +78,12 @@ async def test_admission_bounds_the_answers_of_one_process(peer: tuple[GatedPeer
         results = [await invocation.result() for invocation in invocations]
 
     statuses = []
+    answers = [result.body for result in results]
     for result in results:
         assert result.ok, result.error
         prelude, body = split_prelude(result.body)
         statuses.append(prelude["statusCode"])
         if prelude["statusCode"] == 200:
             assert body.decode() == "".join(ANSWER)
-    assert sorted(statuses) == [200, 200, 200, 503]
+    assert sorted(statuses) == [200, 200, 200, 503], answers
     assert len(scripted.requests) == 3
