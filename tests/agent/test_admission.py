@@ -79,3 +79,28 @@ async def test_cancelled_waiter_leaves_the_queue(release: asyncio.Event) -> None
 def test_slots_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Admission(slots=0, queue_size=1, timeout_s=1)
+
+
+async def test_requests_arriving_together_take_free_slots_without_queueing(
+    release: asyncio.Event,
+) -> None:
+    """Many invocations of one process (Managed Instances) arrive in the same turn of the
+    loop: the ones that find a slot free take it at once and never count as waiting, so
+    the waiting room refuses only what is really over it (here: the fourth)."""
+    admission = Admission(slots=2, queue_size=1, timeout_s=10)
+    holders = [asyncio.create_task(hold(admission, release)) for _ in range(3)]
+    fourth = asyncio.create_task(admission_refusal(admission))
+    async with asyncio.timeout(5):
+        assert await fourth is True
+    assert (admission.active, admission.waiting, admission.refused) == (2, 1, 1)
+    release.set()
+    await asyncio.gather(*holders)
+
+
+async def admission_refusal(admission: Admission) -> bool:
+    """Asks for a slot in the same turn as the others; True when it is refused."""
+    try:
+        async with admission.slot():
+            return False
+    except ModelBusy:
+        return True

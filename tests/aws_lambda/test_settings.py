@@ -87,3 +87,28 @@ def test_the_handler_setting_and_whether_an_app_was_named(
 ) -> None:
     settings = RuntimeSettings.from_env(env)
     assert (settings.handler, settings.app_is_set) == (handler, app_is_set)
+
+
+@pytest.mark.parametrize(
+    ("env", "concurrency"),
+    [
+        ({}, 1),
+        ({"AWS_LAMBDA_MAX_CONCURRENCY": "16"}, 16),
+        ({"AWS_LAMBDA_MAX_CONCURRENCY": "16", "STREAMWAY_MAX_CONCURRENCY": "1"}, 1),
+        ({"AWS_LAMBDA_MAX_CONCURRENCY": "16", "STREAMWAY_MAX_CONCURRENCY": "4"}, 4),
+        ({"AWS_LAMBDA_MAX_CONCURRENCY": "4", "STREAMWAY_MAX_CONCURRENCY": "64"}, 4),
+        ({"STREAMWAY_MAX_CONCURRENCY": "8"}, 1),
+    ],
+)
+def test_concurrency_is_lambdas_maximum_capped_by_the_apps(
+    env: dict[str, str], concurrency: int
+) -> None:
+    assert RuntimeSettings.from_env(env).concurrency == concurrency
+
+
+@pytest.mark.parametrize(
+    "env", [{"AWS_LAMBDA_MAX_CONCURRENCY": "0"}, {"STREAMWAY_MAX_CONCURRENCY": "many"}]
+)
+def test_a_concurrency_that_is_not_a_count_is_refused(env: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="whole number"):
+        RuntimeSettings.from_env(env)

@@ -49,7 +49,29 @@ class Admission:
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        if self._free.locked() and self.waiting >= self.queue_size:
+        if not self._free.locked():
+            # A free slot is taken at once. Through wait_for it would be taken only after a
+            # turn of the loop (Python 3.11 runs it in a task), counted as waiting meanwhile:
+            # requests arriving together (many invocations of one Lambda process) were then
+            # refused as if the waiting room were full, or all let in to wait.
+            await self._free.acquire()
+        else:
+            await self._wait_for_slot()
+        self.active += 1
+        self.on_change()
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.active -= 1
+            self._free.release()
+            self.on_change()
+            self._mean_hold_s = 0.8 * self._mean_hold_s + 0.2 * (time.monotonic() - started)
+
+    async def _wait_for_slot(self) -> None:
+        """A place in the waiting room, then a slot within ``timeout_s``; ModelBusy if the
+        room is full or the wait runs out."""
+        if self.waiting >= self.queue_size:
             self.refused += 1
             raise ModelBusy(
                 f"All {self.slots} generation slots are busy and {self.waiting} requests are "
@@ -69,13 +91,3 @@ class Admission:
         finally:
             self.waiting -= 1
             self.on_change()
-        self.active += 1
-        self.on_change()
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            self.active -= 1
-            self._free.release()
-            self.on_change()
-            self._mean_hold_s = 0.8 * self._mean_hold_s + 0.2 * (time.monotonic() - started)

@@ -9,7 +9,7 @@ model: every cold start of every app the runtime serves would pay for it.
 """
 
 from streamway.aws_lambda.bridge import AsgiBridge
-from streamway.aws_lambda.context import LambdaContext
+from streamway.aws_lambda.context import LambdaContext, current_trace_id
 from streamway.aws_lambda.events import HTTP_SOURCES, EventSource, HttpApiV2, PassThrough, RestApiV1
 from streamway.aws_lambda.events.base import RawHeaders
 from streamway.aws_lambda.response_stream import HeadersAlreadySent, ResponseHeaders, ResponseStream
@@ -29,5 +29,6 @@ __all__ = [
     "ResponseHeaders",
     "ResponseStream",
     "RestApiV1",
+    "current_trace_id",
     "main",
 ]

@@ -4,9 +4,10 @@ A streamed response that fails after its first byte ends with real HTTP *trailer
 (``Lambda-Runtime-Function-Error-Type``/``-Body``, docs/aws-behaviour.md §2), which the
 standard library's client cannot send. h11 frames the chunks, writes
 ``EndOfMessage(headers=...)`` as trailers after the zero chunk, and
-``send_with_data_passthrough`` hands body chunks to the socket without copying them. The
-runtime is sequential (one invocation at a time), so one connection serves ``next``,
-``response`` and ``error`` in turn.
+``send_with_data_passthrough`` hands body chunks to the socket without copying them. A client
+serves one invocation at a time, so one connection serves ``next``, ``response`` and
+``error`` in turn; under concurrency (:mod:`.concurrency`) each ``next`` loop has its own
+client, and so its own connection.
 """
 
 from __future__ import annotations
@@ -170,6 +171,7 @@ class RuntimeAPIClient:
     """The calls a runtime makes: ``next``, ``response``, ``error`` and ``init/error``."""
 
     def __init__(self, address: str) -> None:
+        self.address = address
         self.connection = RuntimeConnection(address)
 
     async def next(self) -> NextInvocation:

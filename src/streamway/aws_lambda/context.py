@@ -1,7 +1,9 @@
-"""The invocation context a Lambda handler gets, built from ``invocation/next``'s headers."""
+"""The invocation context a Lambda handler gets, built from ``invocation/next``'s headers,
+and the trace header of the invocation being served, per task (:func:`current_trace_id`)."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import time
@@ -16,6 +18,20 @@ from streamway.aws_contract import (
     TRACE_ID_HEADER,
 )
 from streamway.aws_lambda.client import NextInvocation
+
+#: The invocation's ``Lambda-Runtime-Trace-Id``, set by the runtime in the task that serves
+#: it: under concurrency (Managed Instances) ``_X_AMZN_TRACE_ID`` is one value for the whole
+#: process, so it cannot say which invocation a line of code runs for; this can.
+trace_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "streamway_trace_id", default=None
+)
+
+
+def current_trace_id() -> str | None:
+    """The X-Ray trace header (``Root=...;Parent=...;Sampled=...``) of the invocation the
+    calling code runs for, or None outside one; right under concurrency, where the
+    ``_X_AMZN_TRACE_ID`` environment variable is not (docs/lambda.md, Managed Instances)."""
+    return trace_id_var.get()
 
 
 @dataclass(frozen=True)

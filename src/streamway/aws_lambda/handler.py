@@ -5,9 +5,9 @@ shapes, told apart once, at start-up:
 
 - an async generator function ``f(event, context)`` of ``bytes``/``str``;
 - a generator function ``f(event, context)`` of ``bytes``/``str``, each ``next()`` run in
-  the bridge's one worker thread so it never blocks the event loop (the runtime serves one
-  invocation at a time, so one thread is the bound); it is closed between items when the
-  response cannot go on;
+  one of the bridge's worker threads so it never blocks the event loop (one thread per
+  invocation served at once: one, unless under concurrency); it is closed between items when
+  the response cannot go on;
 - ``async def f(event, context, stream)`` writing to a
   :class:`~streamway.aws_lambda.response_stream.ResponseStream`.
 
@@ -100,11 +100,14 @@ class HandlerBridge:
         shape: Shape,
         *,
         sources: Sequence[type[EventSource]] = HTTP_SOURCES,
+        threads: int = 1,
     ) -> None:
         self.function = function
         self.shape = shape
         self.sources = sources
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamway-handler")
+        self._thread = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="streamway-handler"
+        )
 
     def source_for(self, event: Any, context: LambdaContext) -> EventSource:
         for source in self.sources:

@@ -1,12 +1,17 @@
 """The runtime loop: ``next``, run the app or handler, answer; one event loop per process.
 
+One invocation at a time, unless Lambda sends several at once (Managed Instances,
+``AWS_LAMBDA_MAX_CONCURRENCY``): then :mod:`.concurrency` runs that many loops on the same
+event loop, each serving its invocations through :meth:`LambdaRuntime.serve_one`.
+
 Start-up (importing ``STREAMWAY_APP`` and running its lifespan, or importing the plain
 handler of ``STREAMWAY_HANDLER``) happens before the first ``next``; a failure there goes to
 ``/init/error`` with the error type Lambda's runtimes use, is logged as one line, and the
-process exits, as Lambda expects. Each invocation sets ``_X_AMZN_TRACE_ID`` and gives the app
-its context in the scope (``aws.event``, ``aws.context``). HTTP events stream unless the
-invoke mode is buffered; other events are POSTed to an app's pass-through path and answered
-buffered, or streamed as they are by a plain handler.
+process exits, as Lambda expects. Each invocation sets its trace id (the context variable of
+:func:`~.context.current_trace_id`, and ``_X_AMZN_TRACE_ID`` when served one at a time) and
+gives the app its context in the scope (``aws.event``, ``aws.context``). HTTP events stream
+unless the invoke mode is buffered; other events are POSTed to an app's pass-through path and
+answered buffered, or streamed as they are by a plain handler.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextvars import Token
 from typing import Any, Protocol
 
 from streamway.aws_contract import (
@@ -27,7 +33,8 @@ from streamway.aws_contract import (
 from streamway.aws_lambda.bridge import AsgiBridge, InvocationEnded, LifespanFailed
 from streamway.aws_lambda.buffered_sink import BufferedSink
 from streamway.aws_lambda.client import NextInvocation, RuntimeAPIClient
-from streamway.aws_lambda.context import LambdaContext
+from streamway.aws_lambda.concurrency import ConcurrentLoops, until_deadline
+from streamway.aws_lambda.context import LambdaContext, trace_id_var
 from streamway.aws_lambda.events.base import EventSource, RawHeaders
 from streamway.aws_lambda.handler import HandlerBridge, load_handler
 from streamway.aws_lambda.loading import InitError, attribute_of, import_module
@@ -83,7 +90,7 @@ async def start_bridge(settings: RuntimeSettings) -> Bridge:
         )
     bridge: Bridge
     if settings.handler:
-        bridge = HandlerBridge(*load_handler(settings.handler))
+        bridge = HandlerBridge(*load_handler(settings.handler), threads=settings.concurrency)
     else:
         bridge = AsgiBridge(
             load_app(settings.app), pass_through_path=settings.lambda_pass_through_path
@@ -108,6 +115,30 @@ async def report_init_error(client: RuntimeAPIClient, error: Exception) -> None:
     else:
         log.error("the function could not start: %s", cause, exc_info=error)
     await client.post_init_error(payload)
+
+
+def _set_invocation_vars(context: LambdaContext) -> tuple[Token[Any], ...]:
+    """The invocation's request and trace ids, in the context of the task serving it."""
+    return (
+        request_id_var.set(context.aws_request_id),
+        invocation_id_var.set(context.aws_request_id),
+        trace_id_var.set(context.trace_id),
+    )
+
+
+def _reset_invocation_vars(tokens: tuple[Token[Any], ...]) -> None:
+    request, invocation, trace = tokens
+    trace_id_var.reset(trace)
+    invocation_id_var.reset(invocation)
+    request_id_var.reset(request)
+
+
+def _set_trace_env(trace_id: str | None) -> None:
+    """``_X_AMZN_TRACE_ID``, as Lambda's runtimes set it per invocation (one at a time)."""
+    if trace_id:
+        os.environ[TRACE_ID_ENV] = trace_id
+    else:
+        os.environ.pop(TRACE_ID_ENV, None)
 
 
 class MeteredSink:
@@ -142,10 +173,26 @@ class MeteredSink:
 
 
 class LambdaRuntime:
-    def __init__(self, client: RuntimeAPIClient, bridge: Bridge, *, streaming: bool) -> None:
+    """Serves invocations with one app or handler. Sequential (:meth:`run`) on one client, or
+    from several ``next`` loops at once (:mod:`.concurrency`), each passing its own client.
+
+    ``concurrent``: under concurrency the trace id is only a context variable (the process's
+    ``_X_AMZN_TRACE_ID`` would be another invocation's a moment later), and each invocation
+    is cancelled at its own deadline, as Lambda cannot stop one invocation of a process.
+    """
+
+    def __init__(
+        self,
+        client: RuntimeAPIClient,
+        bridge: Bridge,
+        *,
+        streaming: bool,
+        concurrent: bool = False,
+    ) -> None:
         self.client = client
         self.bridge = bridge
         self.streaming = streaming
+        self.concurrent = concurrent
         self.cold = True
 
     async def run(self, invocations: int | None = None) -> None:
@@ -155,15 +202,16 @@ class LambdaRuntime:
             await self.serve_one(await self.client.next())
             served += 1
 
-    async def serve_one(self, invocation: NextInvocation) -> None:
+    async def serve_one(
+        self, invocation: NextInvocation, client: RuntimeAPIClient | None = None
+    ) -> None:
+        """Serves one invocation, answering on ``client`` (the runtime's own by default)."""
+        client = client or self.client
         context = LambdaContext.from_next(invocation)
         started = time.perf_counter()
-        token = request_id_var.set(context.aws_request_id)
-        invocation_token = invocation_id_var.set(context.aws_request_id)
-        if context.trace_id:
-            os.environ[TRACE_ID_ENV] = context.trace_id
-        else:
-            os.environ.pop(TRACE_ID_ENV, None)
+        tokens = _set_invocation_vars(context)
+        if not self.concurrent:
+            _set_trace_env(context.trace_id)
         fields: dict[str, object] = {"coldStart": self.cold}
         cold_start, self.cold = self.cold, False
         metered: MeteredSink | None = None
@@ -172,14 +220,8 @@ class LambdaRuntime:
             source = self.bridge.source_for(event, context)
             scope = source.scope()
             fields.update(method=scope.get("method"), path=scope.get("path"))
-            sink: ResponseSink
-            if self.streaming and source.streams:
-                sink = StreamingSink(self.client, context.aws_request_id, source)
-                fields["mode"] = "stream"
-            else:
-                sink = BufferedSink(self.client, context.aws_request_id, source)
-                fields["mode"] = "buffered"
-            metered = MeteredSink(sink, streams=fields["mode"] == "stream")
+            metered = self._sink(client, source, context.aws_request_id)
+            fields["mode"] = "stream" if metered.streams else "buffered"
             with tracing.lambda_invocation(
                 context.aws_request_id,
                 context.trace_id,
@@ -187,26 +229,37 @@ class LambdaRuntime:
                 cold_start=cold_start,
                 function_name=context.function_name,
             ):
-                await self.bridge.handle(source, metered)
+                async with until_deadline(context.deadline_ms if self.concurrent else None):
+                    await self.bridge.handle(source, metered)
         except InvocationEnded:
             # Logged by the bridge. The connection is unusable; `next` opens another.
-            await self.client.close()
+            await client.close()
         except ConnectionError:
             # The Runtime API connection broke mid-answer; the next `next` reconnects.
             log.exception("lost the Runtime API connection")
-            await self.client.close()
+            await client.close()
+        except TimeoutError:
+            # Only until_deadline's: the app's own TimeoutError is a failure the bridge sent.
+            log.warning("the invocation reached its deadline and was cancelled")
+            fields["outcome"] = "timeout"
+            await client.close()  # Lambda ended it; what was half sent goes nowhere
         except Exception as error:
             # A bad event (not JSON, or not a shape its handler can read).
             log.exception("could not handle the invocation")
-            await self.client.post_error(context.aws_request_id, error_payload(error))
+            await client.post_error(context.aws_request_id, error_payload(error))
         finally:
             self._log_invocation(started, metered, fields)
-            invocation_id_var.reset(invocation_token)
-            request_id_var.reset(token)
+            _reset_invocation_vars(tokens)
         if tracing.enabled():
             # Lambda freezes the process once it asks for the next invocation: spans still
             # in the batch would leave only then, if ever.
             await asyncio.to_thread(tracing.flush)
+
+    def _sink(self, client: RuntimeAPIClient, source: EventSource, request_id: str) -> MeteredSink:
+        """Streams HTTP events unless the invoke mode is buffered; buffers the rest."""
+        if self.streaming and source.streams:
+            return MeteredSink(StreamingSink(client, request_id, source), streams=True)
+        return MeteredSink(BufferedSink(client, request_id, source), streams=False)
 
     @staticmethod
     def _log_invocation(
@@ -214,11 +267,12 @@ class LambdaRuntime:
     ) -> None:
         """The invocation's one access line: what the function answered, and how fast."""
         if metered is not None:
-            fields.update(status=metered.status, bytes=metered.bytes, outcome=metered.outcome)
+            fields.setdefault("outcome", metered.outcome)
+            fields.update(status=metered.status, bytes=metered.bytes)
             if metered.first_byte_at is not None:
                 fields["firstByteMs"] = round((metered.first_byte_at - started) * 1000, 2)
         else:
-            fields["outcome"] = "failed"
+            fields.setdefault("outcome", "failed")
         fields["durationMs"] = round((time.perf_counter() - started) * 1000, 2)
         access_log.info("invocation", extra=fields)
 
@@ -233,11 +287,19 @@ async def serve(settings: RuntimeSettings, invocations: int | None = None) -> No
         await report_init_error(client, error)
         await client.close()
         raise SystemExit(1) from None
+    concurrency = settings.concurrency
     runtime = LambdaRuntime(
-        client, bridge, streaming=settings.lambda_invoke_mode == STREAMING_INVOKE_MODE
+        client,
+        bridge,
+        streaming=settings.lambda_invoke_mode == STREAMING_INVOKE_MODE,
+        concurrent=concurrency > 1,
     )
     try:
-        await runtime.run(invocations)
+        if concurrency > 1:
+            os.environ.pop(TRACE_ID_ENV, None)  # never one invocation's for all (see docs)
+            await ConcurrentLoops(runtime, client.address, concurrency).run(invocations)
+        else:
+            await runtime.run(invocations)
     finally:
         await bridge.shutdown()
         await client.close()

@@ -14,7 +14,7 @@ step.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -35,6 +35,8 @@ ENV_NAMES: Mapping[str, tuple[str, ...]] = {
     "log_level": ("STREAMWAY_LOG_LEVEL",),
     "loop": ("STREAMWAY_LOOP",),
     "log_format": ("STREAMWAY_LOG_FORMAT",),
+    "lambda_max_concurrency": ("AWS_LAMBDA_MAX_CONCURRENCY",),
+    "max_concurrency": ("STREAMWAY_MAX_CONCURRENCY",),
 }
 
 
@@ -56,6 +58,20 @@ class RuntimeSettings:
     #: ``auto`` takes uvloop when it is installed (as uvicorn does), else asyncio's.
     loop: LoopName = "auto"
     log_format: str = "auto"
+    #: How many invocations Lambda sends this environment at once (Managed Instances set it;
+    #: unset is 1, one at a time as on Lambda's default compute).
+    lambda_max_concurrency: int = 1
+    #: The most the app takes at once, whatever Lambda sends: ``1`` for an app or handler
+    #: that is not safe to run concurrently; 0 takes Lambda's figure.
+    max_concurrency: int = 0
+
+    @property
+    def concurrency(self) -> int:
+        """How many invocations the runtime serves at once: Lambda's maximum, capped by
+        ``STREAMWAY_MAX_CONCURRENCY`` when set."""
+        if self.max_concurrency > 0:
+            return min(self.lambda_max_concurrency, self.max_concurrency)
+        return self.lambda_max_concurrency
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeSettings:
@@ -82,4 +98,18 @@ class RuntimeSettings:
             log_level=read("log_level").upper(),
             loop=cast(LoopName, loop),
             log_format=read("log_format").lower(),
+            lambda_max_concurrency=_count(read, "lambda_max_concurrency", least=1),
+            max_concurrency=_count(read, "max_concurrency", least=0),
         )
+
+
+def _count(read: Callable[[str], str], field: str, *, least: int) -> int:
+    """A whole number setting, at least ``least``; a ValueError naming it otherwise."""
+    text = str(read(field)).strip()
+    try:
+        value = int(text)
+    except ValueError:
+        value = least - 1
+    if value < least:
+        raise ValueError(f"{ENV_NAMES[field][0]} must be a whole number >= {least}, not {text!r}")
+    return value

@@ -30,7 +30,8 @@ LOCAL_HELP = (
     "response_stream mode), BUFFERED routes to BufferedFunction (buffered mode). Each "
     "function runs as real processes, one Runtime API emulator each, started on first use "
     "(a cold start) and reused while warm, up to --concurrency at once; beyond that a "
-    "request is throttled as Lambda throttles it (API Gateway answers 500)."
+    "request is throttled as Lambda throttles it (API Gateway answers 500). With "
+    "--max-concurrency N each process serves up to N requests at once (Managed Instances)."
     "\n\n"
     "API Gateway's limits apply: 403 for unknown routes, 413 over 10 MB of request, "
     "BUFFERED: 29 s (504) and 10 MB (502); STREAM: the route's timeout (up to 15 min) and a "
@@ -101,6 +102,15 @@ def local(
     concurrency: Annotated[
         int, typer.Option(min=1, help="Most processes (concurrent invocations) per function.")
     ] = 2,
+    max_concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Invocations one function process serves at once, as on Lambda Managed "
+            "Instances (AWS_LAMBDA_MAX_CONCURRENCY): up to this many requests share a "
+            "process before another starts. 1: one at a time, as on Lambda's default compute.",
+        ),
+    ] = 1,
     memory: Annotated[
         int, typer.Option(help="Memory size (MB) the functions are told they have.")
     ] = 1024,
@@ -221,6 +231,7 @@ def local(
         env=_read_env_file(env_file),
         reload=reload,
         concurrency=concurrency,
+        max_concurrency=max_concurrency,
         memory_mb=memory,
         function_timeout_s=function_timeout,
         stream_timeout_s=stream_timeout,

@@ -29,6 +29,8 @@ class FunctionSpec:
     memory_mb: int = 1024
     timeout_s: float = 900.0
     concurrency: int = 2
+    #: Invocations one sandbox serves at once (Managed Instances); 1: one at a time.
+    max_concurrency: int = 1
     #: Set over the inherited environment (``--env-file``; the tests' settings).
     env: Mapping[str, str] = field(default_factory=dict)
     #: Directories put first on the processes' PYTHONPATH (the app's source).

@@ -303,6 +303,7 @@ class FunctionPool:
 
     def __init__(self, spec: FunctionSpec) -> None:
         self.spec = spec
+        self.sandbox_type: type[Sandbox] = Sandbox  # SharedSandbox for --max-concurrency
         self.sandboxes: list[Sandbox] = []
         self.cold_starts = 0
         self.throttles = 0
@@ -336,7 +337,7 @@ class FunctionPool:
         if len(self.sandboxes) >= self.spec.concurrency:
             self.throttles += 1
             raise Throttled(f"{self.spec.name} is at its concurrency limit")
-        sandbox = Sandbox(self.spec, next(self._numbers), self.generation)
+        sandbox = self.sandbox_type(self.spec, next(self._numbers), self.generation)
         self.sandboxes.append(sandbox)  # counts against the limit while it starts
         self.cold_starts += 1
         try:

@@ -40,6 +40,8 @@ class LocalOptions:
     reload: bool = False
     #: Sandboxes per function, as a reserved concurrency limit.
     concurrency: int = 2
+    #: Invocations each sandbox serves at once, as on Lambda Managed Instances.
+    max_concurrency: int = 1
     memory_mb: int = 1024
     function_timeout_s: float = LAMBDA_MAX_TIMEOUT_S
     #: Overrides the definition's timeoutInMillis of STREAM / BUFFERED routes (tests).

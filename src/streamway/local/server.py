@@ -18,13 +18,14 @@ from streamway.aws_contract import TransferMode, invoke_mode_for
 from streamway.http.head_limits import HeadLimitMiddleware
 from streamway.local.agentcore import LOCAL_RUNTIME_ARN, AgentCoreApi, AgentRuntime
 from streamway.local.catch_all import catch_all_definition
-from streamway.local.functions import FunctionPool, FunctionSpec
+from streamway.local.functions import FunctionSpec
 from streamway.local.gateway import LocalGateway
 from streamway.local.gateway_responses import REQUEST_TIMEOUT
 from streamway.local.metering import Meter, Prices
 from streamway.local.options import LocalOptions
 from streamway.local.request_cycle import GatewayConfig
 from streamway.local.rest_event import StageContext, api_id_for
+from streamway.local.shared_sandbox import pool_for
 from streamway.local.throttle import Pacer, gateway_and_lambda_throttle
 
 if TYPE_CHECKING:  # types only: starlette is not in the light install
@@ -61,7 +62,7 @@ def build_gateway(options: LocalOptions) -> LocalGateway:
     definition = build_definition(options)
     modes = {route.transfer_mode for route in definition.routes}
     pools = {
-        mode: FunctionPool(function_spec(options, mode)) for mode in FUNCTION_NAMES if mode in modes
+        mode: pool_for(function_spec(options, mode)) for mode in FUNCTION_NAMES if mode in modes
     }
     auth = None
     if options.api_keys or options.jwks:
@@ -147,6 +148,7 @@ def function_spec(options: LocalOptions, mode: TransferMode) -> FunctionSpec:
         memory_mb=options.memory_mb,
         timeout_s=options.function_timeout_s,
         concurrency=options.concurrency,
+        max_concurrency=options.max_concurrency,
         env=options.env,
         # streamway's own app runs as it always has, with nothing put before its path.
         pythonpath=(str(options.source.resolve()),) if options.user_code else (),

@@ -17,6 +17,10 @@ class FunctionConfig:
     region: str = "us-east-1"
     account_id: str = "123456789012"
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: Invocations handed to the function at once (Managed Instances' per-environment
+    #: maximum, told to it as ``AWS_LAMBDA_MAX_CONCURRENCY``); None: no limit and no
+    #: variable, Lambda's default compute, whose runtimes ask for one at a time anyway.
+    max_concurrency: int | None = None
 
     @property
     def arn(self) -> str:
@@ -35,5 +39,10 @@ class FunctionConfig:
             "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[{self.version}]{uuid.uuid4().hex}",
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
+            **(
+                {"AWS_LAMBDA_MAX_CONCURRENCY": str(self.max_concurrency)}
+                if self.max_concurrency is not None
+                else {}
+            ),
             **self.extra_env,
         }

@@ -160,6 +160,11 @@ class Invocation:
             trailers=self.trailers,
         )
 
+    async def wait_ended(self) -> None:
+        """Waits until the invocation ended (answered, failed, timed out or cancelled),
+        without reading its body."""
+        await self._done.wait()
+
     def cancel(self, error: dict[str, Any]) -> None:
         """Ends the invocation now, for a caller that will not read the rest (its client
         left, a gateway timeout, the function's process died).

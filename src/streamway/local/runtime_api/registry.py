@@ -1,7 +1,9 @@
 """The books of one emulator: its invocations, and what its function said of itself.
 
 Connections get this, not the server: a ``next`` takes the next queued invocation, an answer
-looks up the one it names, ``init/error`` records the function's failed start.
+looks up the one it names, ``init/error`` records the function's failed start. With a
+``max_concurrency`` (Managed Instances) that many ``next`` calls wait or hold an invocation at
+once, each on its own connection; one more waits until an invocation ends.
 """
 
 from __future__ import annotations
@@ -37,6 +39,16 @@ class Registry:
         #: Ids of recently finished invocations, so a late answer gets Lambda's 410 rather
         #: than 400; bounded, so a long `streamway local` session does not keep every event.
         self._finished: OrderedDict[str, None] = OrderedDict()
+        #: Invocations handed out and not ended, by id.
+        self._handed: set[str] = set()
+        #: A slot for each invocation the function may hold at once (None: no limit).
+        limit = config.max_concurrency
+        self._slots = asyncio.Semaphore(limit) if limit is not None else None
+
+    @property
+    def in_flight(self) -> int:
+        """Invocations the function took (``next``) and has not finished."""
+        return len(self._handed)
 
     # --- the caller's side ---------------------------------------------------------------
 
@@ -74,9 +86,17 @@ class Registry:
         self._first_next.set()
         async with self._next_called:
             self._next_called.notify_all()
-        invocation = await self._pending.get()
-        while invocation.done:  # cancelled while it waited for the function
+        if self._slots is not None:
+            await self._slots.acquire()
+        try:
             invocation = await self._pending.get()
+            while invocation.done:  # cancelled while it waited for the function
+                invocation = await self._pending.get()
+        except BaseException:  # the `next` connection went away while it waited
+            if self._slots is not None:
+                self._slots.release()
+            raise
+        self._handed.add(invocation.request_id)
         return invocation
 
     def answerable(self, request_id: str) -> Invocation | None:
@@ -119,6 +139,10 @@ class Registry:
         """Drops a finished invocation (its event and response) from the books; the caller
         that holds it can still read its result."""
         self._active.pop(invocation.request_id, None)
+        if invocation.request_id in self._handed:
+            self._handed.discard(invocation.request_id)
+            if self._slots is not None:
+                self._slots.release()
         self._finished[invocation.request_id] = None
         while len(self._finished) > RECENT_IDS:
             self._finished.popitem(last=False)

@@ -4,6 +4,7 @@ and ``init/error``, as a function's runtime calls them."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from streamway.aws_contract import (
     DEADLINE_MS_HEADER,
@@ -32,7 +33,7 @@ from streamway.local.runtime_api.wire import (
 
 async def next_event(responder: Responder, registry: Registry) -> None:
     """A long poll: waits for the next invocation and hands its event to the function."""
-    invocation = await registry.next_invocation()
+    invocation = await _unless_gone(responder, registry.next_invocation())
     invocation.hand_out(responder.stream)
     headers = [
         ("content-type", "application/json"),
@@ -46,6 +47,26 @@ async def next_event(responder: Responder, registry: Registry) -> None:
     except ConnectionError:
         await invocation.end(error_object(EXIT_ERROR, "the runtime went away"))
         raise
+
+
+async def _unless_gone(responder: Responder, waiting: Awaitable[Invocation]) -> Invocation:
+    """The invocation ``waiting`` gives; ``ConnectionResetError`` if the runtime hangs up its
+    long poll first (a runtime that lost its connection asks again on a new one: an event
+    handed to the old one would be lost, and under concurrency its slot with it)."""
+    taken = asyncio.ensure_future(waiting)
+    gone = asyncio.ensure_future(responder.stream.wait_for_data())
+    try:
+        await asyncio.wait({taken, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if not taken.done() and gone.exception() is None:
+            return await taken  # bytes after a `next` are the next request's: not a hang-up
+    finally:
+        gone.cancel()
+        if not taken.done():
+            taken.cancel()
+    try:
+        return await taken
+    except asyncio.CancelledError:
+        raise ConnectionResetError("the runtime left its invocation/next call") from None
 
 
 async def response(

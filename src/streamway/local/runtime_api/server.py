@@ -143,6 +143,11 @@ class RuntimeAPIServer:
         free again only once its runtime is back in ``next``."""
         await self.registry.wait_for_next_call(count)
 
+    @property
+    def in_flight(self) -> int:
+        """Invocations the function took and has not finished."""
+        return self.registry.in_flight
+
     async def wait_for_init_error(self) -> dict[str, Any]:
         return await self.registry.wait_for_init_error()
 
