@@ -47,8 +47,10 @@ async def until_end(ws: ClientConnection) -> list[dict[str, Any]]:
 
 
 def idle(server: RunningServer) -> dict[str, Any]:
+    # A cancelled generation first waits for the token in progress, which on a loaded
+    # machine can take seconds: wait for the event, with room to spare.
     stats: dict[str, Any] = eventually(
-        lambda: (s := server.stats())["generations"]["active"] == 0 and s
+        lambda: (s := server.stats())["generations"]["active"] == 0 and s, timeout_s=60
     )
     return stats
 
