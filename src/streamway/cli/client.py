@@ -97,7 +97,8 @@ def get(
         typer.Option(
             min=0,
             help="How many times to resume automatically after a dropped connection or a "
-            "502/503/504 before giving up (the partial file is kept either way).",
+            "502/503/504 before giving up (per part with --parallel; the partial file is kept "
+            "either way).",
         ),
     ] = 3,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
