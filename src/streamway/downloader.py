@@ -199,10 +199,9 @@ def download(
         connections = parts.connections_for(remote, parallel, part_size) if remote else 1
         if remote is not None and connections > 1:
             files = parts.PartFiles(url, target, part, state_file)
+            options = parts.PartOptions(connections, part_size, retries, timeout)
             try:
-                return parts.download_parts(
-                    files, remote, connections, part_size, retries, progress, timeout
-                )
+                return parts.download_parts(files, remote, options, progress)
             except OSError as error:
                 raise DownloadFailed(f"cannot write {part}: {error.strerror or error}") from None
             finally:

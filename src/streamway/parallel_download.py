@@ -142,43 +142,41 @@ def plan(missing: list[tuple[int, int]], connections: int, part_size: int) -> li
     return parts
 
 
+@dataclass(frozen=True)
+class PartOptions:
+    """How a parallel download goes: ``connections`` GETs at once, parts of at most
+    ``part_size`` bytes, ``retries`` per part, and the HTTP timeouts."""
+
+    connections: int
+    part_size: int
+    retries: int
+    timeout: httpx.Timeout
+
+
 def download_parts(
-    files: PartFiles,
-    remote: RangedObject,
-    connections: int,
-    part_size: int,
-    retries: int,
-    progress: Progress,
-    timeout: httpx.Timeout,
+    files: PartFiles, remote: RangedObject, options: PartOptions, progress: Progress
 ) -> Downloaded:
-    """Fetches ``files.url`` over ``connections`` ranged GETs into ``files.part``, then
-    verifies it and renames it to ``files.target``."""
-    remote, resumed_from = asyncio.run(
-        _download(files, remote, connections, part_size, retries, progress, timeout)
-    )
+    """Fetches ``files.url`` over ``options.connections`` ranged GETs into ``files.part``,
+    then verifies it and renames it to ``files.target``."""
+    remote, resumed_from = asyncio.run(_download(files, remote, options, progress))
     state = Resume(files.url, remote.validator, remote.size, remote.sha256)
     result = finish(files.target, files.part, files.state_file, state, resumed_from)
-    return dataclasses.replace(result, parts=connections)
+    return dataclasses.replace(result, parts=options.connections)
 
 
 async def _download(
-    files: PartFiles,
-    remote: RangedObject,
-    connections: int,
-    part_size: int,
-    retries: int,
-    progress: Progress,
-    http_timeout: httpx.Timeout,
+    files: PartFiles, remote: RangedObject, options: PartOptions, progress: Progress
 ) -> tuple[RangedObject, int]:
+    connections = options.connections
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     headers = {"accept-encoding": "identity"}
-    async with httpx.AsyncClient(timeout=http_timeout, limits=limits, headers=headers) as client:
+    async with httpx.AsyncClient(timeout=options.timeout, limits=limits, headers=headers) as client:
         for restart in (False, True):
             have = _load_have(files, remote)
             kept = have.total()
             try:
-                run = _Run(client, files, remote, have, progress, retries)
-                parts = plan(have.missing(remote.size), connections, part_size)
+                run = _Run(client, files, remote, have, progress, options.retries)
+                parts = plan(have.missing(remote.size), connections, options.part_size)
                 await run.fetch(parts, connections)
                 return remote, kept
             except ObjectChanged as error:

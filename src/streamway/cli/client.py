@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from streamway.downloader import Downloaded
 
 
 def chat(
@@ -79,6 +82,34 @@ GET_HELP = (
 )
 
 
+ParallelOption = Annotated[
+    int | None,
+    typer.Option(
+        "--parallel",
+        "-n",
+        min=1,
+        show_default="8 when the object is larger than one part, else 1",
+        help="Ranged GETs at once (1: one stream).",
+    ),
+]
+PartSizeOption = Annotated[
+    str,
+    typer.Option(
+        help="Largest part of a parallel download, in bytes or with a unit (64M, 64MiB, "
+        "1G). Keep it under 200M behind Lambda.",
+    ),
+]
+TimeoutOption = Annotated[
+    float,
+    typer.Option(
+        min=1,
+        help="Seconds to wait for the server (to connect, for the first byte, or during a "
+        "pause in the data) before a connection counts as dropped and is retried. A cold "
+        "Lambda answers its first byte only after its init.",
+    ),
+]
+
+
 def get(
     url: Annotated[
         str, typer.Argument(help="The URL to download, e.g. http://127.0.0.1:8080/download/KEY.")
@@ -102,32 +133,9 @@ def get(
         ),
     ] = 3,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    parallel: Annotated[
-        int | None,
-        typer.Option(
-            "--parallel",
-            "-n",
-            min=1,
-            show_default="8 when the object is larger than one part, else 1",
-            help="Ranged GETs at once (1: one stream).",
-        ),
-    ] = None,
-    part_size: Annotated[
-        str,
-        typer.Option(
-            help="Largest part of a parallel download, in bytes or with a unit (64M, 64MiB, "
-            "1G). Keep it under 200M behind Lambda.",
-        ),
-    ] = "64MiB",
-    timeout: Annotated[
-        float,
-        typer.Option(
-            min=1,
-            help="Seconds to wait for the server (to connect, for the first byte, or during a "
-            "pause in the data) before a connection counts as dropped and is retried. A cold "
-            "Lambda answers its first byte only after its init.",
-        ),
-    ] = 60.0,
+    parallel: ParallelOption = None,
+    part_size: PartSizeOption = "64MiB",
+    timeout: TimeoutOption = 60.0,
     force: Annotated[
         bool,
         typer.Option(
@@ -156,15 +164,18 @@ def get(
     except DownloadFailed as error:
         typer.echo(f"streamway: {error}", err=True)
         raise typer.Exit(1) from None
+    typer.echo(_summary(result), err=True)
+
+
+def _summary(result: Downloaded) -> str:
     check = "sha-256 verified" if result.sha256_verified else "size verified, no checksum sent"
-    resumed = ""
-    if result.resumed_from:
-        kept = result.resumed_from
-        resumed = (
-            f", resumed with {kept} bytes kept" if result.parts > 1 else f", resumed at byte {kept}"
-        )
     parts = f", {result.parts} connections" if result.parts > 1 else ""
-    typer.echo(f"{result.path}: {result.size} bytes ({check}{parts}{resumed})", err=True)
+    resumed = ""
+    if result.resumed_from and result.parts > 1:
+        resumed = f", resumed with {result.resumed_from} bytes kept"
+    elif result.resumed_from:
+        resumed = f", resumed at byte {result.resumed_from}"
+    return f"{result.path}: {result.size} bytes ({check}{parts}{resumed})"
 
 
 _UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "kib": 1024, "mib": 1024**2}
