@@ -22,9 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.types import Receive, Scope, Send
 
 from streamway.service.services import services_of
 from streamway.storage import ObjectBody, ObjectInfo, ObjectStore
+from tests.peers.loopback import serve_in_thread
 from tests.servers import RunningLocal, streamway_local
 from tests.service.downloads_server import downloads_server
 from tests.service.fault_stores import FailingStore, MeteredStore
@@ -301,3 +303,30 @@ def test_an_object_that_keeps_changing_fails_clearly(
     assert "changed on the server twice during the download" in stderr
     assert "Traceback" not in stderr
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("out")) == []
+
+
+BODY = os.urandom(4 * MiB)
+
+
+async def ignores_range(scope: Scope, receive: Receive, send: Send) -> None:
+    """A server that says it takes byte ranges, then answers every GET with 200 and all."""
+    headers = [
+        (b"content-length", str(len(BODY)).encode()),
+        (b"accept-ranges", b"bytes"),
+        (b"etag", b'"v1"'),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    body = b"" if scope["method"] == "HEAD" else BODY
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_a_server_that_ignores_range_fails_clearly(tmp_path: Path) -> None:
+    with serve_in_thread(ignores_range) as url:
+        parts = streamway_get(f"{url}/x.bin", "-n", "4", "-o", "parts.bin", "-q", cwd=tmp_path)
+        one = streamway_get(f"{url}/x.bin", "-n", "1", "-o", "one.bin", "-q", cwd=tmp_path)
+    assert parts.returncode == 1
+    assert "the server ignored Range (200 instead of 206): use --parallel 1" in parts.stderr
+    assert "Traceback" not in parts.stderr
+    assert not (tmp_path / "parts.bin").exists()
+    assert one.returncode == 0, one.stderr
+    assert (tmp_path / "one.bin").read_bytes() == BODY
