@@ -53,6 +53,15 @@ def timed_get(url: str, workdir: Path, *args: str) -> Fetch:
     return Fetch(seconds, usage.ru_maxrss / 1024)
 
 
+def imports_rss_mib() -> float:
+    """Peak RSS of `streamway get --help`: the interpreter and the imports, no transfer."""
+    command = [sys.executable, "-m", "streamway", "get", "--help"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    _, _, usage = os.wait4(process.pid, 0)
+    process.returncode = 0
+    return usage.ru_maxrss / 1024
+
+
 def measure_parts(size: int, runs: int) -> dict[str, list[Fetch]]:
     with tempfile.TemporaryDirectory(prefix="streamway-bench-parts-") as tmp:
         root = Path(tmp)
@@ -87,4 +96,7 @@ def report_parts(size: int, results: dict[str, list[Fetch]]) -> None:
     print(f"  speed-up {speedup:.1f}x   (target >= 6x: {'met' if speedup >= 6 else 'MISSED'})")
     rss = max(f.peak_rss_mib for fetches in results.values() for f in fetches)
     met = "met" if rss * MiB < 64e6 else "MISSED"
-    print(f"  peak RSS of streamway get {rss:.1f} MiB   (target < 64 MB: {met})")
+    print(
+        f"  peak RSS of streamway get {rss:.1f} MiB   (target < 64 MB: {met}); "
+        f"`streamway get --help` alone: {imports_rss_mib():.1f} MiB"
+    )

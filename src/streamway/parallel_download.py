@@ -37,7 +37,6 @@ from pathlib import Path
 import httpx
 
 from streamway.downloader import (
-    READ_CHUNK,
     RETRYABLE,
     Downloaded,
     DownloadFailed,
@@ -279,7 +278,9 @@ class _Run:
         }
         async with self.client.stream("GET", self.files.url, headers=headers) as response:
             await self._check(response, part)
-            async for chunk in response.aiter_raw(READ_CHUNK):
+            # The pieces as they are read from the socket (64 KiB at most): re-chunking them
+            # to READ_CHUNK would hold, and copy, a chunk per connection.
+            async for chunk in response.aiter_raw():
                 if len(chunk) > part.end - part.position:
                     raise DownloadFailed(f"the server sent more than bytes {headers['range']}")
                 _pwrite_all(self.fd, chunk, part.position)
