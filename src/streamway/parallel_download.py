@@ -14,10 +14,10 @@ once, and fails if it changes again, so versions never mix. A server that answer
 although the validator still matches ignores ``Range``: that fails clearly. At the end the
 SHA-256 of the whole file is checked against ``Repr-Digest`` (by :func:`downloader.finish`).
 
-Memory is bounded whatever the size: each connection streams its part in chunks of
-:data:`downloader.READ_CHUNK` written at their offset with ``os.pwrite``, and the ranges
-recorded number at most one more than the connections (parts are taken in order and a part
-grows its range as it goes; only parts in flight leave gaps).
+Memory is bounded whatever the size: each connection writes its part's bytes at their
+offset with ``os.pwrite`` as they are read from the socket (64 KiB at a time), and the
+ranges recorded number at most a few more than the connections (parts are taken in order
+and a part grows its range as it goes; only parts in flight leave gaps).
 """
 
 from __future__ import annotations
