@@ -11,7 +11,9 @@ client; each server is its own process, so its peak RSS (VmHWM) is its own.
   same object from the same S3-protocol server, in a process of its own: moto_server
   (default) or s3rver (`--s3-server s3rver`, npm-installed into ~/.cache/streamway on first
   use); runs of the two alternate;
-* slow client: streamway's RSS growth while a rate-limited curl takes the whole object.
+* slow client: streamway's RSS growth while a rate-limited curl takes the whole object;
+* parts: `streamway get` through `streamway local --throttle`, one stream vs `--parallel 8`,
+  and its peak RSS (bench/download_parts.py; alone with `--only parallel`).
 
 For S3 it also prints each process's CPU seconds per GiB over the same runs (the S3 server,
 streamway and curl; the S3 server and the direct client): on a machine with few cores the
@@ -19,7 +21,8 @@ S3 server takes one, and the sum of the relay path's CPU, not streamway's alone,
 close it can come to the direct GET.
 
 Targets (issue 3): local >= 2.0x FileResponse and >= 0.5x nginx; S3 >= 0.9x direct GET;
-RSS growth < 64 MB while streaming to a slow client. nginx comes from apt (`nginx`).
+RSS growth < 64 MB while streaming to a slow client; (issue 19) --parallel 8 >= 6x one
+stream through the throttle, `streamway get` < 64 MB RSS. nginx comes from apt (`nginx`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.download_parts import measure_parts, report_parts
 from bench.process_cpu import process_cpu_s, rusage_cpu_s
 from tests.servers import free_port, proc_status_kib, wait_until_listening
 
@@ -436,7 +440,10 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024, help="object size (1024 = 1 GiB)")
     parser.add_argument("--runs", type=int, default=3, help="downloads per figure; best is shown")
     parser.add_argument("--slow-rate", default="100M", help="curl --limit-rate for the slow client")
-    parser.add_argument("--only", choices=["local", "s3"], help="measure only one of the two")
+    parser.add_argument("--only", choices=["local", "s3", "parallel"], help="measure only one")
+    parser.add_argument(
+        "--parallel-size-mib", type=int, default=100, help="object for --only parallel"
+    )
     parser.add_argument(
         "--s3-server",
         choices=["moto", "s3rver"],
@@ -445,6 +452,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     size = args.size_mib * MiB
+    if args.only == "parallel" or args.only is None:
+        parts_size = args.parallel_size_mib * MiB
+        report_parts(parts_size, measure_parts(parts_size, args.runs))
+        if args.only == "parallel":
+            return
 
     figures: dict[str, Figure] = {}
     slow: dict[str, SlowClient] = {}

@@ -31,8 +31,8 @@ _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _UNSATISFIED_RANGE = re.compile(r"^bytes \*/(\d+)$")
 _SHA256_DIGEST = re.compile(r"(?:^|,)\s*sha-256\s*=\s*:([A-Za-z0-9+/=]+):", re.IGNORECASE)
 #: Statuses worth another attempt: the server or its store is briefly unavailable.
-_RETRYABLE = {408, 429, 500, 502, 503, 504}
-_READ_CHUNK = 1024 * 1024
+RETRYABLE = {408, 429, 500, 502, 503, 504}
+READ_CHUNK = 1024 * 1024
 
 
 class DownloadFailed(Exception):
@@ -43,12 +43,12 @@ class ChecksumMismatch(DownloadFailed):
     """All bytes arrived but their SHA-256 is not the one the server announced."""
 
 
-class _Retry(Exception):
+class Retry(Exception):
     """A transient failure: try again, resuming from what was written."""
 
 
 @dataclass
-class _Resume:
+class Resume:
     """What ``FILE.part.json`` holds."""
 
     url: str
@@ -64,6 +64,8 @@ class Downloaded:
     sha256_verified: bool
     resumed_from: int
     """Where the last, successful request started: 0, or the bytes a resume kept."""
+    parts: int = 1
+    """Connections the object was fetched over (``--parallel``)."""
 
 
 class Progress(Protocol):
@@ -106,14 +108,21 @@ def output_path_for(url: str, client: httpx.Client) -> Path:
     newline, escapes) or nothing usable left is refused with :class:`UnsafeName` rather than
     guessed at: the caller can name the file with ``-o``.
     """
-    name: str | None = None
+    return _name_for(url, _head(client, url))
+
+
+def _head(client: httpx.Client, url: str) -> httpx.Response | None:
     try:
-        response = client.head(url)
-        disposition = response.headers.get("content-disposition")
-        if response.is_success and disposition:
-            name = filename_from_content_disposition(disposition)
+        return client.head(url)
     except httpx.TransportError:
-        pass
+        return None
+
+
+def _name_for(url: str, head: httpx.Response | None) -> Path:
+    name: str | None = None
+    disposition = head.headers.get("content-disposition") if head is not None else None
+    if head is not None and head.is_success and disposition:
+        name = filename_from_content_disposition(disposition)
     if not name:
         name = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
     return Path(safe_file_name(name))
@@ -145,13 +154,13 @@ def _refuse_to_clobber(target: Path, part: Path, state_file: Path, url: str) -> 
             f"{target} already exists; not overwriting it with the server's file: pass "
             "--force to replace it, or -o to choose another name"
         )
-    if os.path.lexists(part) or os.path.lexists(state_file):
-        state = _load_state(state_file)
-        if state is None or state.url != url or os.path.islink(part):
-            raise WouldOverwrite(
-                f"{part} exists and is not a partial download of {url}; pass --force to "
-                "replace it, or -o to choose another name"
-            )
+    if (os.path.lexists(part) or os.path.lexists(state_file)) and (
+        state_url(state_file) != url or os.path.islink(part)
+    ):
+        raise WouldOverwrite(
+            f"{part} exists and is not a partial download of {url}; pass --force to "
+            "replace it, or -o to choose another name"
+        )
 
 
 def download(
@@ -163,37 +172,62 @@ def download(
     timeout_s: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
     force: bool = False,
+    parallel: int | None = None,
+    part_size: int | None = None,
 ) -> Downloaded:
     """Download ``url`` to ``output`` (default: the server's file name), resuming and verifying.
 
     Without ``output``, an existing file of the server-chosen name is not overwritten
     (:class:`WouldOverwrite`) unless ``force``; resuming that URL's own partial file is.
+    ``parallel`` ranged GETs of at most ``part_size`` bytes each fetch the object at once
+    (:mod:`streamway.parallel_download`); None chooses from the size the HEAD announces:
+    one stream up to one part, several beyond.
     """
+    from streamway import parallel_download as parts  # it builds on this module
+
     progress = progress or NoProgress()
     timeout = httpx.Timeout(timeout_s)
     with httpx.Client(timeout=timeout, headers={"accept-encoding": "identity"}) as client:
-        target = output or output_path_for(url, client)
+        head = _head(client, url) if output is None or parallel != 1 else None
+        target = output or _name_for(url, head)
         part = target.with_name(target.name + ".part")
         state_file = target.with_name(target.name + ".part.json")
         if output is None and not force:
             _refuse_to_clobber(target, part, state_file, url)
+        part_size = part_size or parts.DEFAULT_PART_SIZE
+        remote = parts.RangedObject.from_head(head) if head is not None else None
+        connections = parts.connections_for(remote, parallel, part_size) if remote else 1
+        if remote is not None and connections > 1:
+            files = parts.PartFiles(url, target, part, state_file)
+            options = parts.PartOptions(connections, part_size, retries, timeout)
+            try:
+                return parts.download_parts(files, remote, options, progress)
+            except OSError as error:
+                raise DownloadFailed(f"cannot write {part}: {error.strerror or error}") from None
+            finally:
+                progress.stop()
         attempt = 0
         while True:
             try:
                 return _attempt(client, url, target, part, state_file, progress)
             except OSError as error:  # the local side: permissions, disk full, a bad name
                 raise DownloadFailed(f"cannot write {part}: {error.strerror or error}") from None
-            except (_Retry, httpx.TransportError) as error:
+            except (Retry, httpx.TransportError) as error:
                 attempt += 1
                 if attempt > retries:
                     kept = part.stat().st_size if part.exists() else 0
                     raise DownloadFailed(
-                        f"the download failed ({_describe(error)}); kept {kept} bytes in "
+                        f"the download failed ({describe(error)}); kept {kept} bytes in "
                         f"{part}: run the same command again to resume"
                     ) from None
-                sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+                sleep(backoff_s(attempt))
             finally:
                 progress.stop()
+
+
+def backoff_s(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt`` (1, 2, ...): doubling, at most 8."""
+    return min(0.5 * 2.0 ** (attempt - 1), 8.0)
 
 
 def _attempt(
@@ -216,24 +250,24 @@ def _attempt(
         if response.status_code == 416 and state is not None:
             unsatisfied = _UNSATISFIED_RANGE.match(response.headers.get("content-range", ""))
             if unsatisfied and int(unsatisfied.group(1)) == offset:
-                return _finish(target, part, state_file, state, offset)  # had it all
+                return finish(target, part, state_file, state, offset)  # had it all
             part.unlink(missing_ok=True)  # our copy is longer than the object: start over
-            raise _Retry("the partial file did not fit the object")
-        if response.status_code in _RETRYABLE:
+            raise Retry("the partial file did not fit the object")
+        if response.status_code in RETRYABLE:
             response.read()
-            raise _Retry(f"HTTP {response.status_code}")
+            raise Retry(f"HTTP {response.status_code}")
         if response.status_code not in (200, 206):
             response.read()
-            raise DownloadFailed(_server_error(response))
+            raise DownloadFailed(server_error(response))
 
         total = _total_size(response, offset)
         if response.status_code == 200:
             offset = 0  # a fresh copy: the object changed, or the server ignored the range
-        state = _Resume(
+        state = Resume(
             url=url,
-            validator=_validator(response),
+            validator=validator_of(response),
             size=total,
-            sha256=_announced_sha256(response),
+            sha256=announced_sha256(response),
         )
         state_file.write_text(json.dumps(asdict(state)), encoding="utf-8")
 
@@ -241,18 +275,18 @@ def _attempt(
         with part.open("r+b" if offset else "wb") as file:
             file.truncate(offset)
             file.seek(offset)
-            for chunk in response.iter_raw(_READ_CHUNK):
+            for chunk in response.iter_raw(READ_CHUNK):
                 file.write(chunk)
                 progress.advance(len(chunk))
-    return _finish(target, part, state_file, state, offset)
+    return finish(target, part, state_file, state, offset)
 
 
-def _finish(
-    target: Path, part: Path, state_file: Path, state: _Resume, resumed_from: int
+def finish(
+    target: Path, part: Path, state_file: Path, state: Resume, resumed_from: int
 ) -> Downloaded:
     size = part.stat().st_size
     if state.size is not None and size != state.size:
-        raise _Retry(f"got {size} of {state.size} bytes")
+        raise Retry(f"got {size} of {state.size} bytes")
     verified = False
     if state.sha256 is not None:
         actual = base64.b64encode(_sha256_of(part)).decode()
@@ -276,14 +310,23 @@ def _resumable_bytes(part: Path, state_file: Path, url: str) -> int:
     return part.stat().st_size
 
 
-def _load_state(state_file: Path) -> _Resume | None:
+def state_url(state_file: Path) -> str | None:
+    """The URL a ``FILE.part.json`` (of one stream or of parts) belongs to, if readable."""
     try:
-        return _Resume(**json.loads(state_file.read_text(encoding="utf-8")))
+        url = json.loads(state_file.read_text(encoding="utf-8")).get("url")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return url if isinstance(url, str) else None
+
+
+def _load_state(state_file: Path) -> Resume | None:
+    try:
+        return Resume(**json.loads(state_file.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return None
 
 
-def _validator(response: httpx.Response) -> str | None:
+def validator_of(response: httpx.Response) -> str | None:
     etag: str | None = response.headers.get("etag")
     if etag and not etag.startswith("W/"):
         return etag  # If-Range needs a strong validator
@@ -304,20 +347,17 @@ def _total_size(response: httpx.Response, offset: int) -> int | None:
     return int(length) if length and length.isdigit() else None
 
 
-def _announced_sha256(response: httpx.Response) -> str | None:
+def announced_sha256(response: httpx.Response) -> str | None:
     match = _SHA256_DIGEST.search(response.headers.get("repr-digest", ""))
     return match.group(1) if match else None
 
 
 def _sha256_of(path: Path) -> bytes:
-    digest = hashlib.sha256()
     with path.open("rb") as file:
-        while block := file.read(_READ_CHUNK * 4):
-            digest.update(block)
-    return digest.digest()
+        return hashlib.file_digest(file, "sha256").digest()  # one 256 KiB buffer, reused
 
 
-def _server_error(response: httpx.Response) -> str:
+def server_error(response: httpx.Response) -> str:
     try:
         error = response.json()["error"]
         return f"HTTP {response.status_code} {error['code']}: {error['message']}"
@@ -325,5 +365,5 @@ def _server_error(response: httpx.Response) -> str:
         return f"HTTP {response.status_code}: {response.text[:200]}"
 
 
-def _describe(error: BaseException) -> str:
+def describe(error: BaseException) -> str:
     return str(error) or type(error).__name__

@@ -160,6 +160,39 @@ def test_downloads_are_saved_under_the_servers_name_with_the_right_bytes(
     assert (tmp_path / LARGE_SAMPLE).stat().st_size > 10_000_000
 
 
+def test_an_object_over_one_part_downloads_in_ranged_parts_with_progress(
+    page: Page, server: RunningServer, store: Path, tmp_path: Path
+) -> None:
+    """Issue 19 item 4: as ``streamway get --parallel``, 8 ranged GETs with If-Range at once."""
+    ranges: list[tuple[str, str | None]] = []
+    page.on(
+        "request",
+        lambda request: (
+            ranges.append((request.headers["range"], request.headers.get("if-range")))
+            if "range" in request.headers
+            else None
+        ),
+    )
+    page.goto(f"{server.url}/")
+    with page.expect_download(timeout=300_000) as started:
+        page.get_by_role("link", name=LARGE_SAMPLE, exact=True).click()
+    download = started.value
+    assert download.suggested_filename == LARGE_SAMPLE
+    saved = tmp_path / LARGE_SAMPLE
+    download.save_as(saved)
+    assert sha256_of(saved) == (store / f"{LARGE_SAMPLE}.sha256").read_text().split()[0]
+    size = (store / LARGE_SAMPLE).stat().st_size
+    part = size // 8
+    assert sorted(ranges) == sorted(
+        (f"bytes={start}-{start + part - 1}", ranges[0][1]) for start in range(0, size, part)
+    )
+    assert ranges[0][1] is not None
+    assert ranges[0][1].startswith('"')  # If-Range: the ETag of the HEAD
+    expect(page.get_by_role("status").filter(has_text="saved")).to_have_text(
+        "saved, 80 MiB in 8 parts"
+    )
+
+
 def test_odd_keys_are_shown_as_text_and_linked_percent_encoded(
     page: Page, server: RunningServer
 ) -> None:
