@@ -187,7 +187,10 @@ def download(
 
     progress = progress or NoProgress()
     timeout = httpx.Timeout(timeout_s)
-    with httpx.Client(timeout=timeout, headers={"accept-encoding": "identity"}) as client:
+    # Redirects are followed: a service with STREAMWAY_S3_REDIRECT_OVER answers big objects
+    # with 307 to a presigned S3 URL, which then serves the bytes (and the ranges of a resume).
+    headers = {"accept-encoding": "identity"}
+    with httpx.Client(timeout=timeout, headers=headers, follow_redirects=True) as client:
         head = _head(client, url) if output is None or parallel != 1 else None
         target = output or _name_for(url, head)
         part = target.with_name(target.name + ".part")

@@ -169,7 +169,9 @@ async def _download(
     connections = options.connections
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     headers = {"accept-encoding": "identity"}
-    async with httpx.AsyncClient(timeout=options.timeout, limits=limits, headers=headers) as client:
+    async with httpx.AsyncClient(
+        timeout=options.timeout, limits=limits, headers=headers, follow_redirects=True
+    ) as client:
         for restart in (False, True):
             have = _load_have(files, remote)
             kept = have.total()

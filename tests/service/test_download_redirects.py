@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -78,6 +80,22 @@ def test_curl_follows_the_redirect_to_the_bytes_and_keeps_the_name(
     server: ThreadServer, tmp_path: Path
 ) -> None:
     result = curl("-f", "-L", "-O", "-J", "--output-dir", str(tmp_path), server.download_url(BIG))
+    assert result.returncode == 0, result.stderr
+    saved = tmp_path / "big report.bin"
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == hashlib.sha256(BIG_DATA).hexdigest()
+
+
+def test_streamway_get_follows_the_redirect_and_keeps_the_name(
+    server: ThreadServer, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "streamway", "get", "-q", server.download_url(BIG)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     saved = tmp_path / "big report.bin"
     assert hashlib.sha256(saved.read_bytes()).hexdigest() == hashlib.sha256(BIG_DATA).hexdigest()
