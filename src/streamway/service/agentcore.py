@@ -35,7 +35,7 @@ from streamway.service.agentcore_protocol import (
     done_message,
     stream_error_message,
 )
-from streamway.service.answer_encoders import StreamEncoder, sse_event
+from streamway.service.answer_encoders import SSE_HEARTBEAT, StreamEncoder, sse_event
 from streamway.service.answer_response import AgentAnswerResponse, AgentStreamResponse
 from streamway.service.bodies import InvocationRequest, JsonBodyRoute, check_prompt_size
 from streamway.service.errors import error_responses
@@ -60,6 +60,9 @@ class AgentCoreEncoder(StreamEncoder):
 
     def error(self, error: BaseException) -> bytes:
         return sse_event(stream_error_message(error))
+
+    def heartbeat(self) -> bytes:
+        return SSE_HEARTBEAT
 
 
 def whole_answer(text: str, event: Finished, timings: dict[str, float | None]) -> dict[str, Any]:
@@ -98,7 +101,9 @@ async def invocations(body: InvocationRequest, request: Request, services: Servi
     session_id = request.headers.get(SESSION_HEADER)
     events = answer(services.runner, services.sessions, body.prompt, session_id)
     if response_mode(request, services.invocations_default_response) == "sse":
-        return AgentStreamResponse(events, AgentCoreEncoder(), started=started)
+        return AgentStreamResponse(
+            events, AgentCoreEncoder(), started=started, heartbeat_s=services.sse_heartbeat_s
+        )
     return AgentAnswerResponse(events, whole_answer, started=started)
 
 

@@ -33,8 +33,10 @@ from starlette.types import Receive, Scope, Send
 from streamway.http.disconnect import ClientGone, send_or_gone, until_disconnect
 from streamway.service.agentcore_health import RuntimeHealth
 from streamway.service.agentcore_protocol import SESSION_HEADER, stream_error_message
+from streamway.service.answer_encoders import SSE_HEARTBEAT
 from streamway.service.bodies import InvocationRequest, decode_json
 from streamway.service.errors import error_responses
+from streamway.service.heartbeat import Heartbeat, with_heartbeats
 from streamway.service.services import Entrypoint, ServicesDep
 from streamway.service.sse import encode_event, to_json
 
@@ -92,23 +94,27 @@ async def invocations(request: Request, services: ServicesDep) -> Response:
             else:  # the SDK runs plain functions off the event loop too
                 result = await asyncio.to_thread(entrypoint, *arguments)
     if inspect.isasyncgen(result):
-        return EventStream(result, services.health)
+        return EventStream(result, services.health, services.sse_heartbeat_s)
     if inspect.isgenerator(result):
-        return EventStream(iterate_in_threadpool(result), services.health)
+        return EventStream(iterate_in_threadpool(result), services.health, services.sse_heartbeat_s)
     if isinstance(result, Response):
         return result
     return Response(to_json(result), media_type="application/json")
 
 
 class EventStream(Response):
-    """An entrypoint's values as SSE, sent as produced; the client leaving closes them."""
+    """An entrypoint's values as SSE, sent as produced, with a comment line after each
+    ``heartbeat_s`` of silence; the client leaving closes them."""
 
     media_type = "text/event-stream; charset=utf-8"
 
-    def __init__(self, events: AsyncIterator[Any], health: RuntimeHealth) -> None:
+    def __init__(
+        self, events: AsyncIterator[Any], health: RuntimeHealth, heartbeat_s: float = 0.0
+    ) -> None:
         # Response.__init__ is skipped on purpose: there is no body to render up front.
         self.events = events
         self.health = health
+        self.heartbeat_s = heartbeat_s
         self.status_code = 200
         self.background = None
 
@@ -122,10 +128,11 @@ class EventStream(Response):
     async def _stream(self, send: Send) -> None:
         headers = [(b"content-type", self.media_type.encode())]
         await send_or_gone(send, {"type": "http.response.start", "status": 200, "headers": headers})
-        async with aclosing(self.events):  # type: ignore[type-var]
+        async with aclosing(with_heartbeats(self.events, self.heartbeat_s)) as events:
             try:
-                async for value in self.events:
-                    if body := encode_event(value):
+                async for value in events:
+                    body = SSE_HEARTBEAT if isinstance(value, Heartbeat) else encode_event(value)
+                    if body:
                         await send_or_gone(
                             send, {"type": "http.response.body", "body": body, "more_body": True}
                         )

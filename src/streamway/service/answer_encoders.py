@@ -1,7 +1,8 @@
 """How an agent's answer is written as it streams: one encoder per media type.
 
 ``text/plain`` sends the text as it comes; SSE sends ``data: {"text": ...}`` events, then
-``event: done`` with usage and timings, or ``event: error`` if the model fails mid-answer.
+``event: done`` with usage and timings, or ``event: error`` if the model fails mid-answer,
+and a comment line as a heartbeat during silence (plain text has no room for one).
 AgentCore's framing is in agentcore.py.
 """
 
@@ -30,12 +31,20 @@ class StreamEncoder:
         """Bytes that tell the client the stream failed, or None to abort the connection."""
         return None
 
+    def heartbeat(self) -> bytes | None:
+        """Bytes that say nothing but keep a silent stream alive, or None if there are none."""
+        return None
+
 
 class PlainTextEncoder(StreamEncoder):
     media_type = "text/plain; charset=utf-8"
 
     def text(self, delta: TextDelta) -> bytes:
         return delta.text.encode()
+
+
+#: An SSE comment: every client ignores it, every edge sees bytes.
+SSE_HEARTBEAT = b": keep-alive\n\n"
 
 
 def sse_event(data: Any, event: str | None = None) -> bytes:
@@ -48,6 +57,9 @@ class ServerSentEventsEncoder(StreamEncoder):
 
     def text(self, delta: TextDelta) -> bytes:
         return sse_event({"text": delta.text})
+
+    def heartbeat(self) -> bytes:
+        return SSE_HEARTBEAT
 
     def finished(self, event: Finished, timings: dict[str, float | None]) -> bytes:
         return sse_event(
