@@ -1,4 +1,5 @@
-"""Heartbeats: comment lines while an SSE answer is silent, so idle-cutting edges keep it.
+"""Heartbeats: comment lines while an SSE answer is silent, so idle-cutting edges keep it;
+and the SSE answers' numbering around them (retry: first, ids 1, 2, 3...).
 
 The wrapper on its own (a source that falls silent, a consumer that stops), then the real
 service (``streamway serve`` and ``streamway local``) answering from the scripted model,
@@ -159,6 +160,14 @@ class HeldAnswer:
         return [line for line in self.lines if line.startswith(":")]
 
     @property
+    def ids(self) -> list[int]:
+        return [int(line.removeprefix("id: ")) for line in self.lines if line.startswith("id:")]
+
+    def numbered_from_one(self) -> bool:
+        """Opens with retry:, and every event (one data line each here) has the next id."""
+        return self.lines[0] == "retry: 3000" and self.ids == list(range(1, len(self.data) + 1))
+
+    @property
     def data(self) -> list[str]:
         return [line.removeprefix("data: ") for line in self.lines if line.startswith("data:")]
 
@@ -253,6 +262,8 @@ def test_a_silent_answer_gets_comments_then_the_rest(
     first = answer.lines.index(next(line for line in answer.lines if line.startswith("data:")))
     assert answer.lines[first + 2].startswith(":")
     assert whole_text(answer) == "".join(ANSWER)
+    # Comments are no events: the ids go on by one across them.
+    assert answer.numbered_from_one(), answer.lines
 
 
 def test_with_heartbeats_off_a_silent_answer_gets_none(
@@ -277,6 +288,7 @@ def test_with_heartbeats_off_a_silent_answer_gets_none(
     assert len(loud.comments) >= 3
     assert quiet.comments == []
     assert whole_text(quiet) == "".join(ANSWER)
+    assert quiet.numbered_from_one(), quiet.lines
 
 
 def test_an_entrypoints_silent_stream_gets_comments_then_the_rest() -> None:
@@ -287,6 +299,7 @@ def test_an_entrypoints_silent_stream_gets_comments_then_the_rest() -> None:
     assert answer.error is None
     assert answer.data == ['{"text": "first"}', '{"text": "last"}']
     assert len(answer.comments) >= 3
+    assert answer.numbered_from_one(), answer.lines
 
 
 # --- through streamway local: the edge's idle timeout --------------------------------------

@@ -33,12 +33,11 @@ from starlette.types import Receive, Scope, Send
 from streamway.http.disconnect import ClientGone, send_or_gone, until_disconnect
 from streamway.service.agentcore_health import RuntimeHealth
 from streamway.service.agentcore_protocol import SESSION_HEADER, stream_error_message
-from streamway.service.answer_encoders import SSE_HEARTBEAT
 from streamway.service.bodies import InvocationRequest, decode_json
 from streamway.service.errors import error_responses
 from streamway.service.heartbeat import Heartbeat, with_heartbeats
 from streamway.service.services import Entrypoint, ServicesDep
-from streamway.service.sse import encode_event, to_json
+from streamway.service.sse import SseStream, to_json
 
 log = logging.getLogger("streamway.agentcore")
 
@@ -128,10 +127,11 @@ class EventStream(Response):
     async def _stream(self, send: Send) -> None:
         headers = [(b"content-type", self.media_type.encode())]
         await send_or_gone(send, {"type": "http.response.start", "status": 200, "headers": headers})
+        stream = SseStream()
         async with aclosing(with_heartbeats(self.events, self.heartbeat_s)) as events:
             try:
                 async for value in events:
-                    body = SSE_HEARTBEAT if isinstance(value, Heartbeat) else encode_event(value)
+                    body = stream.comment() if isinstance(value, Heartbeat) else stream.event(value)
                     if body:
                         await send_or_gone(
                             send, {"type": "http.response.body", "body": body, "more_body": True}
@@ -140,7 +140,7 @@ class EventStream(Response):
                 raise
             except Exception as error:
                 log.exception("the entrypoint failed mid-stream")
-                body = encode_event(stream_error_message(error))
+                body = stream.event(stream_error_message(error))
                 await send_or_gone(
                     send, {"type": "http.response.body", "body": body, "more_body": True}
                 )

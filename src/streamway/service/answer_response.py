@@ -77,7 +77,7 @@ class AgentStreamResponse(_ClientWatchingResponse):
         super().__init__(events, started)
         self.encoder = encoder
         # A stream that cannot carry a heartbeat (plain text) gets none.
-        self.heartbeat_s = heartbeat_s if encoder.heartbeat() is not None else 0.0
+        self.heartbeat_s = heartbeat_s if encoder.carries_heartbeats else 0.0
         self.headers_list = [
             (b"content-type", encoder.media_type.encode()),
             (b"cache-control", b"no-cache"),
@@ -107,7 +107,7 @@ class AgentStreamResponse(_ClientWatchingResponse):
             try:
                 while True:
                     if isinstance(event, Heartbeat):
-                        await send_body(self.encoder.heartbeat() or b"")
+                        await send_body(self.encoder.heartbeat())
                     elif isinstance(event, TextDelta):
                         self.metrics.piece()
                         await send_body(self.encoder.text(event))
