@@ -25,6 +25,7 @@ from tests.peers.loopback import serve_in_thread
 from tests.peers.openai_chat import ANSWER, OpenAIChatPeer
 from tests.servers import RunningServer, streamway_local, streamway_server
 from tests.service.test_agentcore_health import ENTRYPOINT_ENV, Gate
+from tests.service.test_disconnects_and_load import eventually
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -264,6 +265,31 @@ def test_a_silent_answer_gets_comments_then_the_rest(
     assert whole_text(answer) == "".join(ANSWER)
     # Comments are no events: the ids go on by one across them.
     assert answer.numbered_from_one(), answer.lines
+
+
+def test_a_client_that_leaves_during_the_heartbeats_stops_the_generation(
+    beating: RunningServer, peer: OpenAIChatPeer
+) -> None:
+    def cancelled() -> int:
+        return int(beating.stats()["generations"]["cancelled"])
+
+    before = cancelled()
+    path, payload = STREAMING
+    headers = {"accept": "text/event-stream"}
+    with (
+        httpx.Client(timeout=120) as client,
+        client.stream("POST", f"{beating.url}{path}", json=payload, headers=headers) as response,
+    ):
+        comments = 0
+        for line in response.iter_lines():
+            comments += line.startswith(":")
+            if comments == 2:
+                break  # and the client closes the connection, the model still held
+    # The heartbeats kept nothing alive: the held generation was cancelled, while the gate
+    # is still closed.
+    eventually(lambda: cancelled() > before, timeout_s=60)
+    assert peer.gate is not None
+    assert not peer.gate.is_set()
 
 
 def test_with_heartbeats_off_a_silent_answer_gets_none(
