@@ -38,11 +38,11 @@ class StreamedAnswer:
         return json.loads(self.body)
 
     def sse_events(self) -> list[tuple[str, Any]]:
-        """``(event name, decoded data)`` per SSE event; unnamed events are ``message``."""
+        """``(event name, decoded data)`` per SSE event; unnamed events are ``message``.
+
+        A block without data (a comment, a heartbeat) is no event, as for EventSource."""
         events = []
         for block in self.text.split("\n\n"):
-            if not block.strip():
-                continue
             name, data = "message", []
             for line in block.splitlines():
                 key, _, value = line.partition(": ")
@@ -50,7 +50,8 @@ class StreamedAnswer:
                     name = value
                 elif key == "data":
                     data.append(value)
-            events.append((name, json.loads("\n".join(data))))
+            if data:
+                events.append((name, json.loads("\n".join(data))))
         return events
 
 

@@ -59,8 +59,11 @@ def read_events(response: dict[str, Any]) -> Iterator[Any]:
         pending += piece
         while b"\n\n" in pending:
             block, pending = pending.split(b"\n\n", 1)
-            assert block.startswith(b"data: "), block
-            yield json.loads(block.removeprefix(b"data: "))
+            # The SDK's framing, each event numbered (id:), the first led by retry:.
+            *fields, data = block.split(b"\n")
+            assert all(field.startswith((b"id: ", b"retry: ")) for field in fields), block
+            assert data.startswith(b"data: "), block
+            yield json.loads(data.removeprefix(b"data: "))
     assert pending == b""
 
 

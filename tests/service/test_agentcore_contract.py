@@ -24,6 +24,9 @@ from tests.streams import StreamedAnswer
 SESSION = "x-amzn-bedrock-agentcore-runtime-session-id"
 # One `data: <json>` line and a blank line per event, nothing else: the SDK's framing.
 SDK_FRAMING = re.compile(r"(data: [^\n]+\n\n)+")
+# streamway's: the same, each event numbered by an `id:` line before its data, the first
+# led by `retry:` (fields any SSE client reads past).
+NUMBERED_FRAMING = re.compile(r"retry: 3000\n(id: \d+\ndata: [^\n]+\n\n)+")
 ENV = {**TEST_ENV, "STREAMWAY_MAX_TOKENS": "16"}
 
 
@@ -65,8 +68,18 @@ def invoke(
 
 
 def data_events(answer: StreamedAnswer) -> list[object]:
+    """The SDK's events: data lines only."""
     assert SDK_FRAMING.fullmatch(answer.text), answer.text
     return [json.loads(block.removeprefix("data: ")) for block in answer.text.split("\n\n")[:-1]]
+
+
+def numbered_events(answer: StreamedAnswer) -> list[object]:
+    """streamway's events: the SDK's framing, with ids 1, 2, 3... and a retry first."""
+    assert NUMBERED_FRAMING.fullmatch(answer.text), answer.text
+    blocks = answer.text.removeprefix("retry: 3000\n").split("\n\n")[:-1]
+    ids, data = zip(*(block.split("\n") for block in blocks), strict=True)
+    assert ids == tuple(f"id: {n}" for n in range(1, len(blocks) + 1))
+    return [json.loads(line.removeprefix("data: ")) for line in data]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +103,7 @@ def test_sse_framing_and_content_type_match_the_sdk(local_pair: tuple[RunningSer
     assert mine.headers["content-type"] == "text/event-stream; charset=utf-8"
 
     sdk_text = data_events(theirs)
-    events = data_events(mine)
+    events = numbered_events(mine)
     # The SDK sends whatever the entrypoint yields (here the text); streamway sends typed,
     # JSON-safe events: deltas, then one done with usage.
     assert all(isinstance(text, str) for text in sdk_text)
@@ -111,7 +124,7 @@ def test_request_without_accept_streams_by_default(local_pair: tuple[RunningServ
     theirs = invoke(sdk, {"prompt": "Hi"})
     mine = invoke(ours.url, {"prompt": "Hi"})
     assert theirs.headers["content-type"] == mine.headers["content-type"]
-    data_events(mine)
+    numbered_events(mine)
 
 
 def test_ping_body_matches_the_sdk(local_pair: tuple[RunningServer, str]) -> None:
@@ -211,7 +224,7 @@ def test_mid_stream_failure_ends_with_the_sdk_error_event(
             prompt = {"prompt": "Hi"}
             theirs = data_events(invoke(sdk, prompt, "text/event-stream", **{"x-request-id": "x"}))
             answer = invoke(ours.url, prompt, "text/event-stream", **{"x-request-id": "fail-1"})
-            mine = data_events(answer)
+            mine = numbered_events(answer)
             logged = ours.wait_for_log(lambda e: e["message"] == "model failed mid-stream")
 
     assert answer.status == 200

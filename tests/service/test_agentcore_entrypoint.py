@@ -29,12 +29,14 @@ def test_own_events_go_out_as_framed_and_values_json_safe(server: RunningServer)
     response = httpx.post(f"{server.url}/invocations", json={"do": "framed"}, timeout=60)
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    # Its own id and retry win; the others are numbered on (what was left out is no event),
+    # and the stream opens with retry:.
     assert response.text == (
-        'event: progress\nid: 1\ndata: {"pct": 50}\n\n'
-        "event: note\nretry: 2000\ndata: plain text\ndata: second line\n\n"
-        'data: {"text": "hi", "when": "2026-01-02T03:04:05", '
+        'retry: 3000\nevent: progress\nid: 1\ndata: {"pct": 50}\n\n'
+        "id: 2\nevent: note\nretry: 2000\ndata: plain text\ndata: second line\n\n"
+        'id: 3\ndata: {"text": "hi", "when": "2026-01-02T03:04:05", '
         '"id": "00000000-0000-0000-0000-000000000001", "items": [null, 1, null]}\n\n'
-        'data: "done"\n\n'
+        'id: 4\ndata: "done"\n\n'
     )
     assert "object at 0x" not in response.text
     left_out = server.wait_for_log(lambda e: e["message"] == "left out of an event: no JSON form")
@@ -44,8 +46,8 @@ def test_own_events_go_out_as_framed_and_values_json_safe(server: RunningServer)
 def test_a_failure_mid_stream_ends_with_the_sdk_s_error_event(server: RunningServer) -> None:
     response = httpx.post(f"{server.url}/invocations", json={"do": "fail"}, timeout=60)
     assert response.text == (
-        'data: "a"\n\n'
-        'data: {"error": "boom", "error_type": "RuntimeError", '
+        'retry: 3000\nid: 1\ndata: "a"\n\n'
+        'id: 2\ndata: {"error": "boom", "error_type": "RuntimeError", '
         '"message": "An error occurred during streaming"}\n\n'
     )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from streamway.service.sse import SseEvent, encode_event, json_safe, to_json
+from streamway.service.sse import SseEvent, SseStream, encode_event, json_safe, to_json
 
 
 class Opaque:
@@ -93,3 +93,26 @@ def test_an_event_the_entrypoint_frames_is_sent_as_framed() -> None:
 def test_a_line_break_in_a_field_is_refused(field: str) -> None:
     with pytest.raises(ValueError, match="line break"):
         SseEvent("x", **{field: "a\nevent: forged"}).encode()  # type: ignore[arg-type]
+
+
+def test_a_stream_numbers_its_events_and_opens_with_retry() -> None:
+    stream = SseStream()
+    assert stream.comment() == b"retry: 3000\n: keep-alive\n\n"
+    assert stream.event({"text": "a"}) == b'id: 1\ndata: {"text": "a"}\n\n'
+    assert stream.event(Opaque()) == b""  # no event, no id used
+    assert stream.comment() == b": keep-alive\n\n"
+    assert (
+        stream.event(SseEvent({"n": 2}, event="done")) == b'id: 2\nevent: done\ndata: {"n": 2}\n\n'
+    )
+    assert stream.last_id == 2
+
+
+def test_an_events_own_id_and_retry_win() -> None:
+    stream = SseStream()
+    assert (
+        stream.event(SseEvent("x", id="mine", retry_ms=50)) == b"id: mine\nretry: 50\ndata: x\n\n"
+    )
+    # The own id still counts: the next event is the second.
+    assert stream.event("y") == b'id: 2\ndata: "y"\n\n'
+    opened = SseStream(retry_ms=1000)
+    assert opened.event(SseEvent("x", id="7")) == b"retry: 1000\nid: 7\ndata: x\n\n"

@@ -76,6 +76,13 @@ class ServeSettings(GroupSettings):
     keep_alive_timeout_s: int = Field(
         default=5, ge=1, description="An idle keep-alive connection is closed after this."
     )
+    sse_heartbeat: float = Field(
+        default=15.0,
+        ge=0,
+        description="An SSE answer silent this many seconds gets a comment line, so edges "
+        "that cut idle streams (30 s on API Gateway's edge-optimized endpoints) keep it; "
+        "0: none.",
+    )
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

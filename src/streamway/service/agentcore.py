@@ -1,11 +1,16 @@
 """The Bedrock AgentCore Runtime HTTP contract: ``POST /invocations`` and ``GET /ping``.
 
 ``/invocations`` takes ``{"prompt": "..."}``. With ``Accept: text/event-stream`` the answer
-streams framed exactly as the bedrock-agentcore SDK frames an entrypoint's generator (one
-``data: <json>\\n\\n`` per event, no ``event:`` lines), but the events are streamway's own
-JSON-safe ones rather than Strands' raw events:
+streams framed as the bedrock-agentcore SDK frames an entrypoint's generator (one
+``data: <json>`` line per event, no ``event:`` lines), each event numbered by an ``id:`` line
+before it and the first led by ``retry:`` (which any SSE client reads past), and the events
+are streamway's own JSON-safe ones rather than Strands' raw events:
 
+    retry: 3000
+    id: 1
     data: {"type": "delta", "text": "Hel"}
+
+    id: 2
     data: {"type": "done", "stop_reason": "end_turn", "usage": {...}, ...timings}
 
 A failure mid-stream ends it with the SDK's error event,
@@ -35,7 +40,7 @@ from streamway.service.agentcore_protocol import (
     done_message,
     stream_error_message,
 )
-from streamway.service.answer_encoders import StreamEncoder, sse_event
+from streamway.service.answer_encoders import SseEncoder
 from streamway.service.answer_response import AgentAnswerResponse, AgentStreamResponse
 from streamway.service.bodies import InvocationRequest, JsonBodyRoute, check_prompt_size
 from streamway.service.errors import error_responses
@@ -46,20 +51,18 @@ router = APIRouter(route_class=JsonBodyRoute)
 health_router = APIRouter()
 
 
-class AgentCoreEncoder(StreamEncoder):
-    """SSE as the bedrock-agentcore SDK writes it, carrying streamway's JSON-safe events."""
-
-    # What Starlette's StreamingResponse(media_type="text/event-stream") sends in the SDK.
-    media_type = "text/event-stream; charset=utf-8"
+class AgentCoreEncoder(SseEncoder):
+    """SSE as the bedrock-agentcore SDK writes it, carrying streamway's JSON-safe events,
+    with their ids."""
 
     def text(self, delta: TextDelta) -> bytes:
-        return sse_event(delta_message(delta))
+        return self.event(delta_message(delta))
 
     def finished(self, event: Finished, timings: dict[str, float | None]) -> bytes:
-        return sse_event(done_message(event, timings))
+        return self.event(done_message(event, timings))
 
     def error(self, error: BaseException) -> bytes:
-        return sse_event(stream_error_message(error))
+        return self.event(stream_error_message(error))
 
 
 def whole_answer(text: str, event: Finished, timings: dict[str, float | None]) -> dict[str, Any]:
@@ -98,7 +101,9 @@ async def invocations(body: InvocationRequest, request: Request, services: Servi
     session_id = request.headers.get(SESSION_HEADER)
     events = answer(services.runner, services.sessions, body.prompt, session_id)
     if response_mode(request, services.invocations_default_response) == "sse":
-        return AgentStreamResponse(events, AgentCoreEncoder(), started=started)
+        return AgentStreamResponse(
+            events, AgentCoreEncoder(), started=started, heartbeat_s=services.sse_heartbeat_s
+        )
     return AgentAnswerResponse(events, whole_answer, started=started)
 
 

@@ -35,8 +35,9 @@ from streamway.service.agentcore_health import RuntimeHealth
 from streamway.service.agentcore_protocol import SESSION_HEADER, stream_error_message
 from streamway.service.bodies import InvocationRequest, decode_json
 from streamway.service.errors import error_responses
+from streamway.service.heartbeat import Heartbeat, with_heartbeats
 from streamway.service.services import Entrypoint, ServicesDep
-from streamway.service.sse import encode_event, to_json
+from streamway.service.sse import SseStream, to_json
 
 log = logging.getLogger("streamway.agentcore")
 
@@ -92,23 +93,27 @@ async def invocations(request: Request, services: ServicesDep) -> Response:
             else:  # the SDK runs plain functions off the event loop too
                 result = await asyncio.to_thread(entrypoint, *arguments)
     if inspect.isasyncgen(result):
-        return EventStream(result, services.health)
+        return EventStream(result, services.health, services.sse_heartbeat_s)
     if inspect.isgenerator(result):
-        return EventStream(iterate_in_threadpool(result), services.health)
+        return EventStream(iterate_in_threadpool(result), services.health, services.sse_heartbeat_s)
     if isinstance(result, Response):
         return result
     return Response(to_json(result), media_type="application/json")
 
 
 class EventStream(Response):
-    """An entrypoint's values as SSE, sent as produced; the client leaving closes them."""
+    """An entrypoint's values as SSE, sent as produced, with a comment line after each
+    ``heartbeat_s`` of silence; the client leaving closes them."""
 
     media_type = "text/event-stream; charset=utf-8"
 
-    def __init__(self, events: AsyncIterator[Any], health: RuntimeHealth) -> None:
+    def __init__(
+        self, events: AsyncIterator[Any], health: RuntimeHealth, heartbeat_s: float = 0.0
+    ) -> None:
         # Response.__init__ is skipped on purpose: there is no body to render up front.
         self.events = events
         self.health = health
+        self.heartbeat_s = heartbeat_s
         self.status_code = 200
         self.background = None
 
@@ -122,10 +127,12 @@ class EventStream(Response):
     async def _stream(self, send: Send) -> None:
         headers = [(b"content-type", self.media_type.encode())]
         await send_or_gone(send, {"type": "http.response.start", "status": 200, "headers": headers})
-        async with aclosing(self.events):  # type: ignore[type-var]
+        stream = SseStream()
+        async with aclosing(with_heartbeats(self.events, self.heartbeat_s)) as events:
             try:
-                async for value in self.events:
-                    if body := encode_event(value):
+                async for value in events:
+                    body = stream.comment() if isinstance(value, Heartbeat) else stream.event(value)
+                    if body:
                         await send_or_gone(
                             send, {"type": "http.response.body", "body": body, "more_body": True}
                         )
@@ -133,7 +140,7 @@ class EventStream(Response):
                 raise
             except Exception as error:
                 log.exception("the entrypoint failed mid-stream")
-                body = encode_event(stream_error_message(error))
+                body = stream.event(stream_error_message(error))
                 await send_or_gone(
                     send, {"type": "http.response.body", "body": body, "more_body": True}
                 )

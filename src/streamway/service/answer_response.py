@@ -30,6 +30,7 @@ from streamway.observability.request_metrics import RequestMetrics, current_requ
 from streamway.service.answer_encoders import StreamEncoder
 from streamway.service.errors import StreamAborted, error_response
 from streamway.service.failures import model_refusal
+from streamway.service.heartbeat import Heartbeat, with_heartbeats
 
 log = logging.getLogger("streamway.stream")
 
@@ -71,9 +72,12 @@ class AgentStreamResponse(_ClientWatchingResponse):
         encoder: StreamEncoder,
         *,
         started: float | None = None,
+        heartbeat_s: float = 0.0,
     ) -> None:
         super().__init__(events, started)
         self.encoder = encoder
+        # A stream that cannot carry a heartbeat (plain text) gets none.
+        self.heartbeat_s = heartbeat_s if encoder.carries_heartbeats else 0.0
         self.headers_list = [
             (b"content-type", encoder.media_type.encode()),
             (b"cache-control", b"no-cache"),
@@ -87,19 +91,24 @@ class AgentStreamResponse(_ClientWatchingResponse):
                 send, {"type": "http.response.body", "body": body, "more_body": more}
             )
 
-        async with aclosing(self.events) as events:  # type: ignore[type-var]
+        async with aclosing(with_heartbeats(self.events, self.heartbeat_s)) as events:
             try:
                 first = await anext(events)
+                # Nothing may be written before the status, which waits for the first event.
+                while isinstance(first, Heartbeat):
+                    first = await anext(events)
             except Exception as raw:
                 await error_response(model_refusal(raw))({"type": "http"}, _no_receive, send)
                 return
 
             self.metrics.first_token()
             await send({"type": "http.response.start", "status": 200, "headers": self.headers_list})
-            event: AgentEvent = first
+            event: AgentEvent | Heartbeat = first
             try:
                 while True:
-                    if isinstance(event, TextDelta):
+                    if isinstance(event, Heartbeat):
+                        await send_body(self.encoder.heartbeat())
+                    elif isinstance(event, TextDelta):
                         self.metrics.piece()
                         await send_body(self.encoder.text(event))
                     else:

@@ -52,6 +52,8 @@ class Services:
     s3_redirect_over: int | None = None
     s3_redirect_expiry_s: int = 300
     max_response_bytes: int | None = None
+    #: Seconds of silence after which an SSE answer gets a comment line (0: never).
+    sse_heartbeat_s: float = 0.0
 
 
 @asynccontextmanager
@@ -85,6 +87,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             s3_redirect_over=redirect_over(settings.store, store),
             s3_redirect_expiry_s=settings.store.s3_redirect_expiry_s,
             max_response_bytes=response_cap(),
+            sse_heartbeat_s=settings.serve.sse_heartbeat,
         )
     finally:
         health.unwatch(answering)

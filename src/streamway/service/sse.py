@@ -10,6 +10,10 @@ JSON-encoded a second time inside ``data:``. Here:
   out, and the type is logged once, never written as a repr;
 - :class:`SseEvent` is an event the entrypoint frames itself: its ``event:``, ``id:`` and
   ``retry:`` fields as given, its data as JSON (or a string as it is).
+
+Every SSE answer of the service (``/streaming``'s, ``/invocations``', an entrypoint's) is
+written through an :class:`SseStream`: its events are numbered ``id: 1``, ``2``, ``3``...,
+its first block opens with ``retry:``, and its heartbeats are comments.
 """
 
 from __future__ import annotations
@@ -57,6 +61,46 @@ class SseEvent:
         data = self.data if isinstance(self.data, str) else to_json(self.data)
         lines += [f"data: {line}" for line in data.replace("\r\n", "\n").split("\n")]
         return ("\n".join(lines) + "\n\n").encode()
+
+
+#: How long a client that lost the stream waits before it reconnects (SSE's ``retry:``).
+RETRY_MS = 3000
+
+
+class SseStream:
+    """One SSE stream as written: ids 1, 2, 3... on its events, ``retry:`` first.
+
+    An event that brings its own ``id:`` (an entrypoint's :class:`SseEvent`) keeps it, and
+    still counts; one that brings its own ``retry:`` keeps that. The id line comes first in
+    a block, so ``event:`` and ``data:`` stay together as they were.
+    """
+
+    def __init__(self, retry_ms: int = RETRY_MS) -> None:
+        #: The id of the last event written (0: none yet).
+        self.last_id = 0
+        self._retry_ms: int | None = retry_ms
+
+    def event(self, value: Any) -> bytes:
+        """``value`` (an :class:`SseEvent`, or data as JSON) as the stream's next event;
+        empty, and not counted, when nothing of it has a JSON form."""
+        body = encode_event(value)
+        if not body:
+            return b""
+        self.last_id += 1
+        own = value if isinstance(value, SseEvent) else SseEvent(None)
+        head = self._opening(own.retry_ms is None)
+        if own.id is None:
+            head += f"id: {self.last_id}\n"
+        return head.encode() + body
+
+    def comment(self, text: str = "keep-alive") -> bytes:
+        """A comment block (a heartbeat): no event, ignored by every client."""
+        return f"{self._opening(True)}: {text}\n\n".encode()
+
+    def _opening(self, with_retry: bool) -> str:
+        """The ``retry:`` line if nothing was written yet (and it is wanted), else nothing."""
+        retry_ms, self._retry_ms = self._retry_ms, None
+        return f"retry: {retry_ms}\n" if retry_ms is not None and with_retry else ""
 
 
 def encode_event(value: Any) -> bytes:

@@ -49,4 +49,6 @@ async def streaming(
     started = time.perf_counter()
     check_prompt_size(body.request, services.max_prompt_chars)
     events = services.runner.stream(body.request)
-    return AgentStreamResponse(events, encoder_for(request), started=started)
+    return AgentStreamResponse(
+        events, encoder_for(request), started=started, heartbeat_s=services.sse_heartbeat_s
+    )
