@@ -8,6 +8,7 @@ a child process, the embedded model) and the official SDK's ``BedrockAgentCoreAp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
@@ -224,60 +225,64 @@ def test_without_an_agent_every_runtime_is_resource_not_found() -> None:
     assert "--agentcore" in raised.value.response["Error"]["Message"]
 
 
-def test_the_sdk_s_app_streams_through_the_data_plane_as_it_answers() -> None:
-    """BedrockAgentCoreApp's streaming entrypoint on a scripted model that stops after its
-    first piece until the test has seen that piece arrive through boto3."""
+@contextlib.contextmanager
+def held_peer() -> Iterator[tuple[OpenAIChatPeer, dict[str, str]]]:
+    """A scripted OpenAI-compatible model that holds after its first piece until the test
+    sets ``peer.gate``, and the environment that points an agent at it."""
     peer = OpenAIChatPeer()
     peer.gate = threading.Event()
     with serve_in_thread(peer) as peer_url:
-        env = {
-            "STREAMWAY_MODEL": "openai:peer-model",
-            "STREAMWAY_OPENAI_BASE_URL": f"{peer_url}/v1",
-        }
-        with (
-            sdk_app("stream", env) as sdk,
-            streamway_local(args=("--agentcore-url", sdk)) as running,
-        ):
-            client = agentcore_client(running)
-            session = new_session()
-            response = client.invoke_agent_runtime(
-                agentRuntimeArn=LOCAL_RUNTIME_ARN,
-                runtimeSessionId=session,
-                payload=json.dumps({"prompt": "Hi"}).encode(),
-            )
-            assert response["runtimeSessionId"] == session
-            assert response["contentType"] == "text/event-stream; charset=utf-8"
-            events = read_events(response)
-            first = next(events)
-            # The model is held until now: the first event came before the rest existed.
-            assert not peer.gate.is_set()
-            peer.gate.set()
-            rest = list(events)
+        yield (
+            peer,
+            {
+                "STREAMWAY_MODEL": "openai:peer-model",
+                "STREAMWAY_OPENAI_BASE_URL": f"{peer_url}/v1",
+            },
+        )
+
+
+def test_the_sdk_s_app_streams_through_the_data_plane_as_it_answers() -> None:
+    """BedrockAgentCoreApp's streaming entrypoint on a scripted model that stops after its
+    first piece until the test has seen that piece arrive through boto3."""
+    with (
+        held_peer() as (peer, env),
+        sdk_app("stream", env) as sdk,
+        streamway_local(args=("--agentcore-url", sdk)) as running,
+    ):
+        client = agentcore_client(running)
+        session = new_session()
+        response = client.invoke_agent_runtime(
+            agentRuntimeArn=LOCAL_RUNTIME_ARN,
+            runtimeSessionId=session,
+            payload=json.dumps({"prompt": "Hi"}).encode(),
+        )
+        assert response["runtimeSessionId"] == session
+        assert response["contentType"] == "text/event-stream; charset=utf-8"
+        events = read_events(response)
+        first = next(events)
+        # The model is held until now: the first event came before the rest existed.
+        assert not peer.gate.is_set()
+        peer.gate.set()
+        rest = list(events)
     assert [first, *rest] == ANSWER
 
 
 def test_a_caller_that_leaves_stops_streamway_s_agent() -> None:
     """The caller closes its stream after the first event; the agent's request is closed
     with it, and streamway's agent counts the generation cancelled."""
-    peer = OpenAIChatPeer()
-    peer.gate = threading.Event()
-    with serve_in_thread(peer) as peer_url:
-        env = {
-            "STREAMWAY_MODEL": "openai:peer-model",
-            "STREAMWAY_OPENAI_BASE_URL": f"{peer_url}/v1",
-        }
-        with (
-            streamway_server(env) as agent,
-            streamway_local(args=("--agentcore-url", agent.url)) as running,
-        ):
-            response = agentcore_client(running).invoke_agent_runtime(
-                agentRuntimeArn=LOCAL_RUNTIME_ARN,
-                runtimeSessionId=new_session(),
-                payload=json.dumps({"prompt": "Hi"}).encode(),
-                accept="text/event-stream",
-            )
-            assert next(read_events(response))["type"] == "delta"
-            response["response"].close()
-            eventually(lambda: agent.stats()["generations"]["cancelled"] == 1, timeout_s=60)
-            peer.gate.set()
-            assert agent.stats()["generations"]["completed"] == 0
+    with (
+        held_peer() as (peer, env),
+        streamway_server(env) as agent,
+        streamway_local(args=("--agentcore-url", agent.url)) as running,
+    ):
+        response = agentcore_client(running).invoke_agent_runtime(
+            agentRuntimeArn=LOCAL_RUNTIME_ARN,
+            runtimeSessionId=new_session(),
+            payload=json.dumps({"prompt": "Hi"}).encode(),
+            accept="text/event-stream",
+        )
+        assert next(read_events(response))["type"] == "delta"
+        response["response"].close()
+        eventually(lambda: agent.stats()["generations"]["cancelled"] == 1, timeout_s=60)
+        peer.gate.set()
+        assert agent.stats()["generations"]["completed"] == 0

@@ -66,6 +66,15 @@ def send_body(gateway: RunningLocal, path: str, size: int, *, chunked: bool) -> 
     return exchange(gateway.port, head, parts)
 
 
+def _post_text(gateway: RunningLocal, body_size: int) -> httpx.Response:
+    return httpx.post(
+        f"{gateway.url}/buffered/body-size",
+        content=b"a" * body_size,
+        headers={"content-type": "text/plain"},
+        timeout=60,
+    )
+
+
 # --- the request: 10 MB ----------------------------------------------------------------------
 
 
@@ -88,12 +97,7 @@ def test_one_byte_over_10_mb_is_413(gateway: RunningLocal, chunked: bool) -> Non
 
 def test_a_body_well_within_lambdas_6_mb_reaches_the_function(gateway: RunningLocal) -> None:
     size = BUFFERED_PAYLOAD_LIMIT - 64 * 1024  # room for the rest of the proxy event
-    response = httpx.post(
-        f"{gateway.url}/buffered/body-size",
-        content=b"a" * size,
-        headers={"content-type": "text/plain"},
-        timeout=60,
-    )
+    response = _post_text(gateway, size)
     assert response.status_code == 200
     assert response.json() == {"bytes": size}
 
@@ -101,12 +105,7 @@ def test_a_body_well_within_lambdas_6_mb_reaches_the_function(gateway: RunningLo
 def test_a_10_mb_body_is_an_event_over_lambdas_6_mb_and_never_reaches_the_function(
     gateway: RunningLocal,
 ) -> None:
-    response = httpx.post(
-        f"{gateway.url}/buffered/body-size",
-        content=b"a" * REQUEST_LIMIT,
-        headers={"content-type": "text/plain"},
-        timeout=60,
-    )
+    response = _post_text(gateway, REQUEST_LIMIT)
     # Lambda refuses an event over 6 MB before any function runs; API Gateway answers as it
     # does for a failed integration (docs/aws-behaviour.md §2).
     assert response.status_code == 500
@@ -132,15 +131,6 @@ def test_a_5_mb_binary_body_is_an_event_over_lambdas_6_mb(gateway: RunningLocal)
     )
     assert response.status_code == 500
     assert response.json() == {"message": "Internal server error"}
-
-
-def _post_text(gateway: RunningLocal, body_size: int) -> httpx.Response:
-    return httpx.post(
-        f"{gateway.url}/buffered/body-size",
-        content=b"a" * body_size,
-        headers={"content-type": "text/plain"},
-        timeout=60,
-    )
 
 
 #: The gateway's execution-log line for an event over Lambda's 6 MB (API Gateway logs the
