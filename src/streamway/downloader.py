@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -33,6 +33,15 @@ _SHA256_DIGEST = re.compile(r"(?:^|,)\s*sha-256\s*=\s*:([A-Za-z0-9+/=]+):", re.I
 #: Statuses worth another attempt: the server or its store is briefly unavailable.
 RETRYABLE = {408, 429, 500, 502, 503, 504}
 READ_CHUNK = 1024 * 1024
+
+
+#: What every client of a download (one stream or parts) asks for: the bytes as stored, and
+#: redirects followed (a service with STREAMWAY_S3_REDIRECT_OVER answers big objects with 307
+#: to a presigned S3 URL, which then serves the bytes and the ranges of a resume).
+CLIENT_OPTIONS: dict[str, Any] = {
+    "headers": {"accept-encoding": "identity"},
+    "follow_redirects": True,
+}
 
 
 class DownloadFailed(Exception):
@@ -187,10 +196,7 @@ def download(
 
     progress = progress or NoProgress()
     timeout = httpx.Timeout(timeout_s)
-    # Redirects are followed: a service with STREAMWAY_S3_REDIRECT_OVER answers big objects
-    # with 307 to a presigned S3 URL, which then serves the bytes (and the ranges of a resume).
-    headers = {"accept-encoding": "identity"}
-    with httpx.Client(timeout=timeout, headers=headers, follow_redirects=True) as client:
+    with httpx.Client(timeout=timeout, **CLIENT_OPTIONS) as client:
         head = _head(client, url) if output is None or parallel != 1 else None
         target = output or _name_for(url, head)
         part = target.with_name(target.name + ".part")

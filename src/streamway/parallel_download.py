@@ -37,6 +37,7 @@ from pathlib import Path
 import httpx
 
 from streamway.downloader import (
+    CLIENT_OPTIONS,
     RETRYABLE,
     Downloaded,
     DownloadFailed,
@@ -168,9 +169,8 @@ async def _download(
 ) -> tuple[RangedObject, int]:
     connections = options.connections
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    headers = {"accept-encoding": "identity"}
     async with httpx.AsyncClient(
-        timeout=options.timeout, limits=limits, headers=headers, follow_redirects=True
+        timeout=options.timeout, limits=limits, **CLIENT_OPTIONS
     ) as client:
         for restart in (False, True):
             have = _load_have(files, remote)
