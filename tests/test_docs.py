@@ -16,6 +16,7 @@ from streamway.config import (
     ServeSettings,
     Settings,
     StoreSettings,
+    UploadSettings,
 )
 from streamway.config.base import GroupSettings
 
@@ -27,6 +28,7 @@ SECTIONS: dict[str, type[GroupSettings] | type[RuntimeSettings]] = {
     "The native Lambda runtime": RuntimeSettings,
     "Agent and model": ModelSettings,
     "Object store and downloads": StoreSettings,
+    "Uploads": UploadSettings,
     "Bedrock AgentCore contract and sessions": AgentCoreSettings,
     "Observability": ObservabilitySettings,
 }

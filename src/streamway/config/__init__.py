@@ -22,6 +22,7 @@ from streamway.config.model import DEFAULT_SYSTEM_PROMPT, ModelSettings
 from streamway.config.observability import ObservabilitySettings
 from streamway.config.serve import ServeSettings
 from streamway.config.store import DEFAULT_STORE_URL, StoreSettings
+from streamway.config.uploads import UploadSettings
 
 __all__ = [
     "DEFAULT_STORE_URL",
@@ -32,6 +33,7 @@ __all__ = [
     "ServeSettings",
     "Settings",
     "StoreSettings",
+    "UploadSettings",
 ]
 
 
@@ -45,3 +47,4 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     agentcore: AgentCoreSettings = field(default_factory=AgentCoreSettings)
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
+    uploads: UploadSettings = field(default_factory=UploadSettings)

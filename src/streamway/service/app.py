@@ -20,6 +20,7 @@ from streamway.service import (
     objects,
     page,
     streaming,
+    tus,
 )
 from streamway.service.errors import error_body, install_error_handlers
 from streamway.service.middleware import AllowedHostsMiddleware, RequestContextMiddleware
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(agentcore.health_router)
     app.include_router(agentcore_ws.router)
     app.include_router(objects.router)
+    app.include_router(tus.router)
     app.include_router(page.router)
 
     @app.get("/stats", summary="Counters for generations and the admission queue")

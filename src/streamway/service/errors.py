@@ -75,8 +75,11 @@ class ErrorResponse(BaseModel):
 _DESCRIPTIONS = {
     400: "Bad request: malformed JSON, an unsafe key, a Host not allowed",
     404: "No such route or object",
-    409: "The session is answering another request",
+    409: "The session is answering another request; an upload's offset or state conflicts",
+    410: "The upload has expired",
+    412: "The tus version (Tus-Resumable) is missing or not supported",
     413: "The body or the prompt is too large, or the response (on Lambda: use Range)",
+    415: "A PATCH body that is not application/offset+octet-stream",
     416: "No requested range is within the object",
     422: "A field is missing or has the wrong type",
     431: "A header, or the request head, is too large",

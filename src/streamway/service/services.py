@@ -9,6 +9,7 @@ at the settings themselves.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from streamway.config import Settings
 from streamway.service.agentcore_health import RuntimeHealth, health
 from streamway.service.big_objects import redirect_over, response_cap
 from streamway.storage import ObjectStore, open_store
+from streamway.storage.upload_stores import open_upload_store, sweep_expired
+from streamway.storage.uploads import UploadStore
 
 #: An AgentCore entrypoint (agentcore_entrypoint.py): payload[, context] -> answer or events.
 Entrypoint = Callable[..., Any]
@@ -54,6 +57,12 @@ class Services:
     max_response_bytes: int | None = None
     #: Seconds of silence after which an SSE answer gets a comment line (0: never).
     sse_heartbeat_s: float = 0.0
+    #: Where /uploads writes (tus.py); None when uploads are off (STREAMWAY_UPLOADS).
+    uploads: UploadStore | None = None
+    upload_max_bytes: int = 0
+    upload_part_max_bytes: int = 0
+    upload_expiry_s: float = 0.0
+    upload_overwrite: bool = False
 
 
 @asynccontextmanager
@@ -73,6 +82,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         max_sessions=settings.agentcore.max_sessions,
     )
     store = await open_store(settings.store)
+    uploads = open_upload_store(settings) if settings.uploads.uploads else None
+    sweeper = asyncio.create_task(sweep_expired(uploads)) if uploads is not None else None
     health.watch(answering)
     try:
         yield Services(
@@ -88,9 +99,18 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             s3_redirect_expiry_s=settings.store.s3_redirect_expiry_s,
             max_response_bytes=response_cap(),
             sse_heartbeat_s=settings.serve.sse_heartbeat,
+            uploads=uploads,
+            upload_max_bytes=settings.uploads.upload_max_bytes,
+            upload_part_max_bytes=settings.uploads.upload_part_max_bytes,
+            upload_expiry_s=settings.uploads.upload_expiry,
+            upload_overwrite=settings.uploads.upload_overwrite,
         )
     finally:
         health.unwatch(answering)
+        if sweeper is not None:
+            sweeper.cancel()
+        if uploads is not None:
+            await uploads.aclose()
         try:
             await store.aclose()
         finally:

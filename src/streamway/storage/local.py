@@ -40,6 +40,8 @@ from streamway.storage.store import (
 )
 
 SIDECAR_SUFFIX = ".sha256"
+#: Unfinished uploads (local_uploads.py) live here, under the root: never listed nor served.
+UPLOADS_DIR = ".uploads"
 #: What open() and stat() answer for names no file can have: a symlink loop (ELOOP), a
 #: segment longer than a file name may be (ENAMETOOLONG).
 _NO_SUCH_NAME = {errno.ELOOP, errno.ENAMETOOLONG}
@@ -61,8 +63,8 @@ class LocalStore:
         A key that is not canonical (``a//b``, ``./a``, ``a/``) names no object here, though
         ``Path`` would resolve it to one.
         """
-        if not is_canonical(key):
-            raise ObjectNotFound(key)
+        if not is_canonical(key) or key.split("/", 1)[0] == UPLOADS_DIR:
+            raise ObjectNotFound(key)  # unfinished uploads (local_uploads.py) are not objects
         path = Path(os.path.realpath(self.root / key))
         if path != self.root and not path.is_relative_to(self.root):
             raise InvalidKey("the key resolves outside the store's directory")
@@ -164,6 +166,8 @@ class LocalStore:
         names = {entry.name for entry in entries}
         for entry in entries:
             key = key_prefix + entry.name
+            if key == UPLOADS_DIR:
+                continue
             try:
                 check_key(key)
                 if entry.is_symlink():

@@ -1,0 +1,340 @@
+"""Resumable uploads into a local directory: every byte and every field of state on disk.
+
+An upload ``<id>`` is three files in the store's hidden ``.uploads`` directory (never listed
+nor served, see local.py): ``<id>.json`` (its :class:`UploadInfo`, replaced atomically by a
+rename), ``<id>.data`` (the bytes so far) and ``<id>.lock``. Nothing lives in a process's
+memory, so any process can take the next PATCH.
+
+Appends are serialised across processes by ``flock`` on the lock file, taken without waiting
+(a second append gets :class:`UploadBusy` at once). The kernel drops the lock when its holder
+dies, so a crashed process leaves no stale lock behind.
+
+A failed append (checksum, too many bytes, a client that broke off, a cancellation) truncates
+the data file back to the old offset: nothing of that body is kept, as the Protocol says. tus
+servers may keep what arrived of a broken body; keeping nothing is simpler, and a part that
+carried a checksum is either whole and right or not there at all.
+
+When the last byte arrives, the file is read once to compute its SHA-256 (hashlib objects
+cannot be pickled into the state file, and a hash held in one process's memory would be lost
+when the next PATCH lands on another process), then moved into place under its key with a
+``<name>.sha256`` sidecar, where downloads read the digest (``Repr-Digest``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import json
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from streamway.storage.keys import check_key, is_canonical
+from streamway.storage.local import SIDECAR_SUFFIX, UPLOADS_DIR
+from streamway.storage.store import InvalidKey, StoreFailed
+from streamway.storage.uploads import (
+    ChecksumMismatch,
+    LengthConflict,
+    ObjectExists,
+    OffsetMismatch,
+    PartChecksum,
+    PartTooLarge,
+    UploadBusy,
+    UploadExpired,
+    UploadInfo,
+    UploadNotFound,
+)
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
+#: Most uploads one expire() call looks at: a sweep's work is bounded.
+EXPIRE_BATCH = 1000
+_HASH_CHUNK = 1024 * 1024
+
+
+class LocalUploadStore:
+    """Uploads into ``root`` (the directory of the :class:`LocalStore` downloads read)."""
+
+    def __init__(self, root: Path, *, max_bytes: int) -> None:
+        self.root = root.resolve()
+        self.dir = self.root / UPLOADS_DIR
+        self.max_bytes = max_bytes
+
+    def _paths(self, upload_id: str) -> tuple[Path, Path, Path]:
+        if not _ID.match(upload_id):
+            raise UploadNotFound(upload_id)
+        base = self.dir / upload_id
+        return base.with_suffix(".json"), base.with_suffix(".data"), base.with_suffix(".lock")
+
+    def target_of(self, key: str) -> Path:
+        """Where ``key`` is published: a safe, canonical key, not in the hidden directory."""
+        check_key(key)
+        if not is_canonical(key):
+            raise InvalidKey("the key has an empty or '.' segment")
+        if key.split("/", 1)[0] == UPLOADS_DIR or key.endswith(SIDECAR_SUFFIX):
+            raise InvalidKey(f"the key may not be under {UPLOADS_DIR}/ or end in {SIDECAR_SUFFIX}")
+        parent = Path(os.path.realpath(self.root / key).rpartition("/")[0] or "/")
+        if parent != self.root and not parent.is_relative_to(self.root):
+            raise InvalidKey("the key resolves outside the store's directory")
+        return parent / key.rpartition("/")[2]
+
+    async def create(
+        self,
+        key: str,
+        length: int | None,
+        *,
+        metadata: Mapping[str, str],
+        expires: datetime,
+        overwrite: bool,
+    ) -> UploadInfo:
+        target = self.target_of(key)
+        if length is not None and (length < 0 or length > self.max_bytes):
+            raise LengthConflict(f"the length {length} is over the maximum {self.max_bytes}")
+        info = UploadInfo(
+            upload_id=secrets.token_urlsafe(24),
+            key=key,
+            offset=0,
+            length=length,
+            created=datetime.now(UTC),
+            expires=expires,
+            metadata=dict(metadata),
+        )
+        await asyncio.to_thread(self._create, info, target, overwrite)
+        return info
+
+    def _create(self, info: UploadInfo, target: Path, overwrite: bool) -> None:
+        if not overwrite and os.path.lexists(target):
+            raise ObjectExists(info.key)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        state, data, lock = self._paths(info.upload_id)
+        data.touch(exist_ok=False)
+        lock.touch(exist_ok=False)
+        _write_state(state, info, overwrite=overwrite)
+
+    async def info(self, upload_id: str) -> UploadInfo:
+        return await asyncio.to_thread(self._info, upload_id)
+
+    def _info(self, upload_id: str) -> UploadInfo:
+        state, _, _ = self._paths(upload_id)
+        info = _read_state(state, upload_id)
+        if info.expires <= datetime.now(UTC):
+            raise UploadExpired(upload_id)
+        return info
+
+    @contextmanager
+    def _locked(self, upload_id: str) -> Iterator[int]:
+        _, _, lock = self._paths(upload_id)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise UploadNotFound(upload_id) from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UploadBusy(upload_id) from None
+            yield fd
+        finally:
+            os.close(fd)  # releases the lock
+
+    async def append(
+        self,
+        upload_id: str,
+        offset: int,
+        body: AsyncIterator[bytes],
+        *,
+        max_bytes: int,
+        checksum: PartChecksum | None = None,
+    ) -> UploadInfo:
+        with self._locked(upload_id):
+            info = await asyncio.to_thread(self._info, upload_id)
+            if offset != info.offset:
+                raise OffsetMismatch(info.offset, offset)
+            room = max_bytes if info.length is None else min(max_bytes, info.length - offset)
+            _, data, _ = self._paths(upload_id)
+            fd = os.open(data, os.O_RDWR | os.O_CLOEXEC)  # read back to hash on completion
+            try:
+                written = await _write_body(fd, offset, body, room, checksum)
+                new = _replace(info, offset=offset + written)
+                if new.complete:
+                    await asyncio.to_thread(self._publish, new, fd, data)
+                else:
+                    await asyncio.to_thread(self._save, new)
+            except BaseException:
+                # Keep nothing of this body, whatever stopped it (cancellation included).
+                os.ftruncate(fd, offset)
+                raise
+            finally:
+                os.close(fd)
+        if new.complete:
+            await asyncio.to_thread(self._remove, upload_id)
+        return new
+
+    def _publish(self, info: UploadInfo, fd: int, data: Path) -> UploadInfo:
+        """The complete file into place under its key, with its SHA-256 sidecar."""
+        os.fsync(fd)
+        digest = hashlib.sha256()
+        position = 0
+        while chunk := os.pread(fd, _HASH_CHUNK, position):
+            digest.update(chunk)
+            position += len(chunk)
+        sha256 = digest.digest()
+        overwrite = _read_overwrite(self._paths(info.upload_id)[0])
+        target = self.target_of(info.key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sidecar_tmp = data.with_suffix(".sha256")
+        sidecar_tmp.write_text(f"{sha256.hex()}  {target.name}\n", "utf-8")
+        try:
+            if overwrite:
+                os.replace(data, target)
+            else:
+                # link() refuses an existing name: no check-then-rename race with a writer.
+                try:
+                    os.link(data, target)
+                except FileExistsError:
+                    raise ObjectExists(info.key) from None
+                os.unlink(data)
+            # After the file: a sidecar at least as new as its file is the file's digest.
+            os.replace(sidecar_tmp, target.with_name(target.name + SIDECAR_SUFFIX))
+        finally:
+            sidecar_tmp.unlink(missing_ok=True)
+        return _replace(info, sha256=sha256)
+
+    def _save(self, info: UploadInfo) -> None:
+        state = self._paths(info.upload_id)[0]
+        _write_state(state, info, overwrite=_read_overwrite(state))
+
+    def _remove(self, upload_id: str) -> None:
+        for path in self._paths(upload_id):
+            path.unlink(missing_ok=True)
+
+    async def declare_length(self, upload_id: str, length: int) -> UploadInfo:
+        with self._locked(upload_id):
+            return await asyncio.to_thread(self._declare_length, upload_id, length)
+
+    def _declare_length(self, upload_id: str, length: int) -> UploadInfo:
+        info = self._info(upload_id)
+        if info.length is not None and info.length != length:
+            raise LengthConflict(f"the upload's length is already {info.length}")
+        if length < info.offset or length > self.max_bytes:
+            raise LengthConflict(f"the length {length} is below the offset or over the maximum")
+        new = _replace(info, length=length)
+        self._save(new)
+        return new
+
+    async def terminate(self, upload_id: str) -> None:
+        with self._locked(upload_id):
+            await asyncio.to_thread(self._info, upload_id)  # 404 for an unknown one
+            await asyncio.to_thread(self._remove, upload_id)
+
+    async def expire(self, now: datetime) -> int:
+        return await asyncio.to_thread(self._expire, now)
+
+    def _expire(self, now: datetime) -> int:
+        removed = 0
+        try:
+            entries = os.scandir(self.dir)
+        except FileNotFoundError:
+            return 0
+        with entries:
+            for seen, entry in enumerate(entries):
+                if seen >= EXPIRE_BATCH * 3:
+                    break
+                upload_id, _, suffix = entry.name.partition(".")
+                if suffix != "json" or not _ID.match(upload_id):
+                    continue
+                try:
+                    with self._locked(upload_id):
+                        info = _read_state(Path(entry.path), upload_id)
+                        if info.expires <= now:
+                            self._remove(upload_id)
+                            removed += 1
+                except (UploadBusy, UploadNotFound):
+                    continue
+        return removed
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def _write_body(
+    fd: int, offset: int, body: AsyncIterator[bytes], room: int, checksum: PartChecksum | None
+) -> int:
+    """Write ``body`` at ``offset``; how many bytes. Raises before any state changes."""
+    hasher = hashlib.new(checksum.algorithm) if checksum is not None else None
+    written = 0
+    async for chunk in body:
+        if not chunk:
+            continue
+        if written + len(chunk) > room:
+            raise PartTooLarge(f"the body passes {room} bytes")
+        if hasher is not None:
+            hasher.update(chunk)
+        await asyncio.to_thread(_pwrite_all, fd, chunk, offset + written)
+        written += len(chunk)
+    if checksum is not None and hasher is not None and hasher.digest() != checksum.digest:
+        raise ChecksumMismatch(f"the body's {checksum.algorithm} is not the one sent")
+    return written
+
+
+def _pwrite_all(fd: int, chunk: bytes, position: int) -> None:
+    view = memoryview(chunk)
+    while view:
+        done = os.pwrite(fd, view, position)
+        view = view[done:]
+        position += done
+
+
+def _replace(info: UploadInfo, **changes: Any) -> UploadInfo:
+    fields = {name: getattr(info, name) for name in info.__dataclass_fields__}
+    return UploadInfo(**(fields | changes))
+
+
+def _read_overwrite(path: Path) -> bool:
+    try:
+        return bool(json.loads(path.read_text("utf-8")).get("overwrite", False))
+    except (OSError, ValueError):
+        return False
+
+
+def _write_state(path: Path, info: UploadInfo, *, overwrite: bool) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(
+        json.dumps(
+            {
+                "upload_id": info.upload_id,
+                "key": info.key,
+                "offset": info.offset,
+                "length": info.length,
+                "created": info.created.isoformat(),
+                "expires": info.expires.isoformat(),
+                "metadata": dict(info.metadata),
+                "overwrite": overwrite,
+            }
+        ),
+        "utf-8",
+    )
+    os.replace(tmp, path)
+
+
+def _read_state(path: Path, upload_id: str) -> UploadInfo:
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise UploadNotFound(upload_id) from None
+    except (OSError, ValueError) as error:
+        raise StoreFailed(f"the state of upload {upload_id} is unreadable: {error}") from error
+    return UploadInfo(
+        upload_id=raw["upload_id"],
+        key=raw["key"],
+        offset=raw["offset"],
+        length=raw["length"],
+        created=datetime.fromisoformat(raw["created"]),
+        expires=datetime.fromisoformat(raw["expires"]),
+        metadata=raw["metadata"],
+    )
