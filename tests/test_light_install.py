@@ -83,7 +83,7 @@ def run(venv: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("command", [(), ("local",), ("package",), ("get",)])
+@pytest.mark.parametrize("command", [(), ("local",), ("package",), ("get",), ("put",)])
 def test_the_light_commands_work(light_venv: Path, command: tuple[str, ...]) -> None:
     result = run(light_venv, "streamway", *command, "--help")
     assert result.returncode == 0, result.stderr

@@ -1,4 +1,4 @@
-"""The client commands: ``streamway chat`` and ``streamway get``."""
+"""The client commands: ``streamway chat``, ``streamway get`` and ``streamway put``."""
 
 from __future__ import annotations
 
@@ -288,3 +288,63 @@ class _RichProgress:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+PUT_HELP = (
+    "Upload a file with a progress bar over tus 1.0 (POST /uploads), resuming and verifying it."
+    "\n\n"
+    "URL is the service's base URL (or its /uploads endpoint). The file is sent in PATCH "
+    "parts of --part-size bytes (default 8M, at most 9M: API Gateway refuses a request body "
+    "over 10 MB), each with Upload-Checksum: sha256, and becomes the object --name (default: "
+    "the file's name), downloadable at /download/NAME."
+    "\n\n"
+    "An interrupted upload resumes: by itself up to --retries times, and again when the same "
+    "command is run later (the upload URL is remembered per file, size, mtime, URL and name in "
+    "$XDG_STATE_HOME/streamway/uploads.json); the server's offset says where to go on. An "
+    "upload the server no longer knows (expired, terminated) starts over."
+    "\n\n"
+    "At the end the object's Repr-Digest (HEAD /download/NAME) is compared with the file's "
+    "SHA-256. Exit status: 0 when the upload is complete (and verified when the server sends "
+    "a digest); 1 otherwise."
+)
+
+
+def put(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="File to upload.")
+    ],
+    url: Annotated[
+        str, typer.Argument(help="Base URL of a streamway service, e.g. http://127.0.0.1:8080.")
+    ],
+    name: Annotated[
+        str | None, typer.Option(help="Object key to create. Default: the file's name.")
+    ] = None,
+    part_size: Annotated[
+        str, typer.Option(help="Bytes per PATCH, with a unit (8M, 8MiB); 1M to 9M.")
+    ] = "8MiB",
+    retries: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Times to resume automatically after a dropped connection or a 5xx."
+        ),
+    ] = 5,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    timeout: TimeoutOption = 60.0,
+) -> None:
+    """Upload a file with a progress bar over tus, resuming and verifying it."""
+    from streamway.uploader import MAX_PART_SIZE, UploadFailed, upload
+
+    size = parse_size(part_size)
+    if size > MAX_PART_SIZE:
+        raise typer.BadParameter("a part must be at most 9 MiB (API Gateway's 10 MB body cap)")
+    bar = _RichProgress(enabled=not quiet)
+    try:
+        result = upload(
+            file, url, key=name, part_size=size, retries=retries, progress=bar, timeout_s=timeout
+        )
+    except UploadFailed as error:
+        typer.echo(f"streamway: {error}", err=True)
+        raise typer.Exit(1) from None
+    check = "sha-256 verified" if result.sha256_verified else "no checksum sent by the server"
+    resumed = f", resumed at byte {result.resumed_from}" if result.resumed_from else ""
+    typer.echo(f"{result.download_url}: {result.size} bytes ({check}{resumed})", err=True)

@@ -1,0 +1,259 @@
+"""The upload client behind ``streamway put``: a tus 1.0 client on httpx, resumable, verified.
+
+Written by hand rather than taken from a library: the one maintained Python tus client,
+tuspy, pulls requests, aiohttp and tinydb, and ``streamway put`` must work with the light
+install (httpx, rich, typer). The part of tus a client needs is small: POST creation with
+``Upload-Length`` and ``Upload-Metadata``, HEAD for the offset, PATCH with ``Upload-Offset``
+and ``Upload-Checksum`` (https://tus.io/protocols/resumable-upload).
+
+Resume: the upload URL is remembered per (file, size, mtime, target, name) in a small JSON
+file under the user's state directory. A later run HEADs it and continues from the server's
+offset; a 404/410 (unknown, expired or terminated) starts over. At the end the object's
+``Repr-Digest`` (HEAD of ``/download/KEY``) must match the file's SHA-256.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from streamway.downloader import (
+    RETRYABLE,
+    NoProgress,
+    Progress,
+    announced_sha256,
+    backoff_s,
+    describe,
+    server_error,
+)
+
+TUS_VERSION = "1.0.0"
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
+#: API Gateway refuses a request body over 10 MB; a part stays below it with room to spare.
+MAX_PART_SIZE = 9 * 1024 * 1024
+MIN_PART_SIZE = 64 * 1024
+#: Upload URLs remembered at most (the oldest go first): the state file stays small.
+MAX_REMEMBERED = 200
+
+
+class UploadFailed(Exception):
+    """The upload did not complete; the message says why and whether a rerun resumes."""
+
+
+class Retry(Exception):
+    """A transient failure: ask the server for its offset and go on from there."""
+
+
+class StartOver(Exception):
+    """The server no longer knows the upload (404/410): create a new one."""
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    key: str
+    size: int
+    upload_url: str
+    download_url: str
+    resumed_from: int
+    """The server's offset when this run took over a remembered upload (0: a new one)."""
+    sha256_verified: bool
+
+
+def state_file() -> Path:
+    """``$XDG_STATE_HOME/streamway/uploads.json`` (default ``~/.local/state``)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "streamway" / "uploads.json"
+
+
+def _fingerprint(path: Path, endpoint: str, key: str) -> str:
+    stat = path.stat()
+    return json.dumps([str(path.resolve()), stat.st_size, stat.st_mtime_ns, endpoint, key])
+
+
+def _load_all(where: Path) -> dict[str, str]:
+    try:
+        data = json.loads(where.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _remember(where: Path, fingerprint: str, url: str | None) -> None:
+    entries = _load_all(where)
+    entries.pop(fingerprint, None)
+    if url is not None:
+        entries[fingerprint] = url  # last: dicts keep insertion order, the oldest go first
+    while len(entries) > MAX_REMEMBERED:
+        entries.pop(next(iter(entries)))
+    where.parent.mkdir(parents=True, exist_ok=True)
+    temporary = where.with_name(where.name + f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(entries), encoding="utf-8")
+    temporary.replace(where)  # a reader never sees half a file
+
+
+def endpoints(url: str) -> tuple[str, str]:
+    """The tus endpoint and the service's base URL for ``url`` (the base or ``.../uploads``)."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    base_path = path[: -len("/uploads")] if path.endswith("/uploads") else path
+    base = urlunsplit((parts.scheme, parts.netloc, base_path, "", ""))
+    return base + "/uploads", base
+
+
+def _sha256_of(path: Path) -> str:
+    with path.open("rb") as file:
+        return base64.b64encode(hashlib.file_digest(file, "sha256").digest()).decode()
+
+
+def upload(
+    path: Path,
+    url: str,
+    *,
+    key: str | None = None,
+    part_size: int = DEFAULT_PART_SIZE,
+    retries: int = 5,
+    progress: Progress | None = None,
+    timeout_s: float = 60.0,
+    sleep: Callable[[float], None] = time.sleep,
+    remember_in: Path | None = None,
+) -> Uploaded:
+    """Upload ``path`` to the tus endpoint at ``url`` as object ``key`` (default: its name)."""
+    if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+        raise UploadFailed(f"a part must be {MIN_PART_SIZE} to {MAX_PART_SIZE} bytes")
+    progress = progress or NoProgress()
+    key = key or path.name
+    endpoint, base = endpoints(url)
+    where = remember_in or state_file()
+    try:
+        size = path.stat().st_size
+        fingerprint = _fingerprint(path, endpoint, key)
+    except OSError as error:
+        raise UploadFailed(f"cannot read {path}: {error.strerror or error}") from None
+    headers = {"tus-resumable": TUS_VERSION}
+    with httpx.Client(timeout=httpx.Timeout(timeout_s), headers=headers) as client:
+        upload_url = _load_all(where).get(fingerprint)
+        resumed_from = 0
+        attempt = 0
+        while True:
+            try:
+                if upload_url is None:
+                    upload_url = _create(client, endpoint, key, size)
+                    _remember(where, fingerprint, upload_url)
+                    offset = 0
+                else:
+                    offset = _offset(client, upload_url, size)
+                    if attempt == 0:
+                        resumed_from = offset
+                progress.start(key, size, offset)
+                _send(client, upload_url, path, offset, size, part_size, progress)
+                break
+            except StartOver:
+                _remember(where, fingerprint, None)
+                upload_url, resumed_from = None, 0
+            except (Retry, httpx.TransportError) as error:
+                attempt += 1
+                if attempt > retries:
+                    raise UploadFailed(
+                        f"the upload failed ({describe(error)}); run the same command again "
+                        "to resume"
+                    ) from None
+                sleep(backoff_s(attempt))
+            except OSError as error:
+                raise UploadFailed(f"cannot read {path}: {error.strerror or error}") from None
+            finally:
+                progress.stop()
+        _remember(where, fingerprint, None)
+        download_url = base + "/download/" + quote(key)
+        verified = _verify(client, download_url, path)
+    return Uploaded(key, size, upload_url, download_url, resumed_from, verified)
+
+
+def _create(client: httpx.Client, endpoint: str, key: str, size: int) -> str:
+    metadata = "filename " + base64.b64encode(key.encode()).decode()
+    response = client.post(
+        endpoint, headers={"upload-length": str(size), "upload-metadata": metadata}
+    )
+    if response.status_code in RETRYABLE:
+        raise Retry(f"HTTP {response.status_code}")
+    location: str | None = response.headers.get("location")
+    if response.status_code != 201 or not location:
+        raise UploadFailed(server_error(response))
+    return urljoin(endpoint, location)
+
+
+def _offset(client: httpx.Client, upload_url: str, size: int) -> int:
+    response = client.head(upload_url)
+    if response.status_code in (404, 410):
+        raise StartOver()
+    if response.status_code in RETRYABLE:
+        raise Retry(f"HTTP {response.status_code}")
+    if response.status_code != 200:
+        raise UploadFailed(server_error(response))
+    offset = response.headers.get("upload-offset", "")
+    length = response.headers.get("upload-length")
+    if not offset.isdigit() or int(offset) > size or (length is not None and length != str(size)):
+        raise StartOver()  # not the upload of this file: begin a new one
+    return int(offset)
+
+
+def _send(
+    client: httpx.Client,
+    upload_url: str,
+    path: Path,
+    offset: int,
+    size: int,
+    part_size: int,
+    progress: Progress,
+) -> None:
+    with path.open("rb") as file:
+        while offset < size:
+            file.seek(offset)
+            body = file.read(min(part_size, size - offset))  # at most one part in memory
+            digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+            response = client.patch(
+                upload_url,
+                content=body,
+                headers={
+                    "content-type": "application/offset+octet-stream",
+                    "upload-offset": str(offset),
+                    "upload-checksum": f"sha256 {digest}",
+                },
+            )
+            if response.status_code in (404, 410):
+                raise StartOver()
+            if response.status_code in (409, 460) or response.status_code in RETRYABLE:
+                # 409: another writer or a lost answer moved the offset; 460: the part was
+                # damaged on the way and not kept. Either way: HEAD, then go on.
+                raise Retry(f"HTTP {response.status_code}")
+            new_offset = response.headers.get("upload-offset", "")
+            if response.status_code != 204 or not new_offset.isdigit():
+                raise UploadFailed(server_error(response))
+            progress.advance(int(new_offset) - offset)
+            offset = int(new_offset)
+
+
+def _verify(client: httpx.Client, download_url: str, path: Path) -> bool:
+    """True when the object's ``Repr-Digest`` matches; False when the server sends none."""
+    response = client.head(download_url, headers={"accept-encoding": "identity"})
+    if response.status_code != 200:
+        raise UploadFailed(f"the uploaded object: {server_error(response)}")
+    announced = announced_sha256(response)
+    if announced is None:
+        return False
+    actual = _sha256_of(path)
+    if announced != actual:
+        raise UploadFailed(
+            f"SHA-256 mismatch: the server's object has {announced}, the file {actual}"
+        )
+    return True

@@ -1,0 +1,152 @@
+"""A real TCP proxy on loopback that cuts a connection mid-response, for resume tests.
+
+Clients (Chromium, ``streamway chat``) talk to the proxy; the proxy talks to a real
+streamway server. Once armed with :meth:`CuttingProxy.cut_after`, the first connection to
+carry N more bytes from the server is cut right after the N-th byte (both sides closed,
+whatever the server sends next is dropped), and the proxy disarms itself: the client's
+reconnection, and every later connection, goes through untouched. A test waits for
+:attr:`CuttingProxy.cuts` to grow instead of sleeping.
+
+It runs an asyncio loop in a thread of its own so that synchronous tests (Playwright's sync
+API, subprocess-driven CLI tests) can use it as a context manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+_CHUNK = 16 * 1024
+
+
+class CuttingProxy:
+    """Forwards 127.0.0.1:``port`` to 127.0.0.1:``upstream_port``; see the module doc."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = 0
+        self._lock = threading.Lock()
+        self._budget: int | None = None  # bytes from the server still allowed, while armed
+        self._cuts = 0
+        self._connections = 0
+        self._open: set[asyncio.StreamWriter] = set()
+
+    @property
+    def cuts(self) -> int:
+        with self._lock:
+            return self._cuts
+
+    @property
+    def connections(self) -> int:
+        """Connections accepted so far (a reconnecting client makes a new one)."""
+        with self._lock:
+            return self._connections
+
+    def cut_after(self, n_bytes: int) -> None:
+        """Arms the proxy: the next N bytes from the server pass, then that connection dies."""
+        with self._lock:
+            self._budget = n_bytes
+
+    def wait_for_cuts(self, count: int, timeout_s: float = 60) -> None:
+        """Waits until ``count`` cuts happened; the timeout only turns a hang into a failure."""
+        deadline = time.monotonic() + timeout_s
+        while self.cuts < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"the proxy did not cut {count} connection(s) in {timeout_s} s"
+                )
+            time.sleep(0.02)
+
+    def _allowance(self, size: int) -> tuple[int, bool]:
+        """How many of ``size`` bytes may pass, and whether the connection is cut after them."""
+        with self._lock:
+            if self._budget is None:
+                return size, False
+            if size < self._budget:
+                self._budget -= size
+                return size, False
+            allowed, self._budget = self._budget, None
+            self._cuts += 1
+            return allowed, True
+
+    async def _pipe_up(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with suppress(ConnectionError):
+            while data := await reader.read(_CHUNK):
+                writer.write(data)
+                await writer.drain()
+        with suppress(OSError):
+            writer.write_eof()
+
+    async def _pipe_down(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with suppress(ConnectionError):
+            while data := await reader.read(_CHUNK):
+                allowed, cut = self._allowance(len(data))
+                writer.write(data[:allowed])
+                await writer.drain()
+                if cut:
+                    return
+        with suppress(OSError):
+            writer.write_eof()
+
+    async def _handle(
+        self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
+    ) -> None:
+        with self._lock:
+            self._connections += 1
+        try:
+            server_reader, server_writer = await asyncio.open_connection(
+                "127.0.0.1", self.upstream_port
+            )
+        except OSError:
+            client_writer.close()
+            return
+        self._open.update((client_writer, server_writer))
+        up = asyncio.create_task(self._pipe_up(client_reader, server_writer))
+        try:
+            await self._pipe_down(server_reader, client_writer)
+        finally:
+            # The server's side ended (or was cut): both sockets go, the request with them.
+            up.cancel()
+            for writer in (client_writer, server_writer):
+                self._open.discard(writer)
+                writer.close()
+                with suppress(ConnectionError):
+                    await writer.wait_closed()
+
+    @contextmanager
+    def running(self) -> Iterator[CuttingProxy]:
+        loop = asyncio.new_event_loop()
+        started = threading.Event()
+        stop = asyncio.Event()
+
+        async def serve() -> None:
+            server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self.port = server.sockets[0].getsockname()[1]
+            started.set()
+            await stop.wait()
+            server.close()
+            # Idle keep-alive connections (a browser's) would hold the loop open: end them.
+            for writer in list(self._open):
+                writer.close()
+            await server.wait_closed()
+
+        thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+        thread.start()
+        if not started.wait(10):
+            raise RuntimeError("the proxy did not start listening within 10 s")
+        try:
+            yield self
+        finally:
+            loop.call_soon_threadsafe(stop.set)
+            thread.join(10)
+            loop.close()
+
+
+@contextmanager
+def cutting_proxy(upstream_port: int) -> Iterator[CuttingProxy]:
+    """A running :class:`CuttingProxy` in front of ``upstream_port``."""
+    with CuttingProxy(upstream_port).running() as proxy:
+        yield proxy
