@@ -305,3 +305,136 @@ def test_delete_stops_the_generation_now_and_the_open_reader_sees_it_failed(
         assert after["resume_live_streams"] == 0
         assert client.get(f"{held.url}/streaming/{stream_id}").status_code == 404
         assert client.delete(f"{held.url}/streaming/{stream_id}").status_code == 404
+
+
+SESSION = "x-amzn-bedrock-agentcore-runtime-session-id"
+
+
+def test_invocations_resume_the_sessions_answer_with_last_event_id(
+    held: RunningServer, gate: threading.Event
+) -> None:
+    session = {SESSION: f"resumed-session-{'0' * 32}"}
+    url = f"{held.url}/invocations"
+    with httpx.Client(timeout=120) as client, httpx.Client(timeout=120) as other:
+        first = read_sse(client, "POST", url, headers=session, json_body={"prompt": "Hi"}, until=1)
+        assert first.status == 200
+        assert first.events[0].data == {"type": "delta", "text": ANSWER[0]}
+        # Without its session, or for a session with no answer, nothing is resumed.
+        no_session = client.post(url, json={"prompt": "Hi"}, headers={"last-event-id": "1"})
+        assert no_session.status_code == 400
+        assert no_session.json()["error"]["code"] == "bad_last_event_id"
+        unknown = client.post(
+            url,
+            json={"prompt": "Hi"},
+            headers={SESSION: f"other-session-{'0' * 32}", "last-event-id": "1"},
+        )
+        assert unknown.status_code == 404
+        assert unknown.json()["error"]["code"] == "stream_not_found"
+
+        rest = SseRead(0, httpx.Headers())
+        ready = threading.Event()
+        resumer = threading.Thread(
+            target=read_sse,
+            args=(other, "POST", url),
+            kwargs={
+                "headers": {**session, "last-event-id": "1"},
+                "json_body": {"prompt": "Hi"},
+                "into": rest,
+                "ready": ready,
+            },
+        )
+        resumer.start()
+        assert ready.wait(60)
+        gate.set()  # the rest is generated live, to the resumed connection
+        resumer.join(120)
+    assert rest.status == 200
+    assert rest.error is None
+    assert rest.ids == list(range(2, len(ANSWER) + 2))
+    deltas = [e.data["text"] for e in first.events + rest.events if e.data["type"] == "delta"]
+    assert deltas == ANSWER
+    assert rest.events[-1].data["type"] == "done"
+
+
+# --- the grace period's end and the bounds -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def short_grace(scripted: tuple[OpenAIChatPeer, str]) -> Iterator[RunningServer]:
+    with streamway_server(scripted_env(scripted[1], STREAMWAY_RESUME_GRACE="1")) as running:
+        yield running
+
+
+def test_a_vanished_clients_generation_stops_when_the_grace_ends(
+    short_grace: RunningServer, gate: threading.Event
+) -> None:
+    before = counters(short_grace)
+    with httpx.Client(timeout=60) as client:
+        first = read_sse(
+            client, "POST", f"{short_grace.url}/streaming", json_body={"request": PROMPT}, until=1
+        )
+        stream_id = first.headers[STREAM_ID]
+        # Nobody resumes: when the grace ends, the held generation is cancelled.
+        eventually(
+            lambda: counters(short_grace)["resume_grace_cancels"] > before["resume_grace_cancels"],
+            timeout_s=60,
+        )
+        after = counters(short_grace)
+        assert after["cancelled"] == before["cancelled"] + 1
+        assert after["completed"] == before["completed"]
+        assert after["resume_live_streams"] == 0
+        assert after["resume_bytes"] == 0
+        assert not gate.is_set()  # the model was still holding: it was stopped, not finished
+        gone = client.get(f"{short_grace.url}/streaming/{stream_id}", headers=SSE)
+        assert gone.status_code == 404
+        assert gone.json()["error"]["code"] == "stream_not_found"
+    line = short_grace.wait_for_log(
+        lambda e: e.get("message", "").startswith("no client resumed within the grace")
+    )
+    assert line["stream_id"] == stream_id
+
+
+#: Small enough that the scripted answer (about 700 bytes of events) overflows one stream's
+#: log, and two held answers the total.
+STREAM_MAX, TOTAL_MAX = 400, 600
+
+
+@pytest.fixture(scope="module")
+def bounded(scripted: tuple[OpenAIChatPeer, str]) -> Iterator[RunningServer]:
+    env = scripted_env(
+        scripted[1],
+        STREAMWAY_RESUME_STREAM_MAX_BYTES=str(STREAM_MAX),
+        STREAMWAY_RESUME_MAX_BYTES=str(TOTAL_MAX),
+    )
+    with streamway_server(env) as running:
+        yield running
+
+
+def test_the_logs_never_pass_their_bounds_and_a_late_resume_is_410(
+    bounded: RunningServer,
+) -> None:
+    streams = []
+    with httpx.Client(timeout=60) as client:
+        for _ in range(2):
+            # Each client leaves after the first event; its answer goes on into its log.
+            first = read_sse(
+                client, "POST", f"{bounded.url}/streaming", json_body={"request": PROMPT}, until=1
+            )
+            streams.append(first.headers[STREAM_ID])
+            eventually(lambda: resume_stats(bounded)["running"] == 0, timeout_s=60)
+        stats = resume_stats(bounded)
+        assert stats["live_streams"] == 2
+        assert stats["stream_max_bytes"] == STREAM_MAX
+        assert stats["max_bytes"] == TOTAL_MAX
+        assert 0 < stats["peak_stream_bytes"] <= STREAM_MAX
+        assert stats["bytes"] <= stats["peak_bytes"] <= TOTAL_MAX
+        # Two logs were held at once, beyond what one stream may hold.
+        assert stats["peak_bytes"] > STREAM_MAX
+
+        late = client.get(
+            f"{bounded.url}/streaming/{streams[0]}", headers={**SSE, "last-event-id": "1"}
+        )
+        assert late.status_code == 410
+        assert late.json()["error"]["code"] == "stream_events_gone"
+        for stream_id in streams:
+            assert client.delete(f"{bounded.url}/streaming/{stream_id}").status_code == 204
+    assert resume_stats(bounded)["bytes"] == 0

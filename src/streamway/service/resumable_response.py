@@ -30,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from streamway.agent.events import AgentEvent, TextDelta, unwrap_model_error
 from streamway.http.disconnect import ClientGone, send_or_gone, until_disconnect
-from streamway.observability.request_metrics import RequestMetrics, current_request
+from streamway.observability.request_metrics import Outcome, RequestMetrics, current_request
 from streamway.service.answer_encoders import SseEncoder
 from streamway.service.errors import ApiError, error_body, error_response
 from streamway.service.failures import model_refusal
@@ -182,8 +182,7 @@ class StreamReader(Response):
                 )
             else:
                 log.info("client disconnected; stopping generation")
-            if self.metrics is not None:
-                self.metrics.outcome_hint = "cancelled"
+            self._outcome("cancelled")
         finally:
             self.stream.detach(reader, finished=self._finished, resumable=self._started)
 
@@ -204,6 +203,7 @@ class StreamReader(Response):
         next_id = self.after_id
         while True:
             if reader.taken:
+                self._outcome("cancelled")
                 await self._end(send, stream_error("stream_taken_over", _TAKEN_OVER))
                 return
             try:
@@ -211,6 +211,7 @@ class StreamReader(Response):
             except EventsGone:
                 # This reader fell behind the log's bound: no complete answer can follow.
                 self._finished = True
+                self._outcome("failed")
                 await self._end(send, stream_error("stream_events_gone", _FELL_BEHIND))
                 return
             if pending:
@@ -223,10 +224,16 @@ class StreamReader(Response):
                 if self.stream.complete:
                     await self._end(send, b"")
                 else:  # cancelled (DELETE, shutdown): it must not look like a whole answer
+                    self._outcome("cancelled")
                     await self._end(send, stream_error("stream_cancelled", _CANCELLED))
                 return
             if not await events.wait(self.heartbeat_s or None):
                 await self._body(send, HEARTBEAT)
+
+    def _outcome(self, outcome: Outcome) -> None:
+        """This request's outcome, whatever its complete body would say."""
+        if self.metrics is not None:
+            self.metrics.outcome_hint = outcome
 
     async def _body(self, send: Send, data: bytes) -> None:
         await send_or_gone(send, {"type": "http.response.body", "body": data, "more_body": True})
