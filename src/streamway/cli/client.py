@@ -29,6 +29,10 @@ CHAT_HELP = (
     "server no longer has the answer (404, or 410 when the part after the last piece "
     "printed was dropped). Ctrl-C stops the generation on the server too (DELETE "
     "/streaming/ID) and exits with status 130."
+    "\n\n"
+    "With --agentcore a streamed answer is resumed the same way: the same invocation again "
+    "in the same session with Last-Event-ID (the runtime must pass that header on; "
+    "streamway's deploy allowlists it)."
 )
 
 
@@ -65,7 +69,8 @@ def chat(
 ) -> None:
     """Ask the agent and print its answer as it is generated."""
     if agentcore is not None:
-        _chat_agentcore(agentcore, prompt, session, qualifier, endpoint_url, json_answer)
+        call = (agentcore, prompt, session, qualifier, endpoint_url, json_answer)
+        _chat_agentcore(*call, retries=retries)
         return
     from streamway.cli.stream_chat import ChatFailed, StreamChat
 
@@ -102,11 +107,13 @@ def _chat_agentcore(
     qualifier: str | None,
     endpoint_url: str | None,
     json_answer: bool,
+    *,
+    retries: int,
 ) -> None:
     from streamway.cli.agentcore_chat import AgentCoreCall, ChatFailed, run
 
     try:
-        run(AgentCoreCall(arn, prompt, session, qualifier, endpoint_url, json_answer))
+        run(AgentCoreCall(arn, prompt, session, qualifier, endpoint_url, json_answer), retries)
     except ChatFailed as error:
         typer.echo(f"\nstreamway: {error}", err=True)
         raise typer.Exit(1) from None
