@@ -50,12 +50,6 @@ TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,creation-defer-length,termination,checksum,expiration"
 CHECKSUM_ALGORITHMS = {"sha1": 20, "sha256": 32}
 OFFSET_TYPE = "application/offset+octet-stream"
-#: Headers a browser may read from a tus answer (CORS, when the service has it).
-EXPOSED = (
-    "Location, Upload-Offset, Upload-Length, Upload-Defer-Length, Upload-Metadata, "
-    "Upload-Expires, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, "
-    "Tus-Checksum-Algorithm"
-)
 #: Most bytes of Upload-Metadata decoded, and most pairs: bounded before any work.
 MAX_METADATA_BYTES = 4096
 MAX_METADATA_PAIRS = 32
