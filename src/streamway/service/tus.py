@@ -57,7 +57,10 @@ MAX_METADATA_PAIRS = 32
 _METADATA_KEY = re.compile(r"^[!#-+\--~]{1,64}$")  # printable ASCII without space or comma
 _DIGITS = re.compile(r"^[0-9]{1,19}$")
 
-_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(400, 404, 409, 410, 412, 413, 415)
+# 422 is never sent (the id is any string); declaring it keeps FastAPI's own shape out.
+_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(
+    400, 404, 409, 410, 412, 413, 415, 422, 502
+)
 
 
 def _tus_headers(**extra: str) -> dict[str, str]:
@@ -189,8 +192,20 @@ def _options_headers(services: Services) -> dict[str, str]:
     )
 
 
-@router.options("/uploads", summary="The tus server's version, extensions and limits")
-@router.options("/uploads/{upload_id}", summary="The tus server's version, extensions and limits")
+@router.options(
+    "/uploads",
+    summary="The tus server's version, extensions and limits",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(404, 422),
+)
+@router.options(
+    "/uploads/{upload_id}",
+    summary="The tus server's version, extensions and limits",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(404, 422),
+)
 async def tus_options(services: ServicesDep) -> Response:
     _uploads(services)
     return Response(status_code=204, headers=_options_headers(services))
