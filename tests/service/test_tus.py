@@ -106,6 +106,12 @@ def leftovers(store: Path, url: str) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if upload_id in p.name)
 
 
+def finished_record(url: str) -> list[str]:
+    """What a finished upload leaves in .uploads until it expires: its record, no data."""
+    upload_id = url.rsplit("/", 1)[1]
+    return [f"{upload_id}.json", f"{upload_id}.lock"]
+
+
 def error_code(answer: httpx.Response) -> str:
     code: str = answer.json()["error"]["code"]
     return code
@@ -153,7 +159,7 @@ def test_tuspy_uploads_60_mb_in_8_mib_parts_and_the_download_has_its_sha256(
     assert (
         headers["repr-digest"] == f"sha-256=:{base64.b64encode(bytes.fromhex(expected)).decode()}:"
     )
-    assert leftovers(store, uploader.url) == []
+    assert leftovers(store, uploader.url) == finished_record(uploader.url)
     path = "/uploads/" + uploader.url.rsplit("/", 1)[1]
     patches = [
         entry
@@ -161,7 +167,19 @@ def test_tuspy_uploads_60_mb_in_8_mib_parts_and_the_download_has_its_sha256(
         if entry.get("method") == "PATCH" and entry.get("path") == path
     ]
     assert [entry["status"] for entry in patches] == [204] * 8  # ceil(60 MB / 8 MiB)
-    assert head(uploader.url).status_code == 404  # finished: the upload itself is gone
+    # Finished: its record says so until it expires (a client whose last answer was lost
+    # learns it is done), and a repeated last part changes nothing.
+    done = head(uploader.url)
+    assert done.status_code == 200
+    assert done.headers["upload-offset"] == done.headers["upload-length"] == "60000000"
+    again = patch(uploader.url, 60_000_000 - 1234, b"x" * 1234)
+    assert again.status_code == 409
+    assert again.json()["error"]["offset"] == 60_000_000
+    assert patch(uploader.url, 60_000_000, b"").headers["upload-offset"] == "60000000"
+    assert download(uploads, "tus/big%20one.bin")[0] == expected
+    assert httpx.delete(uploader.url, headers=TUS).status_code == 204  # forgets the record
+    assert leftovers(store, uploader.url) == []
+    assert download(uploads, "tus/big%20one.bin")[0] == expected  # the object stays
 
 
 class HeldOpen(io.BufferedReader):
@@ -263,7 +281,7 @@ def test_an_upload_killed_half_way_resumes_from_the_servers_offset(
     assert (
         headers["repr-digest"] == f"sha-256=:{base64.b64encode(bytes.fromhex(expected)).decode()}:"
     )
-    assert leftovers(store, uploader.url) == []
+    assert leftovers(store, uploader.url) == finished_record(uploader.url)
 
 
 def test_a_wrong_checksum_is_460_and_the_part_is_not_kept(

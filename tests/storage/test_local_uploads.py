@@ -81,6 +81,16 @@ async def test_parts_publish_the_file_with_a_sidecar_downloads_read(
     assert done.complete
     assert done.sha256 == sha256(first, second)
     assert (root / "dir/sub/file.bin").read_bytes() == first + second
+    assert files_of(root, upload_id) == [f"{upload_id}.json", f"{upload_id}.lock"]
+    # The finished record stays until it expires: complete, and nothing more fits.
+    record = await uploads.info(upload_id)
+    assert (record.offset, record.length, record.sha256) == (900, 900, sha256(first, second))
+    assert await uploads.append(upload_id, 900, body(b""), max_bytes=600) == record
+    with pytest.raises(PartTooLarge):
+        await uploads.append(upload_id, 900, body(b"", b"x"), max_bytes=600)
+    with pytest.raises(OffsetMismatch):
+        await uploads.append(upload_id, 600, body(second), max_bytes=600)
+    await uploads.terminate(upload_id)  # forgets the record, keeps the object
     assert files_of(root, upload_id) == []
     with pytest.raises(UploadNotFound):
         await uploads.info(upload_id)
@@ -164,9 +174,9 @@ async def test_a_sidecar_that_cannot_be_written_never_costs_the_published_file(
     assert done.complete
     assert done.sha256 is None
     assert (root / "nosidecar.bin").read_bytes() == content  # whole, not truncated
-    assert files_of(root, upload_id) == []
+    assert files_of(root, upload_id) == [f"{upload_id}.json", f"{upload_id}.lock"]
     assert "without its .sha256 sidecar" in caplog.text
-    with pytest.raises(UploadNotFound):
+    with pytest.raises(OffsetMismatch):
         await uploads.append(upload_id, 0, body(b"z"), max_bytes=MAX)
     assert (root / "nosidecar.bin").read_bytes() == content
 

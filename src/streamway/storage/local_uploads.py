@@ -17,7 +17,9 @@ carried a checksum is either whole and right or not there at all.
 When the last byte arrives, the file is read once to compute its SHA-256 (hashlib objects
 cannot be pickled into the state file, and a hash held in one process's memory would be lost
 when the next PATCH lands on another process), then moved into place under its key with a
-``<name>.sha256`` sidecar, where downloads read the digest (``Repr-Digest``).
+``<name>.sha256`` sidecar, where downloads read the digest (``Repr-Digest``). The finished
+upload's record stays, complete, until it expires (as tusd keeps its ``.info`` files): a
+client whose last answer was lost sees ``offset == length`` rather than a 404.
 """
 
 from __future__ import annotations
@@ -175,6 +177,11 @@ class LocalUploadStore:
             info = await _in_thread(self._info, upload_id)
             if offset != info.offset:
                 raise OffsetMismatch(info.offset, offset)
+            if info.complete:  # finished already (its last answer may have been lost)
+                async for chunk in body:
+                    if chunk:
+                        raise PartTooLarge("the upload is complete: no byte fits")
+                return info
             # A deferred length still may not grow past the store's maximum.
             total = self.max_bytes if info.length is None else info.length
             room = min(max_bytes, total - offset)
@@ -194,14 +201,14 @@ class LocalUploadStore:
                 # Keep nothing of this body, whatever stopped it (cancellation included), but
                 # never touch a file already published: fd is that file's inode then.
                 if published.done:
-                    self._remove(upload_id)  # finished: no later PATCH may write to its inode
+                    self._finish(new)  # no later PATCH may write to the published inode
                 else:
                     os.ftruncate(fd, offset)
                 raise
             finally:
                 os.close(fd)
             if new.complete:
-                await _in_thread(self._remove, upload_id)  # under the lock: no PATCH between
+                await _in_thread(self._finish, new)  # under the lock: no PATCH between
         return new
 
     def _publish(self, info: UploadInfo, fd: int, data: Path, published: _Published) -> UploadInfo:
@@ -264,6 +271,13 @@ class LocalUploadStore:
     def _save(self, info: UploadInfo) -> None:
         state = self._paths(info.upload_id)[0]
         _write_state(state, info, overwrite=_read_overwrite(state))
+
+    def _finish(self, info: UploadInfo) -> None:
+        """Keep only the record of a published upload, complete, until it expires: a client
+        whose last answer was lost asks HEAD and learns it is done (offset == length)."""
+        state, data, _ = self._paths(info.upload_id)
+        _write_state(state, info, overwrite=_read_overwrite(state))
+        data.unlink(missing_ok=True)
 
     def _remove(self, upload_id: str) -> None:
         for path in self._paths(upload_id):
@@ -386,6 +400,7 @@ def _write_state(path: Path, info: UploadInfo, *, overwrite: bool) -> None:
                 "expires": info.expires.isoformat(),
                 "metadata": dict(info.metadata),
                 "overwrite": overwrite,
+                "sha256": info.sha256.hex() if info.sha256 is not None else None,
             }
         ),
         "utf-8",
@@ -408,4 +423,5 @@ def _read_state(path: Path, upload_id: str) -> UploadInfo:
         created=datetime.fromisoformat(raw["created"]),
         expires=datetime.fromisoformat(raw["expires"]),
         metadata=raw["metadata"],
+        sha256=bytes.fromhex(raw["sha256"]) if raw.get("sha256") else None,
     )
