@@ -330,12 +330,28 @@ def test_delete_terminates_and_leaves_nothing(uploads: RunningServer, store: Pat
     assert error_code(again) == "upload_not_found"
 
 
+@pytest.fixture(scope="module")
+def another_process(store: Path) -> Iterator[RunningServer]:
+    """A second ``streamway serve`` over the same store: another worker, another sandbox."""
+    env = {
+        "STREAMWAY_UPLOADS": "true",
+        "STREAMWAY_STORE_URL": f"file://{store}",
+        "STREAMWAY_UPLOAD_MAX_BYTES": str(MAX_UPLOAD),
+    }
+    with streamway_server(env) as running:
+        yield running
+
+
+@pytest.mark.parametrize("where", ["same process", "another process"])
 async def test_concurrent_patches_one_wins_the_other_gets_409_nothing_corrupted(
-    uploads: RunningServer, store: Path
+    uploads: RunningServer, store: Path, request: pytest.FixtureRequest, where: str
 ) -> None:
+    other = uploads if where == "same process" else request.getfixturevalue("another_process")
     winner, loser = os.urandom(2 * MIB), os.urandom(2 * MIB)
     tail = os.urandom(1234)
-    url = new_upload(uploads, "tus/contended.bin", len(winner) + len(tail))
+    key = f"tus/contended-{where.replace(' ', '-')}.bin"
+    url = new_upload(uploads, key, len(winner) + len(tail))
+    other_url = url.replace(uploads.url, other.url)
     data = store / ".uploads" / (url.rsplit("/", 1)[1] + ".data")
     release = asyncio.Event()
 
@@ -349,7 +365,7 @@ async def test_concurrent_patches_one_wins_the_other_gets_409_nothing_corrupted(
         first = asyncio.create_task(client.patch(url, content=held_body(), headers=headers))
         # Wait for the event itself: the first body's bytes in the upload's data file.
         await asyncio.to_thread(wait_until, lambda: data.stat().st_size >= MIB)
-        second = await client.patch(url, content=loser, headers=headers)
+        second = await client.patch(other_url, content=loser, headers=headers)
         release.set()
         won = await first
 
@@ -357,11 +373,13 @@ async def test_concurrent_patches_one_wins_the_other_gets_409_nothing_corrupted(
     assert error_code(second) == "upload_busy"
     assert won.status_code == 204
     assert won.headers["upload-offset"] == str(len(winner))
-    late = patch(url, 0, loser)
+    # The state is in the store: the other process knows the offset and takes the last part.
+    assert head(other_url).headers["upload-offset"] == str(len(winner))
+    late = patch(other_url, 0, loser)
     assert late.status_code == 409
     assert late.json()["error"]["offset"] == len(winner)
-    assert patch(url, len(winner), tail).status_code == 204
-    assert download(uploads, "tus/contended.bin")[0] == hashlib.sha256(winner + tail).hexdigest()
+    assert patch(other_url, len(winner), tail).status_code == 204
+    assert download(uploads, key)[0] == hashlib.sha256(winner + tail).hexdigest()
 
 
 def test_options_says_version_extensions_and_limits(uploads: RunningServer) -> None:
