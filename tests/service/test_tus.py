@@ -284,6 +284,23 @@ def test_an_upload_killed_half_way_resumes_from_the_servers_offset(
     assert leftovers(store, uploader.url) == finished_record(uploader.url)
 
 
+def test_empty_files_are_published_too(uploads: RunningServer, tmp_path: Path) -> None:
+    empty_sha256 = hashlib.sha256(b"").hexdigest()
+    with io.BytesIO(b"") as stream:  # tuspy sends only the POST for an empty file
+        uploader = tus_client.TusClient(f"{uploads.url}/uploads").uploader(
+            file_stream=stream, metadata={"filename": "tus/empty.bin"}
+        )
+        uploader.upload()
+    sha256, headers = download(uploads, "tus/empty.bin")
+    assert sha256 == empty_sha256
+    assert headers["content-length"] == "0"
+    assert headers["repr-digest"] == f"sha-256=:{base64.b64encode(bytes.fromhex(sha256)).decode()}:"
+
+    deferred = new_upload(uploads, "tus/empty-deferred.bin", None)
+    assert patch(deferred, 0, b"", **{"Upload-Length": "0"}).status_code == 204
+    assert download(uploads, "tus/empty-deferred.bin")[0] == empty_sha256
+
+
 def test_a_wrong_checksum_is_460_and_the_part_is_not_kept(
     uploads: RunningServer, store: Path
 ) -> None:

@@ -101,6 +101,18 @@ async def test_parts_publish_the_file_with_a_sidecar_downloads_read(
     assert [item.key for item in page.items] == ["dir/sub/file.bin"]  # no .uploads, no sidecar
 
 
+async def test_an_empty_upload_is_published_by_an_empty_append(
+    uploads: LocalUploadStore, root: Path
+) -> None:
+    upload_id = await create(uploads, "empty.bin", 0)
+    assert (await uploads.info(upload_id)).complete
+    assert not (root / "empty.bin").exists()
+    done = await uploads.append(upload_id, 0, body(), max_bytes=MAX)
+    assert done.sha256 == sha256(b"")
+    assert (root / "empty.bin").read_bytes() == b""
+    assert await uploads.append(upload_id, 0, body(), max_bytes=MAX) == done  # once only
+
+
 async def test_a_failed_append_keeps_nothing_of_its_body(
     uploads: LocalUploadStore, root: Path
 ) -> None:

@@ -268,7 +268,7 @@ async def tus_create(request: Request, services: ServicesDep) -> Response:
         )
     except StoreError as error:
         raise _store_refusal(error) from None
-    if with_body:
+    if with_body or info.complete:  # an empty upload is published by an empty append
         try:
             info = await store.append(
                 info.upload_id,

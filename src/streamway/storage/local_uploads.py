@@ -177,16 +177,22 @@ class LocalUploadStore:
             info = await _in_thread(self._info, upload_id)
             if offset != info.offset:
                 raise OffsetMismatch(info.offset, offset)
-            if info.complete:  # finished already (its last answer may have been lost)
+            _, data, _ = self._paths(upload_id)
+            try:
+                fd = os.open(data, os.O_RDWR | os.O_CLOEXEC)  # read back to hash at the end
+            except FileNotFoundError:
+                if not info.complete:
+                    raise StoreFailed(f"upload {upload_id} lost its data file") from None
+                # Finished already (its last answer may have been lost): the data file is
+                # gone. (An empty upload is complete from its creation, with a data file:
+                # this append publishes it.)
                 async for chunk in body:
                     if chunk:
-                        raise PartTooLarge("the upload is complete: no byte fits")
+                        raise PartTooLarge("the upload is complete: no byte fits") from None
                 return info
             # A deferred length still may not grow past the store's maximum.
             total = self.max_bytes if info.length is None else info.length
             room = min(max_bytes, total - offset)
-            _, data, _ = self._paths(upload_id)
-            fd = os.open(data, os.O_RDWR | os.O_CLOEXEC)  # read back to hash on completion
             published = _Published()
             try:
                 # Bytes past the offset are a leftover of a process that died mid-append.
