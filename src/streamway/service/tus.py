@@ -23,6 +23,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from streamway.service.errors import ApiError, error_responses
@@ -210,6 +211,12 @@ async def _body(request: Request, limit: int) -> AsyncIterator[bytes]:
         yield chunk
 
 
+def _broke_off() -> ApiError:
+    """The client left mid-body: the store kept nothing of it. The answer is for the log (the
+    access line); the client is gone."""
+    return _refuse(400, "body_broke_off", "The body broke off; nothing of it was kept.")
+
+
 def _check_part(request: Request, services: Services) -> None:
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != OFFSET_TYPE:
         raise _refuse(415, "unsupported_media_type", f"A PATCH body must be {OFFSET_TYPE}.")
@@ -259,6 +266,8 @@ async def tus_create(request: Request, services: ServicesDep) -> Response:
             )
     except StoreError as error:
         raise _store_refusal(error) from None
+    except ClientDisconnect:
+        raise _broke_off() from None
     location = str(request.url_for("tus_head", upload_id=info.upload_id))
     headers = _tus_headers(location=location, **{"upload-offset": str(info.offset)})
     if not info.complete:
@@ -310,6 +319,8 @@ async def tus_patch(upload_id: str, request: Request, services: ServicesDep) -> 
     if offset is None:
         raise _refuse(400, "bad_header", "A PATCH needs Upload-Offset.")
     length = _number(request, "upload-length")
+    if length is not None and length > services.upload_max_bytes:
+        raise _refuse(413, "upload_too_large", f"Tus-Max-Size is {services.upload_max_bytes}.")
     checksum = _checksum(request)
     try:
         if length is not None:
@@ -327,6 +338,8 @@ async def tus_patch(upload_id: str, request: Request, services: ServicesDep) -> 
         )
     except StoreError as error:
         raise _store_refusal(error, upload_id) from None
+    except ClientDisconnect:
+        raise _broke_off() from None
     headers = _tus_headers(**{"upload-offset": str(info.offset)})
     if not info.complete:
         headers["upload-expires"] = _expires_header(info)

@@ -26,14 +26,15 @@ import asyncio
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from streamway.storage.keys import check_key, is_canonical
 from streamway.storage.local import SIDECAR_SUFFIX, UPLOADS_DIR
@@ -51,10 +52,19 @@ from streamway.storage.uploads import (
     UploadNotFound,
 )
 
+log = logging.getLogger("streamway.uploads")
+T = TypeVar("T")
+
 _ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 #: Most uploads one expire() call looks at: a sweep's work is bounded.
 EXPIRE_BATCH = 1000
 _HASH_CHUNK = 1024 * 1024
+
+
+class _Published:
+    """Set by the publishing thread once the file is in place under its key."""
+
+    done = False
 
 
 class LocalUploadStore:
@@ -152,31 +162,44 @@ class LocalUploadStore:
         checksum: PartChecksum | None = None,
     ) -> UploadInfo:
         with self._locked(upload_id):
-            info = await asyncio.to_thread(self._info, upload_id)
+            info = await _in_thread(self._info, upload_id)
             if offset != info.offset:
                 raise OffsetMismatch(info.offset, offset)
-            room = max_bytes if info.length is None else min(max_bytes, info.length - offset)
+            # A deferred length still may not grow past the store's maximum.
+            total = self.max_bytes if info.length is None else info.length
+            room = min(max_bytes, total - offset)
             _, data, _ = self._paths(upload_id)
             fd = os.open(data, os.O_RDWR | os.O_CLOEXEC)  # read back to hash on completion
+            published = _Published()
             try:
+                # Bytes past the offset are a leftover of a process that died mid-append.
+                os.ftruncate(fd, offset)
                 written = await _write_body(fd, offset, body, room, checksum)
                 new = _replace(info, offset=offset + written)
                 if new.complete:
-                    await asyncio.to_thread(self._publish, new, fd, data)
+                    new = await _in_thread(self._publish, new, fd, data, published)
                 else:
-                    await asyncio.to_thread(self._save, new)
+                    await _in_thread(self._save, new)
             except BaseException:
-                # Keep nothing of this body, whatever stopped it (cancellation included).
-                os.ftruncate(fd, offset)
+                # Keep nothing of this body, whatever stopped it (cancellation included), but
+                # never touch a file already published: fd is that file's inode then.
+                if published.done:
+                    self._remove(upload_id)  # finished: no later PATCH may write to its inode
+                else:
+                    os.ftruncate(fd, offset)
                 raise
             finally:
                 os.close(fd)
-        if new.complete:
-            await asyncio.to_thread(self._remove, upload_id)
+            if new.complete:
+                await _in_thread(self._remove, upload_id)  # under the lock: no PATCH between
         return new
 
-    def _publish(self, info: UploadInfo, fd: int, data: Path) -> UploadInfo:
-        """The complete file into place under its key, with its SHA-256 sidecar."""
+    def _publish(self, info: UploadInfo, fd: int, data: Path, published: _Published) -> UploadInfo:
+        """The complete file into place under its key, with its SHA-256 sidecar.
+
+        ``published.done`` turns true the moment the file is in place (read after a
+        cancellation too, when this thread's result is lost): then the data file's inode is
+        the published object, and the caller must not truncate it."""
         os.fsync(fd)
         digest = hashlib.sha256()
         position = 0
@@ -187,6 +210,8 @@ class LocalUploadStore:
         overwrite = _read_overwrite(self._paths(info.upload_id)[0])
         target = self.target_of(info.key)
         target.parent.mkdir(parents=True, exist_ok=True)
+        # Written before the file moves, named apart from the real sidecar: a failure up to
+        # the move leaves the upload as it was (the caller truncates the part away).
         sidecar_tmp = data.with_suffix(".sha256")
         sidecar_tmp.write_text(f"{sha256.hex()}  {target.name}\n", "utf-8")
         try:
@@ -198,11 +223,26 @@ class LocalUploadStore:
                     os.link(data, target)
                 except FileExistsError:
                     raise ObjectExists(info.key) from None
-                os.unlink(data)
-            # After the file: a sidecar at least as new as its file is the file's digest.
-            os.replace(sidecar_tmp, target.with_name(target.name + SIDECAR_SUFFIX))
-        finally:
+        except BaseException:
             sidecar_tmp.unlink(missing_ok=True)
+            raise
+        published.done = True
+        if not overwrite:
+            with suppress(OSError):  # the upload's files are removed after this anyway
+                os.unlink(data)
+        # Published: from here nothing may raise into the caller's truncation. The sidecar is
+        # moved after the file (a sidecar at least as new as its file is the file's digest);
+        # if that fails the object is there without a digest, which downloads handle.
+        try:
+            os.replace(sidecar_tmp, target.with_name(target.name + SIDECAR_SUFFIX))
+        except OSError:
+            log.warning(
+                "upload published without its .sha256 sidecar",
+                exc_info=True,
+                extra={"key": info.key},
+            )
+            sidecar_tmp.unlink(missing_ok=True)
+            return _replace(info, sha256=None)
         return _replace(info, sha256=sha256)
 
     def _save(self, info: UploadInfo) -> None:
@@ -215,7 +255,7 @@ class LocalUploadStore:
 
     async def declare_length(self, upload_id: str, length: int) -> UploadInfo:
         with self._locked(upload_id):
-            return await asyncio.to_thread(self._declare_length, upload_id, length)
+            return await _in_thread(self._declare_length, upload_id, length)
 
     def _declare_length(self, upload_id: str, length: int) -> UploadInfo:
         info = self._info(upload_id)
@@ -229,8 +269,8 @@ class LocalUploadStore:
 
     async def terminate(self, upload_id: str) -> None:
         with self._locked(upload_id):
-            await asyncio.to_thread(self._info, upload_id)  # 404 for an unknown one
-            await asyncio.to_thread(self._remove, upload_id)
+            await _in_thread(self._info, upload_id)  # 404 for an unknown one
+            await _in_thread(self._remove, upload_id)
 
     async def expire(self, now: datetime) -> int:
         return await asyncio.to_thread(self._expire, now)
@@ -275,11 +315,24 @@ async def _write_body(
             raise PartTooLarge(f"the body passes {room} bytes")
         if hasher is not None:
             hasher.update(chunk)
-        await asyncio.to_thread(_pwrite_all, fd, chunk, offset + written)
+        await _in_thread(_pwrite_all, fd, chunk, offset + written)
         written += len(chunk)
     if checksum is not None and hasher is not None and hasher.digest() != checksum.digest:
         raise ChecksumMismatch(f"the body's {checksum.algorithm} is not the one sent")
     return written
+
+
+async def _in_thread(call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` in a thread; if the caller is cancelled meanwhile, it still waits for
+    the thread to end before the cancellation goes on. The cleanup after a cancelled append
+    (truncate, close, unlock) must not run while a write of that append is still going: a late
+    pwrite would land in the next append's bytes, a late publish in a truncated file."""
+    work = asyncio.ensure_future(asyncio.to_thread(call, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        raise
 
 
 def _pwrite_all(fd: int, chunk: bytes, position: int) -> None:
