@@ -39,6 +39,7 @@ OFFSET_TYPE = "application/offset+octet-stream"
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("uploads-store")
     (root / "taken.txt").write_bytes(b"already here\n")
+    (root / "a-directory").mkdir()
     return root
 
 
@@ -383,7 +384,7 @@ def test_head_gives_offset_length_metadata_and_no_store(uploads: RunningServer) 
     assert state.headers["upload-expires"] == expires
 
 
-def test_creation_with_upload_and_a_deferred_length(uploads: RunningServer) -> None:
+def test_creation_with_upload_and_a_deferred_length(uploads: RunningServer, store: Path) -> None:
     body = os.urandom(5000)
     answer = create(uploads, "tus/with-body.bin", None, **{"Content-Type": OFFSET_TYPE})
     assert answer.status_code == 201
@@ -404,6 +405,24 @@ def test_creation_with_upload_and_a_deferred_length(uploads: RunningServer) -> N
     )
     assert created.status_code == 201, created.text
     assert created.headers["upload-offset"] == str(len(body))
+    # A first part that fails: the client never got a Location, so no upload is left.
+    before = sorted((store / ".uploads").iterdir())
+    failed = httpx.post(
+        f"{uploads.url}/uploads",
+        content=body,
+        headers={
+            **TUS,
+            "Upload-Length": str(len(body)),
+            "Upload-Metadata": f"filename {b64('tus/created-failed.bin')}",
+            "Content-Type": OFFSET_TYPE,
+            "Upload-Checksum": sha256_checksum(body + b"!"),
+        },
+        timeout=30,
+    )
+    assert failed.status_code == 460
+    assert "location" not in failed.headers
+    assert sorted((store / ".uploads").iterdir()) == before
+    assert not (store / "tus" / "created-failed.bin").exists()
     assert "upload-expires" not in created.headers  # finished: it no longer expires
     assert download(uploads, "tus/created-whole.bin")[0] == hashlib.sha256(body).hexdigest()
 
@@ -459,9 +478,10 @@ def test_409_for_an_offset_mismatch_and_for_an_existing_key(uploads: RunningServ
         assert answer.status_code == 409
         assert error_code(answer) == "offset_mismatch"
         assert answer.json()["error"]["offset"] == 0
-    taken = create(uploads, "taken.txt", 10)
-    assert taken.status_code == 409
-    assert error_code(taken) == "object_exists"
+    for key in ("taken.txt", "taken.txt/under.bin", "a-directory"):
+        taken = create(uploads, key, 10)
+        assert taken.status_code == 409, key
+        assert error_code(taken) == "object_exists"
 
 
 def test_413_for_an_upload_or_a_part_over_the_limits(uploads: RunningServer, store: Path) -> None:

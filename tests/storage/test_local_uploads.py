@@ -192,6 +192,26 @@ async def test_a_key_taken_meanwhile_is_not_overwritten_unless_allowed(
     assert (await LocalStore(root, chunk_size=64).stat("race.bin")).sha256 == sha256(b"0123456789")
 
 
+async def test_a_key_under_an_object_or_naming_a_directory_is_refused(
+    uploads: LocalUploadStore, root: Path
+) -> None:
+    (root / "file.txt").write_bytes(b"an object")
+    (root / "dir").mkdir()
+    for key in ("file.txt/inner.bin", "file.txt/deeper/inner.bin", "dir"):
+        for overwrite in (False, True):
+            with pytest.raises(ObjectExists):
+                await create(uploads, key, 10, overwrite=overwrite)
+
+    # A parent that became an object after the creation: refused at the last part, kept out.
+    upload_id = await create(uploads, "later/inner.bin", 4)
+    (root / "later").write_bytes(b"now an object")
+    with pytest.raises(ObjectExists):
+        await uploads.append(upload_id, 0, body(b"1234"), max_bytes=MAX)
+    assert (await uploads.info(upload_id)).offset == 0
+    assert data_size(root, upload_id) == 0
+    assert (root / "later").read_bytes() == b"now an object"
+
+
 async def test_a_deferred_length_is_held_to_the_maximum(
     uploads: LocalUploadStore, root: Path
 ) -> None:

@@ -18,6 +18,7 @@ import base64
 import binascii
 import re
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -50,12 +51,6 @@ TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,creation-defer-length,termination,checksum,expiration"
 CHECKSUM_ALGORITHMS = {"sha1": 20, "sha256": 32}
 OFFSET_TYPE = "application/offset+octet-stream"
-#: Headers a browser may read from a tus answer (CORS, when the service has it).
-EXPOSED = (
-    "Location, Upload-Offset, Upload-Length, Upload-Defer-Length, Upload-Metadata, "
-    "Upload-Expires, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, "
-    "Tus-Checksum-Algorithm"
-)
 #: Most bytes of Upload-Metadata decoded, and most pairs: bounded before any work.
 MAX_METADATA_BYTES = 4096
 MAX_METADATA_PAIRS = 32
@@ -251,12 +246,15 @@ async def tus_create(request: Request, services: ServicesDep) -> Response:
     metadata = parse_metadata(request.headers.get("upload-metadata"))
     key = _filename(metadata)
     expires = datetime.now(UTC) + timedelta(seconds=services.upload_expiry_s)
+    checksum = _checksum(request) if with_body else None
     try:
         info = await store.create(
             key, length, metadata=metadata, expires=expires, overwrite=services.upload_overwrite
         )
-        if with_body:
-            checksum = _checksum(request)
+    except StoreError as error:
+        raise _store_refusal(error) from None
+    if with_body:
+        try:
             info = await store.append(
                 info.upload_id,
                 0,
@@ -264,10 +262,14 @@ async def tus_create(request: Request, services: ServicesDep) -> Response:
                 max_bytes=services.upload_part_max_bytes,
                 checksum=checksum,
             )
-    except StoreError as error:
-        raise _store_refusal(error) from None
-    except ClientDisconnect:
-        raise _broke_off() from None
+        except (StoreError, ClientDisconnect) as error:
+            # The client never learns this upload's URL: remove it rather than leave it
+            # to the expiry sweep.
+            with suppress(StoreError):
+                await store.terminate(info.upload_id)
+            if isinstance(error, ClientDisconnect):
+                raise _broke_off() from None
+            raise _store_refusal(error) from None
     location = str(request.url_for("tus_head", upload_id=info.upload_id))
     headers = _tus_headers(location=location, **{"upload-offset": str(info.offset)})
     if not info.complete:

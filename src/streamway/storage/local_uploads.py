@@ -114,17 +114,27 @@ class LocalUploadStore:
             expires=expires,
             metadata=dict(metadata),
         )
-        await asyncio.to_thread(self._create, info, target, overwrite)
+        await _in_thread(self._create, info, target, overwrite)
         return info
 
     def _create(self, info: UploadInfo, target: Path, overwrite: bool) -> None:
-        if not overwrite and os.path.lexists(target):
+        if os.path.isdir(target) or (not overwrite and os.path.lexists(target)):
             raise ObjectExists(info.key)
+        self._check_parents(info.key, target)
         self.dir.mkdir(parents=True, exist_ok=True)
         state, data, lock = self._paths(info.upload_id)
         data.touch(exist_ok=False)
         lock.touch(exist_ok=False)
         _write_state(state, info, overwrite=overwrite)
+
+    def _check_parents(self, key: str, target: Path) -> None:
+        """A key under an object (``a.txt/b`` beside the file ``a.txt``) can never be
+        published: refused as that object's key, at creation rather than at the last part."""
+        parent = target.parent
+        while parent != self.root and not parent.is_dir():
+            if os.path.lexists(parent):
+                raise ObjectExists(parent.relative_to(self.root).as_posix())
+            parent = parent.parent
 
     async def info(self, upload_id: str) -> UploadInfo:
         return await asyncio.to_thread(self._info, upload_id)
@@ -209,14 +219,20 @@ class LocalUploadStore:
         sha256 = digest.digest()
         overwrite = _read_overwrite(self._paths(info.upload_id)[0])
         target = self.target_of(info.key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):  # an object took a parent's name since
+            raise ObjectExists(info.key) from None
         # Written before the file moves, named apart from the real sidecar: a failure up to
         # the move leaves the upload as it was (the caller truncates the part away).
         sidecar_tmp = data.with_suffix(".sha256")
         sidecar_tmp.write_text(f"{sha256.hex()}  {target.name}\n", "utf-8")
         try:
             if overwrite:
-                os.replace(data, target)
+                try:
+                    os.replace(data, target)
+                except IsADirectoryError:
+                    raise ObjectExists(info.key) from None
             else:
                 # link() refuses an existing name: no check-then-rename race with a writer.
                 try:
@@ -333,6 +349,8 @@ async def _in_thread(call: Callable[..., T], *args: Any) -> T:
     except asyncio.CancelledError:
         await asyncio.wait([work])
         raise
+    except OSError as error:  # the disk's failures (full, read-only...): the store failed
+        raise StoreFailed(f"the upload store failed: {error}") from error
 
 
 def _pwrite_all(fd: int, chunk: bytes, position: int) -> None:
