@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from streamway.storage import InvalidKey, ObjectNotFound, S3Store
+from streamway.storage import InvalidKey, ObjectNotFound, S3Store, s3_uploads
 from streamway.storage.s3 import SHA256_TAG
 from streamway.storage.s3_uploads import S3UploadStore
 from streamway.storage.uploads import (
@@ -381,3 +381,35 @@ def test_unfinished_uploads_are_neither_listed_nor_served(moto: MotoS3) -> None:
         await uploads.terminate(info.upload_id)
 
     with_stores(moto, test)
+
+
+def test_the_sweep_works_through_many_uploads_a_batch_at_a_time(
+    moto: MotoS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(s3_uploads, "EXPIRE_BATCH", 2)
+
+    async def test(uploads: S3UploadStore, store: S3Store) -> None:
+        live = [await new_upload(uploads, f"live-{n}.bin", 10) for n in range(4)]
+        expired = [
+            await uploads.create(
+                f"old-{n}.bin",
+                10,
+                metadata={},
+                expires=datetime.now(UTC) - timedelta(seconds=1),
+                overwrite=False,
+            )
+            for n in range(2)
+        ]
+        # Six uploads, two per call: three calls see each once, wherever the ids sort (a
+        # sweep that always started from the first would miss those sorting after two live).
+        removed = [await uploads.expire(datetime.now(UTC)) for _ in range(3)]
+        assert sum(removed) == 2
+        for info in expired:
+            with pytest.raises(UploadNotFound):
+                await uploads.info(info.upload_id)
+        for info in live:
+            assert (await uploads.info(info.upload_id)).offset == 0
+            await uploads.terminate(info.upload_id)
+
+    with_stores(moto, test)
+    assert hidden_objects(moto) == []

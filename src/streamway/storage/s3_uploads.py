@@ -160,6 +160,7 @@ class S3UploadStore:
         self.lease_s = lease_s
         # Parts big enough that the largest upload fits in S3's 10,000.
         self.part_min = max(S3_MIN_PART, -(-max_bytes // S3_MAX_PARTS))
+        self._expire_after: str | None = None
 
     def __repr__(self) -> str:
         return f"S3UploadStore('s3://{self.bucket}/{self.prefix}')"
@@ -244,26 +245,39 @@ class S3UploadStore:
                 raise OffsetMismatch(info.offset, offset)
             room = max_bytes if info.length is None else min(max_bytes, info.length - offset)
             data = await _read_body(body, room, checksum)
-            end = offset + len(data)
-            complete = info.length is not None and end == info.length
-            if not data and not complete:
-                return info
-            old_tail = state.tail
-            if old_tail:
-                data = await self._get(self._tail_key(upload_id, offset)) + data
-            if complete:
-                return await self._publish(state, data)
-            if len(data) >= self.part_min:
-                await self._upload_part(state, data)
-                state.tail = 0
-            else:
-                await self._put(self._tail_key(upload_id, end), data)
-                state.tail = len(data)
-            state.info = _replace(info, offset=end)
-            await self._write(state)
-            if old_tail:
-                await self._delete_quietly(self._tail_key(upload_id, offset))
-            return state.info
+            # From here on S3 changes: a client that leaves now does not stop the writes
+            # half-way (the part up, the state not), and the lease is held until they end.
+            work = asyncio.ensure_future(self._commit(state, data))
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                await asyncio.wait([work])
+                raise
+
+    async def _commit(self, state: _State, data: bytes) -> UploadInfo:
+        """The checked body after the upload's bytes: a tail, a part, or the published object."""
+        info = state.info
+        upload_id, offset = info.upload_id, info.offset
+        end = offset + len(data)
+        complete = info.length is not None and end == info.length
+        if not data and not complete:
+            return info
+        old_tail = state.tail
+        if old_tail:
+            data = await self._get(self._tail_key(upload_id, offset)) + data
+        if complete:
+            return await self._publish(state, data)
+        if len(data) >= self.part_min:
+            await self._upload_part(state, data)
+            state.tail = 0
+        else:
+            await self._put(self._tail_key(upload_id, end), data)
+            state.tail = len(data)
+        state.info = _replace(info, offset=end)
+        await self._write(state)
+        if old_tail:
+            await self._delete_quietly(self._tail_key(upload_id, offset))
+        return state.info
 
     async def declare_length(self, upload_id: str, length: int) -> UploadInfo:
         async with self._lease(upload_id):
@@ -283,22 +297,34 @@ class S3UploadStore:
             await self._remove(state)
 
     async def expire(self, now: datetime) -> int:
+        """Up to EXPIRE_BATCH uploads per call, the next ones on the next call (a cursor kept
+        in memory: a process that starts over starts from the first)."""
         removed = 0
+        request: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Prefix": f"{self.prefix}{UPLOADS_DIR}/",
+            "Delimiter": "/",
+            "MaxKeys": EXPIRE_BATCH,
+        }
+        if self._expire_after:
+            request["StartAfter"] = self._expire_after
         with _errors(UPLOADS_DIR):
-            listing = await self.client.list_objects_v2(
-                Bucket=self.bucket,
-                Prefix=f"{self.prefix}{UPLOADS_DIR}/",
-                Delimiter="/",
-                MaxKeys=EXPIRE_BATCH,
-            )
-        for entry in listing.get("CommonPrefixes", []):
-            upload_id = entry["Prefix"].rstrip("/").rpartition("/")[2]
+            listing = await self.client.list_objects_v2(**request)
+        prefixes = [entry["Prefix"] for entry in listing.get("CommonPrefixes", [])]
+        # After every key of the last upload listed: "<id>0" sorts just past "<id>/...".
+        more = listing.get("IsTruncated") and prefixes
+        self._expire_after = prefixes[-1].removesuffix("/") + "0" if more else None
+        for prefix in prefixes:
+            upload_id = prefix.rstrip("/").rpartition("/")[2]
             try:
+                # Read without the lease first: most uploads are live, and a lease costs two
+                # writes. Under the lease, read again: a PATCH may have ended meanwhile.
+                if (await self._read(upload_id, check_expiry=False)).info.expires > now:
+                    continue
                 async with self._lease(upload_id):
                     state = await self._read(upload_id, check_expiry=False)
-                    if state.info.expires <= now:
-                        await self._remove(state)
-                        removed += 1
+                    await self._remove(state)
+                    removed += 1
             except (UploadBusy, UploadNotFound):
                 continue
         return removed
