@@ -7,13 +7,14 @@ S3 itself is asked what is left: ``ListMultipartUploads`` and the hidden ``.uplo
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.service.downloads_server import BUCKET, NO_MODEL, S3_ENV, MotoS3, mot
 from tests.service.test_tus import (
     KILLED_CLIENT,
     MIB,
+    OFFSET_TYPE,
     PART,
     TUS,
     HeldOpen,
@@ -36,6 +38,7 @@ from tests.service.test_tus import (
     new_upload,
     patch,
     sha256_checksum,
+    wait_until,
     write_random,
 )
 
@@ -196,3 +199,34 @@ def test_delete_aborts_the_multipart_upload_and_leaves_nothing(
     assert leftovers(moto, url) == []
     assert head(url).status_code == 404
     assert httpx.get(f"{uploads.url}/download/tus/terminated.bin", timeout=30).status_code == 404
+
+
+async def test_concurrent_patches_one_wins_the_other_gets_409_through_the_s3_lease(
+    uploads: RunningServer, moto: MotoS3
+) -> None:
+    winner, loser = os.urandom(6 * MIB), os.urandom(2 * MIB)
+    url = new_upload(uploads, "tus/contended.bin", len(winner) + 1000)
+    release = asyncio.Event()
+
+    async def held_body() -> AsyncIterator[bytes]:
+        yield winner[:MIB]
+        await release.wait()  # the server holds the upload's lease meanwhile
+        yield winner[MIB:]
+
+    headers = {**TUS, "Upload-Offset": "0", "Content-Type": OFFSET_TYPE}
+    async with httpx.AsyncClient(timeout=60) as client:
+        first = asyncio.create_task(client.patch(url, content=held_body(), headers=headers))
+        # Wait for the event itself: the first PATCH's lease object in S3.
+        await asyncio.to_thread(wait_until, lambda: "lease" in leftovers(moto, url))
+        second = await client.patch(url, content=loser, headers=headers)
+        release.set()
+        won = await first
+
+    assert second.status_code == 409
+    assert error_code(second) == "upload_busy"
+    assert won.status_code == 204
+    assert won.headers["upload-offset"] == str(len(winner))
+    assert patch(url, 0, loser).json()["error"]["offset"] == len(winner)
+    tail = os.urandom(1000)
+    assert patch(url, len(winner), tail).status_code == 204
+    assert download(uploads, "tus/contended.bin")[0] == hashlib.sha256(winner + tail).hexdigest()
