@@ -30,15 +30,15 @@ tail the state names untouched.
 
 Completion: an upload that never filled a part is one PutObject with its full-object
 ``ChecksumSHA256`` (computed here; s3.py reads it from HeadObject). A multipart object has
-only a checksum of checksums, and hashlib's state cannot be stored between appends handled
-by different processes, so the finished object is read once (one GetObject, ``If-Match`` on
-the ETag CompleteMultipartUpload returned) through SHA-256 and the digest is put in the
-object tag ``streamway-sha256``, which s3.py reads when HeadObject says the object has tags.
-The cost is one read of the whole object during the last PATCH: about 1 s per 100 MB at a
-Lambda's usual S3 throughput, so past a few GB the last PATCH outlasts API Gateway's 29 s
-timeout (the object is published all the same; only the tag is missing). A tag, not metadata:
-metadata is fixed at CreateMultipartUpload, before the digest is known, and rewriting it means
-copying the object.
+only a checksum of checksums, and its SHA-256 goes in the object tag ``streamway-sha256``,
+which s3.py reads when HeadObject says the object has tags. When one process took every
+append (a client's PATCHes on one warm sandbox), it kept a running SHA-256 in memory and
+uses it. Otherwise (hashlib's state cannot be stored in S3 for another process) the finished
+object is read once (one GetObject, ``If-Match`` on the ETag CompleteMultipartUpload
+returned): about 1 s per 100 MB at a Lambda's usual S3 throughput, so past a few GB that last
+PATCH outlasts API Gateway's 29 s (the object is published all the same; only the tag may be
+missing). A tag, not metadata: metadata is fixed at CreateMultipartUpload, before the digest
+is known, and rewriting it means copying the object.
 
 Termination and expiry: AbortMultipartUpload, then every object under ``.uploads/<id>/`` is
 deleted, so nothing stays billed. The deploy stack adds a lifecycle rule
@@ -54,6 +54,7 @@ import json
 import logging
 import re
 import secrets
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -90,6 +91,8 @@ S3_MAX_PARTS = 10_000
 LEASE_S = 900.0
 #: Most uploads one expire() call looks at: a sweep's work is bounded.
 EXPIRE_BATCH = 1000
+#: Most running hashes one process keeps (a few hundred bytes each), the oldest dropped first.
+HASH_CACHE = 256
 _HASH_CHUNK = MIB
 #: What S3 answers a conditional write that lost: 412, or 409 while another one is under way.
 _LOST = {"PreconditionFailed", "ConditionalRequestConflict"}
@@ -161,6 +164,8 @@ class S3UploadStore:
         # Parts big enough that the largest upload fits in S3's 10,000.
         self.part_min = max(S3_MIN_PART, -(-max_bytes // S3_MAX_PARTS))
         self._expire_after: str | None = None
+        #: upload id -> (offset, SHA-256 of the bytes before it): see _running_hash.
+        self._hashes: OrderedDict[str, tuple[int, Any]] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"S3UploadStore('s3://{self.bucket}/{self.prefix}')"
@@ -262,11 +267,14 @@ class S3UploadStore:
         complete = info.length is not None and end == info.length
         if not data and not complete:
             return info
+        running = await self._running_hash(upload_id, offset, data)
         old_tail = state.tail
         if old_tail:
             data = await self._get(self._tail_key(upload_id, offset)) + data
         if complete:
-            return await self._publish(state, data)
+            published = await self._publish(state, data, running)
+            self._hashes.pop(upload_id, None)  # after: a refused publish keeps the offset
+            return published
         if len(data) >= self.part_min:
             await self._upload_part(state, data)
             state.tail = 0
@@ -275,9 +283,32 @@ class S3UploadStore:
             state.tail = len(data)
         state.info = _replace(info, offset=end)
         await self._write(state)
+        if running is not None:
+            self._hashes[upload_id] = (end, running)
+            while len(self._hashes) > HASH_CACHE:
+                self._hashes.popitem(last=False)
         if old_tail:
             await self._delete_quietly(self._tail_key(upload_id, offset))
         return state.info
+
+    async def _running_hash(self, upload_id: str, offset: int, data: bytes) -> Any:
+        """SHA-256 of the upload's bytes through ``data``, when this process saw all of them.
+
+        A cache, not state: it holds only while every append since the first ran here (a
+        warm Lambda sandbox taking a client's PATCHes one after the other). Offsets only
+        grow, so a cached hash at this append's offset has seen exactly the bytes before it;
+        otherwise (another process appended, or this one restarted) there is none, and the
+        finished object is read once instead.
+        """
+        cached = self._hashes.get(upload_id)
+        if offset == 0:
+            running = hashlib.sha256()
+        elif cached is not None and cached[0] == offset:
+            running = cached[1].copy()  # the cached one stays valid if this append fails
+        else:
+            return None
+        await asyncio.to_thread(running.update, data)
+        return running
 
     async def declare_length(self, upload_id: str, length: int) -> UploadInfo:
         async with self._lease(upload_id):
@@ -292,6 +323,7 @@ class S3UploadStore:
             return state.info
 
     async def terminate(self, upload_id: str) -> None:
+        self._hashes.pop(upload_id, None)
         async with self._lease(upload_id):
             state = await self._read(upload_id)
             await self._remove(state)
@@ -384,8 +416,11 @@ class S3UploadStore:
             )
         state.parts.append({"n": number, "etag": response["ETag"], "size": len(data)})
 
-    async def _publish(self, state: _State, data: bytes) -> UploadInfo:
-        """The last bytes in, the object published under its key, the upload's objects gone."""
+    async def _publish(self, state: _State, data: bytes, running: Any = None) -> UploadInfo:
+        """The last bytes in, the object published under its key, the upload's objects gone.
+
+        ``running`` is the SHA-256 of every byte when this process saw them all; otherwise
+        the object is read once to compute it."""
         info = state.info
         key = self.prefix + info.key
         condition = {} if state.overwrite else {"IfNoneMatch": "*"}
@@ -416,7 +451,10 @@ class S3UploadStore:
                 )
                 state.multipart_id = None  # completed: nothing left to abort
         if state.parts:
-            sha256 = await self._hash_object(key, completed["ETag"], info.key)
+            if running is not None:
+                sha256 = running.digest()
+            else:
+                sha256 = await self._hash_object(key, completed["ETag"], info.key)
             with _errors(info.key):
                 await self.client.put_object_tagging(
                     Bucket=self.bucket,
