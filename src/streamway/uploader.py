@@ -150,6 +150,7 @@ def upload(
         upload_url = _load_all(where).get(fingerprint)
         resumed_from = 0
         attempt = 0
+        cursor = _Cursor()
         while True:
             try:
                 if upload_url is None:
@@ -161,12 +162,16 @@ def upload(
                     if attempt == 0:
                         resumed_from = offset
                 progress.start(key, size, offset)
-                _send(client, upload_url, path, offset, size, part_size, progress)
+                cursor.offset = offset
+                _send(client, upload_url, path, cursor, size, part_size, progress)
                 break
             except StartOver:
                 _remember(where, fingerprint, None)
                 upload_url, resumed_from = None, 0
             except (Retry, httpx.TransportError) as error:
+                if cursor.offset > cursor.failed_at:
+                    attempt = 0  # parts went through since the last failure: fresh retries
+                cursor.failed_at = cursor.offset
                 attempt += 1
                 if attempt > retries:
                     raise UploadFailed(
@@ -188,12 +193,13 @@ def _limits(client: httpx.Client, endpoint: str, size: int, part_size: int) -> i
     """The part size to use, from the server's OPTIONS: refused early when the file is over
     ``Tus-Max-Size``; parts shrunk to streamway's part limit (a larger PATCH would get 413).
 
-    tus has no standard header for a part limit; a server without ours keeps ``part_size``.
+    tus has no standard header for a part limit; a server without ours keeps ``part_size``,
+    and so does a dropped connection here (the creation that follows retries it).
     """
     try:
         response = client.options(endpoint)
-    except httpx.TransportError as error:
-        raise UploadFailed(f"cannot reach {endpoint} ({describe(error)})") from None
+    except httpx.TransportError:
+        return part_size
     if response.status_code not in (200, 204):
         raise UploadFailed(server_error(response))
     max_size = response.headers.get("tus-max-size", "")
@@ -233,15 +239,26 @@ def _offset(client: httpx.Client, upload_url: str, size: int) -> int:
     return int(offset)
 
 
+@dataclass
+class _Cursor:
+    """Where the upload stands: ``offset`` as the server last confirmed it, and where the last
+    failure happened (so that a long upload on a flaky link is not ended by ``retries``
+    failures spread over hours: each one that follows progress gets a fresh count)."""
+
+    offset: int = 0
+    failed_at: int = 0
+
+
 def _send(
     client: httpx.Client,
     upload_url: str,
     path: Path,
-    offset: int,
+    cursor: _Cursor,
     size: int,
     part_size: int,
     progress: Progress,
 ) -> None:
+    offset = cursor.offset
     with path.open("rb") as file:
         while offset < size:
             file.seek(offset)
@@ -266,7 +283,7 @@ def _send(
             if response.status_code != 204 or not new_offset.isdigit():
                 raise UploadFailed(server_error(response))
             progress.advance(int(new_offset) - offset)
-            offset = int(new_offset)
+            offset = cursor.offset = int(new_offset)
 
 
 def _verify(client: httpx.Client, download_url: str, path: Path) -> bool:
