@@ -168,6 +168,12 @@ class CuttingProxy:
             for writer in list(self._open):
                 writer.close()
             await server.wait_closed()
+            # Connections still piping (a stalled one, a client that never closed) end here,
+            # rather than be destroyed pending when the loop closes.
+            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
 
         thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
         thread.start()
