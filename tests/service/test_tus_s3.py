@@ -41,6 +41,7 @@ from tests.service.test_tus import (
     wait_until,
     write_random,
 )
+from tests.test_cli_put import streamway_put
 
 PREFIX = "files"
 HIDDEN = f"{PREFIX}/.uploads/"
@@ -230,3 +231,20 @@ async def test_concurrent_patches_one_wins_the_other_gets_409_through_the_s3_lea
     tail = os.urandom(1000)
     assert patch(url, len(winner), tail).status_code == 204
     assert download(uploads, "tus/contended.bin")[0] == hashlib.sha256(winner + tail).hexdigest()
+
+
+def test_streamway_put_into_s3_checks_the_digest_the_tag_gives(
+    uploads: RunningServer, moto: MotoS3, tmp_path: Path
+) -> None:
+    """`streamway put`'s last step is HEAD /download/KEY: its Repr-Digest must match the file.
+    On S3 that digest comes from the streamway-sha256 tag the store set on completion."""
+    size = 20 * MIB + 3  # two 8 MiB parts and a short last one: a multipart object
+    expected = write_random(tmp_path / "put.bin", size)
+    result = streamway_put(
+        str(tmp_path / "put.bin"), uploads.url, "--name", "put/s3.bin", state=tmp_path / "state"
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{uploads.url}/download/put/s3.bin: {size} bytes (sha-256 verified)" in result.stderr
+    tags = moto.client().get_object_tagging(Bucket=BUCKET, Key=f"{PREFIX}/put/s3.bin")["TagSet"]
+    assert tags == [{"Key": "streamway-sha256", "Value": expected}]
+    assert multipart_uploads(moto) == []
