@@ -7,6 +7,12 @@ whatever the server sends next is dropped), and the proxy disarms itself: the cl
 reconnection, and every later connection, goes through untouched. A test waits for
 :attr:`CuttingProxy.cuts` to grow instead of sleeping.
 
+For uploads it can also stall a connection (:meth:`CuttingProxy.stall_upstream_after`): after
+N more bytes from the client, the rest of what the client sends is swallowed, so the server
+waits for the rest of the body and the client for an answer, until the client goes (then the
+server's side is closed too). A test can then see the server's state mid-upload, however fast
+the machine, and kill the client there.
+
 It runs an asyncio loop in a thread of its own so that synchronous tests (Playwright's sync
 API, subprocess-driven CLI tests) can use it as a context manager.
 """
@@ -30,6 +36,8 @@ class CuttingProxy:
         self.port = 0
         self._lock = threading.Lock()
         self._budget: int | None = None  # bytes from the server still allowed, while armed
+        self._up_budget: int | None = None  # bytes from the client still forwarded, while armed
+        self._stalls = 0
         self._cuts = 0
         self._connections = 0
         self._open: set[asyncio.StreamWriter] = set()
@@ -44,6 +52,17 @@ class CuttingProxy:
         """Connections accepted so far (a reconnecting client makes a new one)."""
         with self._lock:
             return self._connections
+
+    @property
+    def stalls(self) -> int:
+        """Connections stalled so far (see :meth:`stall_upstream_after`)."""
+        with self._lock:
+            return self._stalls
+
+    def stall_upstream_after(self, n_bytes: int) -> None:
+        """Arms the proxy: the next N bytes from a client pass, then that connection stalls."""
+        with self._lock:
+            self._up_budget = n_bytes
 
     def cut_after(self, n_bytes: int) -> None:
         """Arms the proxy: the next N bytes from the server pass, then that connection dies."""
@@ -72,11 +91,28 @@ class CuttingProxy:
             self._cuts += 1
             return allowed, True
 
+    def _up_allowance(self, size: int) -> int:
+        """How many of ``size`` bytes from the client pass (fewer: the connection stalls)."""
+        with self._lock:
+            if self._up_budget is None:
+                return size
+            if size < self._up_budget:
+                self._up_budget -= size
+                return size
+            allowed, self._up_budget = self._up_budget, None
+            self._stalls += 1
+            return allowed
+
     async def _pipe_up(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with suppress(ConnectionError):
             while data := await reader.read(_CHUNK):
-                writer.write(data)
+                allowed = self._up_allowance(len(data))
+                writer.write(data[:allowed])
                 await writer.drain()
+                if allowed < len(data):
+                    while await reader.read(_CHUNK):
+                        pass  # stalled: swallowed until the client goes
+                    break
         with suppress(OSError):
             writer.write_eof()
 
@@ -132,6 +168,12 @@ class CuttingProxy:
             for writer in list(self._open):
                 writer.close()
             await server.wait_closed()
+            # Connections still piping (a stalled one, a client that never closed) end here,
+            # rather than be destroyed pending when the loop closes.
+            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
 
         thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
         thread.start()
