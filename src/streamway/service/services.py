@@ -115,7 +115,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             streams=streams,
         )
     finally:
-        streams.close()
+        await streams.aclose()
         health.unwatch(answering)
         if sweeper is not None:
             sweeper.cancel()
