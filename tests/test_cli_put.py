@@ -249,3 +249,48 @@ def test_put_starts_over_when_the_server_no_longer_knows_the_upload(
     assert hashlib.sha256((store / "gone.bin").read_bytes()).hexdigest() == sha256
     assert statuses_after(server, mark, "POST", count(2, 201)) == [201, 201]
     assert remembered(state) == {}
+
+
+def test_put_retries_by_itself_when_its_connection_breaks_and_progress_renews_its_retries(
+    server: RunningServer, store: Path, tmp_path: Path
+) -> None:
+    size = 40 * MiB  # five parts; the connection breaks in the second, third and fourth
+    sha256 = random_file(tmp_path / "flaky.bin", size)
+    state = tmp_path / "state"
+    mark = len(server.logs())
+    with cutting_proxy(server.port) as proxy:
+        url = f"http://127.0.0.1:{proxy.port}"
+        proxy.stall_upstream_after(12 * MiB)
+        # --retries 2 and three breaks: it finishes only because each break follows progress
+        # (a 409 while the server still finishes the broken PATCH may take one more retry).
+        command, env = put_command(
+            str(tmp_path / "flaky.bin"), url, "--retries", "2", "-q", state=state
+        )
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            upload_url = wait_until(
+                "the upload URL remembered", lambda: next(iter(remembered(state).values()), None)
+            )
+            for breaks in (1, 2, 3):
+                wait_until(
+                    f"part {breaks} kept",
+                    lambda n=breaks: server_offset(server, upload_url) == n * 8 * MiB or None,
+                )
+                wait_until(f"stall {breaks}", lambda n=breaks: proxy.stalls == n or None)
+                if breaks < 3:
+                    proxy.stall_upstream_after(12 * MiB)  # armed first: the retry meets it
+                proxy.drop_stalled()
+            _, stderr = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    assert process.returncode == 0, stderr
+    assert "sha-256 verified" in stderr
+    assert hashlib.sha256((store / "flaky.bin").read_bytes()).hexdigest() == sha256
+    assert statuses_after(server, mark, "POST", count(1, 201)) == [201]
+    statuses = statuses_after(server, mark, "PATCH", count(5, 204))
+    assert [status for status in statuses if status != 409] == [204, 0, 204, 0, 204, 0, 204, 204]
