@@ -314,7 +314,8 @@ PUT_HELP = (
     "\n\n"
     "URL is the service's base URL (or its /uploads endpoint). The file is sent in PATCH "
     "parts of --part-size bytes (default 8M, at most 9M: API Gateway refuses a request body "
-    "over 10 MB), each with Upload-Checksum: sha256, and becomes the object --name (default: "
+    "over 10 MB; smaller when the server's OPTIONS announces a lower part limit), each with "
+    "Upload-Checksum: sha256, and becomes the object --name (default: "
     "the file's name), downloadable at /download/NAME."
     "\n\n"
     "An interrupted upload resumes: by itself up to --retries times, and again when the same "
@@ -366,4 +367,9 @@ def put(
         raise typer.Exit(1) from None
     check = "sha-256 verified" if result.sha256_verified else "no checksum sent by the server"
     resumed = f", resumed at byte {result.resumed_from}" if result.resumed_from else ""
-    typer.echo(f"{result.download_url}: {result.size} bytes ({check}{resumed})", err=True)
+    parts = (
+        f", parts of {result.part_size} bytes: the server's limit"
+        if result.part_size < size
+        else ""
+    )
+    typer.echo(f"{result.download_url}: {result.size} bytes ({check}{resumed}{parts})", err=True)

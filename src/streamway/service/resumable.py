@@ -187,10 +187,13 @@ class ResumableStreams:
         if stream.session_id is not None and self._sessions.get(stream.session_id) == stream.id:
             del self._sessions[stream.session_id]
 
-    def close(self) -> None:
-        """Cancels every stream (the service is stopping)."""
+    async def aclose(self) -> None:
+        """Cancels every stream and waits for their generations to end (the service is
+        stopping), so no task outlives the loop."""
+        tasks = [s.task for s in self._streams.values() if s.task is not None]
         for stream in list(self._streams.values()):
             self.forget(stream, grace_ended=False)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def stats(self) -> dict[str, Any]:
         return {
