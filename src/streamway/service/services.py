@@ -85,7 +85,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         max_sessions=settings.agentcore.max_sessions,
     )
     store = await open_store(settings.store)
-    uploads = open_upload_store(settings) if settings.uploads.uploads else None
+    uploads = open_upload_store(settings, store) if settings.uploads.uploads else None
     sweeper = asyncio.create_task(sweep_expired(uploads)) if uploads is not None else None
     streams = ResumableStreams(
         grace_s=settings.serve.resume_grace,
