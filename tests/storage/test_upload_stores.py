@@ -9,8 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from streamway.config import Settings
+from streamway.storage import open_store
 from streamway.storage.local_uploads import LocalUploadStore
+from streamway.storage.s3_uploads import S3UploadStore
 from streamway.storage.upload_stores import open_upload_store, sweep_expired
+from tests.service.downloads_server import BUCKET, moto_s3
 from tests.settings import flat_settings
 
 
@@ -18,10 +21,41 @@ def test_a_directory_store_gets_the_local_upload_store(tmp_path: Path) -> None:
     settings: Settings = flat_settings(
         store_url=f"file://{tmp_path}", uploads=True, upload_max_bytes=64 * 1024 * 1024
     )
-    store = open_upload_store(settings)
+    objects = asyncio.run(open_store(settings.store))
+    store = open_upload_store(settings, objects)
     assert isinstance(store, LocalUploadStore)
     assert store.root == tmp_path.resolve()
     assert store.max_bytes == 64 * 1024 * 1024
+
+
+def test_an_s3_store_gets_the_s3_upload_store_on_its_client() -> None:
+    async def run(endpoint: str) -> None:
+        settings: Settings = flat_settings(
+            store_url=f"s3://{BUCKET}/files", s3_endpoint_url=endpoint, uploads=True
+        )
+        objects = await open_store(settings.store)
+        try:
+            store = open_upload_store(settings, objects)
+            assert isinstance(store, S3UploadStore)
+            assert store.client is getattr(objects, "client", None)  # one client, not two
+            assert (store.bucket, store.prefix) == (BUCKET, "files/")
+            assert store.max_bytes == settings.uploads.upload_max_bytes
+            # It works: an upload on the moto server, and the sweep finds nothing to remove.
+            info = await store.create(
+                "x.bin",
+                3,
+                metadata={},
+                expires=datetime.now(UTC) + timedelta(hours=1),
+                overwrite=False,
+            )
+            assert (await store.info(info.upload_id)).offset == 0
+            await store.terminate(info.upload_id)
+            assert await store.expire(datetime.now(UTC)) == 0
+        finally:
+            await objects.aclose()
+
+    with moto_s3() as moto:
+        asyncio.run(run(moto.endpoint))
 
 
 def wait_until_gone(directory: Path, upload_id: str, timeout_s: float = 30) -> None:
