@@ -5,7 +5,10 @@ streamway server. Once armed with :meth:`CuttingProxy.cut_after`, the first conn
 carry N more bytes from the server is cut right after the N-th byte (both sides closed,
 whatever the server sends next is dropped), and the proxy disarms itself: the client's
 reconnection, and every later connection, goes through untouched. A test waits for
-:attr:`CuttingProxy.cuts` to grow instead of sleeping.
+:attr:`CuttingProxy.cuts` to grow instead of sleeping. ``cut_after(n, then_upstream=port)``
+also moves the proxy to another server at the cut, closing every other connection too (a
+browser's idle keep-alive ones): the reconnection reaches a server that never saw the
+stream, as one may reach another Lambda sandbox.
 
 For uploads it can also stall a connection (:meth:`CuttingProxy.stall_upstream_after`): after
 N more bytes from the client, the rest of what the client sends is swallowed, so the server
@@ -39,6 +42,7 @@ class CuttingProxy:
         self._budget: int | None = None  # bytes from the server still allowed, while armed
         self._up_budget: int | None = None  # bytes from the client still forwarded, while armed
         self._stalls = 0
+        self._then_upstream: int | None = None  # where new connections go after the cut
         self._stalled: set[asyncio.StreamWriter] = set()  # clients of stalled connections
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cuts = 0
@@ -78,10 +82,12 @@ class CuttingProxy:
 
         self._loop.call_soon_threadsafe(drop)
 
-    def cut_after(self, n_bytes: int) -> None:
-        """Arms the proxy: the next N bytes from the server pass, then that connection dies."""
+    def cut_after(self, n_bytes: int, *, then_upstream: int | None = None) -> None:
+        """Arms the proxy: the next N bytes from the server pass, then that connection dies
+        (and with ``then_upstream``, every other one, and new ones go to that port)."""
         with self._lock:
             self._budget = n_bytes
+            self._then_upstream = then_upstream
 
     def wait_for_cuts(self, count: int, timeout_s: float = 60) -> None:
         """Waits until ``count`` cuts happened; the timeout only turns a hang into a failure."""
@@ -146,9 +152,25 @@ class CuttingProxy:
                 writer.write(data[:allowed])
                 await writer.drain()
                 if cut:
+                    await self._switch_upstream(writer)
                     return
         with suppress(OSError):
             writer.write_eof()
+
+    async def _switch_upstream(self, own: asyncio.StreamWriter) -> None:
+        """After a cut with ``then_upstream``: new connections go there, and every other
+        open one is closed first (awaited, so a client sees them gone before its own cut)."""
+        with self._lock:
+            port, self._then_upstream = self._then_upstream, None
+        if port is None:
+            return
+        self.upstream_port = port
+        others = [writer for writer in self._open if writer is not own]
+        for writer in others:
+            writer.close()
+        for writer in others:
+            with suppress(ConnectionError):
+                await writer.wait_closed()
 
     async def _handle(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter

@@ -24,6 +24,17 @@ def test_sessions_live_in_home_elsewhere(monkeypatch: pytest.MonkeyPatch) -> Non
     assert Settings().agentcore.sessions_dir == Path.home() / ".streamway" / "sessions"
 
 
+def test_upload_parts_fit_lambdas_event_on_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STREAMWAY_UPLOAD_PART_MAX_BYTES", raising=False)
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    assert Settings().uploads.upload_part_max_bytes == 8 * 1024 * 1024
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "streamway")
+    assert Settings().uploads.upload_part_max_bytes == 4 * 1024 * 1024
+    monkeypatch.setenv("STREAMWAY_UPLOAD_PART_MAX_BYTES", str(4 * 1024 * 1024 + 1))
+    with pytest.raises(ValidationError, match="6 MB event"):
+        Settings()
+
+
 def test_flat_variables_set_the_fields_of_their_groups(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
         "STREAMWAY_MODEL": "openai:gpt",

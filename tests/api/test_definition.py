@@ -26,9 +26,17 @@ def test_shipped_definition_streams_the_streaming_routes() -> None:
         ("GET", "/ping"): "BUFFERED",
         ("GET", "/api/objects"): "BUFFERED",
         ("POST", "/streaming"): "STREAM",
+        ("GET", "/streaming/{stream_id}"): "STREAM",
+        ("DELETE", "/streaming/{stream_id}"): "STREAM",
         ("POST", "/invocations"): "STREAM",
         ("GET", "/download/{proxy+}"): "STREAM",
         ("HEAD", "/download/{proxy+}"): "STREAM",
+        ("OPTIONS", "/uploads"): "BUFFERED",
+        ("POST", "/uploads"): "BUFFERED",
+        ("OPTIONS", "/uploads/{id}"): "BUFFERED",
+        ("HEAD", "/uploads/{id}"): "BUFFERED",
+        ("PATCH", "/uploads/{id}"): "BUFFERED",
+        ("DELETE", "/uploads/{id}"): "BUFFERED",
     }
     for route in definition.routes:
         assert route.timeout_ms == (900_000 if route.streams else 29_000)

@@ -18,11 +18,13 @@ import base64
 import binascii
 import re
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from streamway.service.errors import ApiError, error_responses
@@ -49,19 +51,16 @@ TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,creation-defer-length,termination,checksum,expiration"
 CHECKSUM_ALGORITHMS = {"sha1": 20, "sha256": 32}
 OFFSET_TYPE = "application/offset+octet-stream"
-#: Headers a browser may read from a tus answer (CORS, when the service has it).
-EXPOSED = (
-    "Location, Upload-Offset, Upload-Length, Upload-Defer-Length, Upload-Metadata, "
-    "Upload-Expires, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, "
-    "Tus-Checksum-Algorithm"
-)
 #: Most bytes of Upload-Metadata decoded, and most pairs: bounded before any work.
 MAX_METADATA_BYTES = 4096
 MAX_METADATA_PAIRS = 32
 _METADATA_KEY = re.compile(r"^[!#-+\--~]{1,64}$")  # printable ASCII without space or comma
 _DIGITS = re.compile(r"^[0-9]{1,19}$")
 
-_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(400, 404, 409, 410, 412, 413, 415)
+# 422 is never sent (the id is any string); declaring it keeps FastAPI's own shape out.
+_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(
+    400, 404, 409, 410, 412, 413, 415, 422, 502
+)
 
 
 def _tus_headers(**extra: str) -> dict[str, str]:
@@ -193,8 +192,20 @@ def _options_headers(services: Services) -> dict[str, str]:
     )
 
 
-@router.options("/uploads", summary="The tus server's version, extensions and limits")
-@router.options("/uploads/{upload_id}", summary="The tus server's version, extensions and limits")
+@router.options(
+    "/uploads",
+    summary="The tus server's version, extensions and limits",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(404, 422),
+)
+@router.options(
+    "/uploads/{upload_id}",
+    summary="The tus server's version, extensions and limits",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(404, 422),
+)
 async def tus_options(services: ServicesDep) -> Response:
     _uploads(services)
     return Response(status_code=204, headers=_options_headers(services))
@@ -208,6 +219,12 @@ async def _body(request: Request, limit: int) -> AsyncIterator[bytes]:
         if seen > limit:
             raise PartTooLarge(f"the body passes STREAMWAY_UPLOAD_PART_MAX_BYTES ({limit})")
         yield chunk
+
+
+def _broke_off() -> ApiError:
+    """The client left mid-body: the store kept nothing of it. The answer is for the log (the
+    access line); the client is gone."""
+    return _refuse(400, "body_broke_off", "The body broke off; nothing of it was kept.")
 
 
 def _check_part(request: Request, services: Services) -> None:
@@ -244,12 +261,15 @@ async def tus_create(request: Request, services: ServicesDep) -> Response:
     metadata = parse_metadata(request.headers.get("upload-metadata"))
     key = _filename(metadata)
     expires = datetime.now(UTC) + timedelta(seconds=services.upload_expiry_s)
+    checksum = _checksum(request) if with_body else None
     try:
         info = await store.create(
             key, length, metadata=metadata, expires=expires, overwrite=services.upload_overwrite
         )
-        if with_body:
-            checksum = _checksum(request)
+    except StoreError as error:
+        raise _store_refusal(error) from None
+    if with_body or info.complete:  # an empty upload is published by an empty append
+        try:
             info = await store.append(
                 info.upload_id,
                 0,
@@ -257,8 +277,14 @@ async def tus_create(request: Request, services: ServicesDep) -> Response:
                 max_bytes=services.upload_part_max_bytes,
                 checksum=checksum,
             )
-    except StoreError as error:
-        raise _store_refusal(error) from None
+        except (StoreError, ClientDisconnect) as error:
+            # The client never learns this upload's URL: remove it rather than leave it
+            # to the expiry sweep.
+            with suppress(StoreError):
+                await store.terminate(info.upload_id)
+            if isinstance(error, ClientDisconnect):
+                raise _broke_off() from None
+            raise _store_refusal(error) from None
     location = str(request.url_for("tus_head", upload_id=info.upload_id))
     headers = _tus_headers(location=location, **{"upload-offset": str(info.offset)})
     if not info.complete:
@@ -310,6 +336,8 @@ async def tus_patch(upload_id: str, request: Request, services: ServicesDep) -> 
     if offset is None:
         raise _refuse(400, "bad_header", "A PATCH needs Upload-Offset.")
     length = _number(request, "upload-length")
+    if length is not None and length > services.upload_max_bytes:
+        raise _refuse(413, "upload_too_large", f"Tus-Max-Size is {services.upload_max_bytes}.")
     checksum = _checksum(request)
     try:
         if length is not None:
@@ -327,6 +355,8 @@ async def tus_patch(upload_id: str, request: Request, services: ServicesDep) -> 
         )
     except StoreError as error:
         raise _store_refusal(error, upload_id) from None
+    except ClientDisconnect:
+        raise _broke_off() from None
     headers = _tus_headers(**{"upload-offset": str(info.offset)})
     if not info.complete:
         headers["upload-expires"] = _expires_header(info)

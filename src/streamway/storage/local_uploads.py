@@ -14,10 +14,21 @@ the data file back to the old offset: nothing of that body is kept, as the Proto
 servers may keep what arrived of a broken body; keeping nothing is simpler, and a part that
 carried a checksum is either whole and right or not there at all.
 
-When the last byte arrives, the file is read once to compute its SHA-256 (hashlib objects
-cannot be pickled into the state file, and a hash held in one process's memory would be lost
-when the next PATCH lands on another process), then moved into place under its key with a
-``<name>.sha256`` sidecar, where downloads read the digest (``Repr-Digest``).
+When the last byte arrives, the file is moved into place under its key with a
+``<name>.sha256`` sidecar, where downloads read the digest (``Repr-Digest``). The digest is
+a running SHA-256 the process keeps per upload while it takes the parts: a cache only (the
+Protocol allows it), bounded, and used only when it covers exactly the bytes before the
+offset in the state file. When another process took some of the parts (hashlib objects
+cannot be pickled into the state file), the file is read once more at the end to compute it.
+
+The hot path (bench/uploads.py): the body's chunks (about 250 KB each, as uvicorn hands them
+over) are gathered into batches of ``WRITE_BATCH`` bytes, and each batch is written and
+hashed in a worker thread while the event loop gathers the next one: one thread hop per
+batch rather than per chunk, and hashing and writing (both release the GIL) off the event
+loop. At most two batches of an append are in memory.
+
+The finished upload's record stays, complete, until it expires (as tusd keeps its ``.info``
+files): a client whose last answer was lost sees ``offset == length`` rather than a 404.
 """
 
 from __future__ import annotations
@@ -26,14 +37,19 @@ import asyncio
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 from streamway.storage.keys import check_key, is_canonical
 from streamway.storage.local import SIDECAR_SUFFIX, UPLOADS_DIR
@@ -51,10 +67,23 @@ from streamway.storage.uploads import (
     UploadNotFound,
 )
 
+log = logging.getLogger("streamway.uploads")
+T = TypeVar("T")
+
 _ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 #: Most uploads one expire() call looks at: a sweep's work is bounded.
 EXPIRE_BATCH = 1000
 _HASH_CHUNK = 1024 * 1024
+#: Bytes of a body written (and hashed) per worker-thread call.
+WRITE_BATCH = 1024 * 1024
+#: Running SHA-256s kept per process (the least recently used go first): a cache, not state.
+RUNNING_HASHES = 64
+
+
+class _Published:
+    """Set by the publishing thread once the file is in place under its key."""
+
+    done = False
 
 
 class LocalUploadStore:
@@ -64,6 +93,9 @@ class LocalUploadStore:
         self.root = root.resolve()
         self.dir = self.root / UPLOADS_DIR
         self.max_bytes = max_bytes
+        #: upload id -> (offset, SHA-256 of the bytes before it), for uploads whose last
+        #: part this process took; see the module's docstring.
+        self._running: OrderedDict[str, tuple[int, _Hash]] = OrderedDict()
 
     def _paths(self, upload_id: str) -> tuple[Path, Path, Path]:
         if not _ID.match(upload_id):
@@ -104,17 +136,27 @@ class LocalUploadStore:
             expires=expires,
             metadata=dict(metadata),
         )
-        await asyncio.to_thread(self._create, info, target, overwrite)
+        await _in_thread(self._create, info, target, overwrite)
         return info
 
     def _create(self, info: UploadInfo, target: Path, overwrite: bool) -> None:
-        if not overwrite and os.path.lexists(target):
+        if os.path.isdir(target) or (not overwrite and os.path.lexists(target)):
             raise ObjectExists(info.key)
+        self._check_parents(info.key, target)
         self.dir.mkdir(parents=True, exist_ok=True)
         state, data, lock = self._paths(info.upload_id)
         data.touch(exist_ok=False)
         lock.touch(exist_ok=False)
         _write_state(state, info, overwrite=overwrite)
+
+    def _check_parents(self, key: str, target: Path) -> None:
+        """A key under an object (``a.txt/b`` beside the file ``a.txt``) can never be
+        published: refused as that object's key, at creation rather than at the last part."""
+        parent = target.parent
+        while parent != self.root and not parent.is_dir():
+            if os.path.lexists(parent):
+                raise ObjectExists(parent.relative_to(self.root).as_posix())
+            parent = parent.parent
 
     async def info(self, upload_id: str) -> UploadInfo:
         return await asyncio.to_thread(self._info, upload_id)
@@ -152,62 +194,142 @@ class LocalUploadStore:
         checksum: PartChecksum | None = None,
     ) -> UploadInfo:
         with self._locked(upload_id):
-            info = await asyncio.to_thread(self._info, upload_id)
+            info = await _in_thread(self._info, upload_id)
             if offset != info.offset:
                 raise OffsetMismatch(info.offset, offset)
-            room = max_bytes if info.length is None else min(max_bytes, info.length - offset)
             _, data, _ = self._paths(upload_id)
-            fd = os.open(data, os.O_RDWR | os.O_CLOEXEC)  # read back to hash on completion
             try:
-                written = await _write_body(fd, offset, body, room, checksum)
+                fd = os.open(data, os.O_RDWR | os.O_CLOEXEC)  # read back to hash at the end
+            except FileNotFoundError:
+                if not info.complete:
+                    raise StoreFailed(f"upload {upload_id} lost its data file") from None
+                # Finished already (its last answer may have been lost): the data file is
+                # gone. (An empty upload is complete from its creation, with a data file:
+                # this append publishes it.)
+                async for chunk in body:
+                    if chunk:
+                        raise PartTooLarge("the upload is complete: no byte fits") from None
+                return info
+            # A deferred length still may not grow past the store's maximum.
+            total = self.max_bytes if info.length is None else info.length
+            room = min(max_bytes, total - offset)
+            running = self._running.get(upload_id)
+            whole: _Hash | None
+            if running is not None and running[0] == offset:
+                whole = running[1].copy()  # this append's own: kept only if it succeeds
+            else:
+                whole = hashlib.sha256() if offset == 0 else None
+            published = _Published()
+            try:
+                # Bytes past the offset are a leftover of a process that died mid-append.
+                os.ftruncate(fd, offset)
+                part = hashlib.new(checksum.algorithm) if checksum is not None else None
+                hashes = [h for h in (part, whole) if h is not None]
+                written = await _write_body(fd, offset, body, room, hashes)
+                if checksum is not None and part is not None and part.digest() != checksum.digest:
+                    raise ChecksumMismatch(f"the body's {checksum.algorithm} is not the one sent")
                 new = _replace(info, offset=offset + written)
                 if new.complete:
-                    await asyncio.to_thread(self._publish, new, fd, data)
+                    self._running.pop(upload_id, None)
+                    sha256 = whole.digest() if whole is not None else None
+                    new = await _in_thread(self._publish, new, fd, data, published, sha256)
                 else:
-                    await asyncio.to_thread(self._save, new)
+                    await _in_thread(self._save, new)
+                    if whole is not None:
+                        self._running[upload_id] = (new.offset, whole)
+                        self._running.move_to_end(upload_id)
+                        while len(self._running) > RUNNING_HASHES:
+                            self._running.popitem(last=False)
             except BaseException:
-                # Keep nothing of this body, whatever stopped it (cancellation included).
-                os.ftruncate(fd, offset)
+                # Keep nothing of this body, whatever stopped it (cancellation included), but
+                # never touch a file already published: fd is that file's inode then.
+                if published.done:
+                    self._finish(new)  # no later PATCH may write to the published inode
+                else:
+                    os.ftruncate(fd, offset)
                 raise
             finally:
                 os.close(fd)
-        if new.complete:
-            await asyncio.to_thread(self._remove, upload_id)
+            if new.complete:
+                await _in_thread(self._finish, new)  # under the lock: no PATCH between
         return new
 
-    def _publish(self, info: UploadInfo, fd: int, data: Path) -> UploadInfo:
-        """The complete file into place under its key, with its SHA-256 sidecar."""
+    def _publish(
+        self,
+        info: UploadInfo,
+        fd: int,
+        data: Path,
+        published: _Published,
+        sha256: bytes | None,
+    ) -> UploadInfo:
+        """The complete file into place under its key, with its SHA-256 sidecar (``sha256``,
+        or read back from the file when this process has no running hash of all of it).
+
+        ``published.done`` turns true the moment the file is in place (read after a
+        cancellation too, when this thread's result is lost): then the data file's inode is
+        the published object, and the caller must not truncate it."""
         os.fsync(fd)
-        digest = hashlib.sha256()
-        position = 0
-        while chunk := os.pread(fd, _HASH_CHUNK, position):
-            digest.update(chunk)
-            position += len(chunk)
-        sha256 = digest.digest()
+        if sha256 is None:
+            digest = hashlib.sha256()
+            position = 0
+            while chunk := os.pread(fd, _HASH_CHUNK, position):
+                digest.update(chunk)
+                position += len(chunk)
+            sha256 = digest.digest()
         overwrite = _read_overwrite(self._paths(info.upload_id)[0])
         target = self.target_of(info.key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):  # an object took a parent's name since
+            raise ObjectExists(info.key) from None
+        # Written before the file moves, named apart from the real sidecar: a failure up to
+        # the move leaves the upload as it was (the caller truncates the part away).
         sidecar_tmp = data.with_suffix(".sha256")
         sidecar_tmp.write_text(f"{sha256.hex()}  {target.name}\n", "utf-8")
         try:
             if overwrite:
-                os.replace(data, target)
+                try:
+                    os.replace(data, target)
+                except IsADirectoryError:
+                    raise ObjectExists(info.key) from None
             else:
                 # link() refuses an existing name: no check-then-rename race with a writer.
                 try:
                     os.link(data, target)
                 except FileExistsError:
                     raise ObjectExists(info.key) from None
-                os.unlink(data)
-            # After the file: a sidecar at least as new as its file is the file's digest.
-            os.replace(sidecar_tmp, target.with_name(target.name + SIDECAR_SUFFIX))
-        finally:
+        except BaseException:
             sidecar_tmp.unlink(missing_ok=True)
+            raise
+        published.done = True
+        if not overwrite:
+            with suppress(OSError):  # the upload's files are removed after this anyway
+                os.unlink(data)
+        # Published: from here nothing may raise into the caller's truncation. The sidecar is
+        # moved after the file (a sidecar at least as new as its file is the file's digest);
+        # if that fails the object is there without a digest, which downloads handle.
+        try:
+            os.replace(sidecar_tmp, target.with_name(target.name + SIDECAR_SUFFIX))
+        except OSError:
+            log.warning(
+                "upload published without its .sha256 sidecar",
+                exc_info=True,
+                extra={"key": info.key},
+            )
+            sidecar_tmp.unlink(missing_ok=True)
+            return _replace(info, sha256=None)
         return _replace(info, sha256=sha256)
 
     def _save(self, info: UploadInfo) -> None:
         state = self._paths(info.upload_id)[0]
         _write_state(state, info, overwrite=_read_overwrite(state))
+
+    def _finish(self, info: UploadInfo) -> None:
+        """Keep only the record of a published upload, complete, until it expires: a client
+        whose last answer was lost asks HEAD and learns it is done (offset == length)."""
+        state, data, _ = self._paths(info.upload_id)
+        _write_state(state, info, overwrite=_read_overwrite(state))
+        data.unlink(missing_ok=True)
 
     def _remove(self, upload_id: str) -> None:
         for path in self._paths(upload_id):
@@ -215,7 +337,7 @@ class LocalUploadStore:
 
     async def declare_length(self, upload_id: str, length: int) -> UploadInfo:
         with self._locked(upload_id):
-            return await asyncio.to_thread(self._declare_length, upload_id, length)
+            return await _in_thread(self._declare_length, upload_id, length)
 
     def _declare_length(self, upload_id: str, length: int) -> UploadInfo:
         info = self._info(upload_id)
@@ -229,8 +351,9 @@ class LocalUploadStore:
 
     async def terminate(self, upload_id: str) -> None:
         with self._locked(upload_id):
-            await asyncio.to_thread(self._info, upload_id)  # 404 for an unknown one
-            await asyncio.to_thread(self._remove, upload_id)
+            await _in_thread(self._info, upload_id)  # 404 for an unknown one
+            self._running.pop(upload_id, None)
+            await _in_thread(self._remove, upload_id)
 
     async def expire(self, now: datetime) -> int:
         return await asyncio.to_thread(self._expire, now)
@@ -259,35 +382,74 @@ class LocalUploadStore:
         return removed
 
     async def aclose(self) -> None:
-        pass
+        self._running.clear()
 
 
 async def _write_body(
-    fd: int, offset: int, body: AsyncIterator[bytes], room: int, checksum: PartChecksum | None
+    fd: int, offset: int, body: AsyncIterator[bytes], room: int, hashes: Sequence[_Hash]
 ) -> int:
-    """Write ``body`` at ``offset``; how many bytes. Raises before any state changes."""
-    hasher = hashlib.new(checksum.algorithm) if checksum is not None else None
-    written = 0
-    async for chunk in body:
-        if not chunk:
-            continue
-        if written + len(chunk) > room:
-            raise PartTooLarge(f"the body passes {room} bytes")
-        if hasher is not None:
-            hasher.update(chunk)
-        await asyncio.to_thread(_pwrite_all, fd, chunk, offset + written)
-        written += len(chunk)
-    if checksum is not None and hasher is not None and hasher.digest() != checksum.digest:
-        raise ChecksumMismatch(f"the body's {checksum.algorithm} is not the one sent")
+    """Write ``body`` at ``offset``, feeding ``hashes``; how many bytes. Changes no state.
+
+    Batches of WRITE_BATCH bytes go to a worker thread, one at a time: the next batch is
+    gathered while the last one is written. Whatever ends this (an error, a cancellation),
+    no write of it is still running when it returns (see :func:`_in_thread`).
+    """
+    written = 0  # bytes handed to a worker thread
+    batch: list[bytes] = []
+    batched = 0
+    in_flight: asyncio.Future[None] | None = None
+    try:
+        async for chunk in body:
+            if not chunk:
+                continue
+            if written + batched + len(chunk) > room:
+                raise PartTooLarge(f"the body passes {room} bytes")
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= WRITE_BATCH:
+                if in_flight is not None:
+                    await asyncio.shield(in_flight)
+                data = b"".join(batch)
+                in_flight = asyncio.ensure_future(
+                    asyncio.to_thread(_write_and_hash, fd, data, offset + written, hashes)
+                )
+                written += batched
+                batch, batched = [], 0
+        if in_flight is not None:
+            await asyncio.shield(in_flight)
+        if batched:
+            await _in_thread(_write_and_hash, fd, b"".join(batch), offset + written, hashes)
+            written += batched
+    finally:
+        if in_flight is not None and not in_flight.done():
+            await asyncio.wait([in_flight])  # only when this append failed mid-batch
     return written
 
 
-def _pwrite_all(fd: int, chunk: bytes, position: int) -> None:
-    view = memoryview(chunk)
+async def _in_thread(call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` in a thread; if the caller is cancelled meanwhile, it still waits for
+    the thread to end before the cancellation goes on. The cleanup after a cancelled append
+    (truncate, close, unlock) must not run while a write of that append is still going: a late
+    pwrite would land in the next append's bytes, a late publish in a truncated file."""
+    work = asyncio.ensure_future(asyncio.to_thread(call, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        raise
+    except OSError as error:  # the disk's failures (full, read-only...): the store failed
+        raise StoreFailed(f"the upload store failed: {error}") from error
+
+
+def _write_and_hash(fd: int, data: bytes, position: int, hashes: Sequence[_Hash]) -> None:
+    """In a worker thread: write ``data`` at ``position`` and feed it to ``hashes``."""
+    view = memoryview(data)
     while view:
         done = os.pwrite(fd, view, position)
         view = view[done:]
         position += done
+    for hasher in hashes:
+        hasher.update(data)
 
 
 def _replace(info: UploadInfo, **changes: Any) -> UploadInfo:
@@ -315,6 +477,7 @@ def _write_state(path: Path, info: UploadInfo, *, overwrite: bool) -> None:
                 "expires": info.expires.isoformat(),
                 "metadata": dict(info.metadata),
                 "overwrite": overwrite,
+                "sha256": info.sha256.hex() if info.sha256 is not None else None,
             }
         ),
         "utf-8",
@@ -337,4 +500,5 @@ def _read_state(path: Path, upload_id: str) -> UploadInfo:
         created=datetime.fromisoformat(raw["created"]),
         expires=datetime.fromisoformat(raw["expires"]),
         metadata=raw["metadata"],
+        sha256=bytes.fromhex(raw["sha256"]) if raw.get("sha256") else None,
     )
