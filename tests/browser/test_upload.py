@@ -120,3 +120,24 @@ def test_an_upload_cut_by_a_reload_goes_on_from_the_servers_offset(
     assert patches[:9] == [204] * 9
     assert [status for status in patches[9:] if status not in (0, 409)] == [204] * 15
     assert page.evaluate(UPLOAD_URLS) == []  # forgotten once complete
+
+
+def test_an_upload_whose_name_exists_is_refused_with_the_services_message(
+    page: Page, server: RunningServer, store: Path, tmp_path: Path
+) -> None:
+    (store / "taken.txt").write_text("already here\n")
+    (tmp_path / "taken.txt").write_text("a newer one\n")
+    mark = len(server.logs())
+    page.goto(f"{server.url}/")
+    expect(page.locator("#upload")).to_be_enabled(timeout=30_000)
+
+    page.set_input_files("#upload-file", str(tmp_path / "taken.txt"))
+    page.get_by_role("button", name="Upload", exact=True).click()
+
+    expect(page.locator("#upload-error")).to_have_text(
+        "The upload failed: taken.txt already exists.", timeout=30_000
+    )
+    expect(page.locator("#upload")).to_be_enabled()
+    # Refused once, not retried (a retry's line would be written before the error showed).
+    assert when(lambda: upload_statuses(server, mark, "POST")) == [409]
+    assert (store / "taken.txt").read_text() == "already here\n"
