@@ -41,6 +41,8 @@ DEFAULT_PART_SIZE = 8 * 1024 * 1024
 #: API Gateway refuses a request body over 10 MB; a part stays below it with room to spare.
 MAX_PART_SIZE = 9 * 1024 * 1024
 MIN_PART_SIZE = 64 * 1024
+#: streamway's OPTIONS header: the largest PATCH body it takes (STREAMWAY_UPLOAD_PART_MAX_BYTES)
+PART_MAX_HEADER = "x-streamway-upload-part-max-bytes"
 #: Upload URLs remembered at most (the oldest go first): the state file stays small.
 MAX_REMEMBERED = 200
 
@@ -66,6 +68,8 @@ class Uploaded:
     resumed_from: int
     """The server's offset when this run took over a remembered upload (0: a new one)."""
     sha256_verified: bool
+    part_size: int
+    """Bytes per PATCH: the size asked for, or the server's part limit when that is lower."""
 
 
 def state_file() -> Path:
@@ -142,9 +146,11 @@ def upload(
         raise UploadFailed(f"cannot read {path}: {error.strerror or error}") from None
     headers = {"tus-resumable": TUS_VERSION}
     with httpx.Client(timeout=httpx.Timeout(timeout_s), headers=headers) as client:
+        part_size = _limits(client, endpoint, size, part_size)
         upload_url = _load_all(where).get(fingerprint)
         resumed_from = 0
         attempt = 0
+        cursor = _Cursor()
         while True:
             try:
                 if upload_url is None:
@@ -156,12 +162,16 @@ def upload(
                     if attempt == 0:
                         resumed_from = offset
                 progress.start(key, size, offset)
-                _send(client, upload_url, path, offset, size, part_size, progress)
+                cursor.offset = offset
+                _send(client, upload_url, path, cursor, size, part_size, progress)
                 break
             except StartOver:
                 _remember(where, fingerprint, None)
                 upload_url, resumed_from = None, 0
             except (Retry, httpx.TransportError) as error:
+                if cursor.offset > cursor.failed_at:
+                    attempt = 0  # parts went through since the last failure: fresh retries
+                cursor.failed_at = cursor.offset
                 attempt += 1
                 if attempt > retries:
                     raise UploadFailed(
@@ -176,7 +186,29 @@ def upload(
         _remember(where, fingerprint, None)
         download_url = base + "/download/" + quote(key)
         verified = _verify(client, download_url, path)
-    return Uploaded(key, size, upload_url, download_url, resumed_from, verified)
+    return Uploaded(key, size, upload_url, download_url, resumed_from, verified, part_size)
+
+
+def _limits(client: httpx.Client, endpoint: str, size: int, part_size: int) -> int:
+    """The part size to use, from the server's OPTIONS: refused early when the file is over
+    ``Tus-Max-Size``; parts shrunk to streamway's part limit (a larger PATCH would get 413).
+
+    tus has no standard header for a part limit; a server without ours keeps ``part_size``,
+    and so does a dropped connection here (the creation that follows retries it).
+    """
+    try:
+        response = client.options(endpoint)
+    except httpx.TransportError:
+        return part_size
+    if response.status_code not in (200, 204):
+        raise UploadFailed(server_error(response))
+    max_size = response.headers.get("tus-max-size", "")
+    if max_size.isdigit() and size > int(max_size):
+        raise UploadFailed(f"the file has {size} bytes, the server takes {max_size} at most")
+    part_max = response.headers.get(PART_MAX_HEADER, "")
+    if part_max.isdigit() and int(part_max) > 0:
+        return min(part_size, int(part_max))
+    return part_size
 
 
 def _create(client: httpx.Client, endpoint: str, key: str, size: int) -> str:
@@ -207,15 +239,26 @@ def _offset(client: httpx.Client, upload_url: str, size: int) -> int:
     return int(offset)
 
 
+@dataclass
+class _Cursor:
+    """Where the upload stands: ``offset`` as the server last confirmed it, and where the last
+    failure happened (so that a long upload on a flaky link is not ended by ``retries``
+    failures spread over hours: each one that follows progress gets a fresh count)."""
+
+    offset: int = 0
+    failed_at: int = 0
+
+
 def _send(
     client: httpx.Client,
     upload_url: str,
     path: Path,
-    offset: int,
+    cursor: _Cursor,
     size: int,
     part_size: int,
     progress: Progress,
 ) -> None:
+    offset = cursor.offset
     with path.open("rb") as file:
         while offset < size:
             file.seek(offset)
@@ -240,7 +283,7 @@ def _send(
             if response.status_code != 204 or not new_offset.isdigit():
                 raise UploadFailed(server_error(response))
             progress.advance(int(new_offset) - offset)
-            offset = int(new_offset)
+            offset = cursor.offset = int(new_offset)
 
 
 def _verify(client: httpx.Client, download_url: str, path: Path) -> bool:

@@ -26,6 +26,8 @@ def test_shipped_definition_streams_the_streaming_routes() -> None:
         ("GET", "/ping"): "BUFFERED",
         ("GET", "/api/objects"): "BUFFERED",
         ("POST", "/streaming"): "STREAM",
+        ("GET", "/streaming/{stream_id}"): "STREAM",
+        ("DELETE", "/streaming/{stream_id}"): "STREAM",
         ("POST", "/invocations"): "STREAM",
         ("GET", "/download/{proxy+}"): "STREAM",
         ("HEAD", "/download/{proxy+}"): "STREAM",

@@ -114,8 +114,7 @@ def answer_lines(server: RunningServer) -> list[dict[str, Any]]:
 
 def test_stop_cancels_generation_on_the_server(page: Page, server: RunningServer) -> None:
     eventually(lambda: server.stats()["generations"]["active"] == 0)
-    before = server.stats()["generations"]
-    tokens_before = server.stats()["model"]["tokens_generated"]
+    before = server.stats()
     answered = len(answer_lines(server))
     start_long_answer(page, server)
     expect(page.locator("#answer")).to_have_text(re.compile(r"\S+ \S+ \S+"), timeout=30_000)
@@ -125,19 +124,19 @@ def test_stop_cancels_generation_on_the_server(page: Page, server: RunningServer
     expect(page.locator("#send")).to_be_enabled()
     expect(page.locator("#stop")).to_be_disabled()
 
-    # The request's access line is written once its generation was stopped and awaited.
+    # The answer's connection ends with Stop (its access line says so); the generation runs
+    # apart from it (it could be resumed) until the page's DELETE stops it.
     eventually(lambda: len(answer_lines(server)) > answered, timeout_s=60)
-    line = answer_lines(server)[-1]
-    assert line["outcome"] == "cancelled"
+    assert answer_lines(server)[-1]["outcome"] == "cancelled"
+    eventually(lambda: server.stats()["generations"]["active"] == 0, timeout_s=60)
     stats = server.stats()
-    assert stats["generations"]["active"] == 0
-    assert stats["generations"]["cancelled"] == before["cancelled"] + 1
-    assert stats["generations"]["completed"] == before["completed"]
-    # Every token generated was handed to the page's connection (the access line's count),
-    # but for at most the one in progress when Stop was pressed.
-    generated = stats["model"]["tokens_generated"] - tokens_before
-    assert generated <= line["output_tokens"] + 1, (generated, line["output_tokens"])
+    assert stats["generations"]["cancelled"] == before["generations"]["cancelled"] + 1
+    assert stats["generations"]["completed"] == before["generations"]["completed"]
+    # Stopped by the DELETE, not left to the resume grace (30 s) to run out.
+    assert stats["resume"]["deleted"] == before["resume"]["deleted"] + 1
+    assert stats["resume"]["grace_cancels"] == before["resume"]["grace_cancels"]
     expect(page.locator("#chat-error")).to_be_hidden()
+    expect(page.locator("#chat-resume")).to_be_hidden()
 
 
 def test_downloads_are_saved_under_the_servers_name_with_the_right_bytes(
@@ -310,7 +309,9 @@ def test_the_page_works_under_a_stage_prefix_with_the_keyboard(
     page.keyboard.type("Briefly.")
     assert page.input_value("#prompt") == "Say hello.\nBriefly."
     page.keyboard.press("Enter")
-    expect(page.locator("#state")).to_have_text(re.compile(r"^done: \d+ tokens$"), timeout=60_000)
+    # The answer may run to 1500 tokens: under the load of a full suite beside other test
+    # runs that took over a minute twice (it streamed, slowly). The bound only catches a hang.
+    expect(page.locator("#state")).to_have_text(re.compile(r"^done: \d+ tokens$"), timeout=180_000)
     expect(page.locator("#answer")).not_to_be_empty()
     expect(page.locator("#ttft")).to_have_text(re.compile(r"^\d+ ms$"))
     screenshot(page, f"dev-prefix-{kind(dev_server)}")

@@ -156,7 +156,9 @@ def test_defaults_are_agentcores_and_iam_authorizes(defaults: Template) -> None:
         "IdleRuntimeSessionTimeout": 900,
         "MaxLifetime": 28800,
     }
-    assert runtime["RequestHeaderConfiguration"] == {"RequestHeaderAllowlist": ["X-Request-Id"]}
+    assert runtime["RequestHeaderConfiguration"] == {
+        "RequestHeaderAllowlist": ["X-Request-Id", "Last-Event-ID"]
+    }
     assert "AuthorizerConfiguration" not in runtime  # callers sign with SigV4
     assert runtime["AgentRuntimeName"] == "my_agent"  # AgentCore's names have no "-"
     code = runtime["AgentRuntimeArtifact"]["CodeConfiguration"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamway.deploy.policy import bedrock_statement, s3_statements
+from streamway.deploy.policy import bedrock_statement, s3_statements, upload_statement
 
 ACCOUNT = "123456789012"
 
@@ -60,9 +60,23 @@ def test_an_arn_is_taken_as_is() -> None:
 
 def test_s3_reads_and_lists_only_the_prefix() -> None:
     read, listing = s3_statements("bucket", "/reports/")
-    assert (read.actions, read.resources) == (("s3:GetObject",), ("arn:aws:s3:::bucket/reports/*",))
+    assert read.actions == ("s3:GetObject", "s3:GetObjectTagging")  # the sha-256 tag of uploads
+    assert read.resources == ("arn:aws:s3:::bucket/reports/*",)
     assert (listing.actions, listing.resources) == (("s3:ListBucket",), ("arn:aws:s3:::bucket",))
     assert listing.conditions == {"StringLike": {"s3:prefix": ["reports/*"]}}
     whole, whole_listing = s3_statements("bucket", "")
     assert whole.resources == ("arn:aws:s3:::bucket/*",)
     assert whole_listing.conditions == {"StringLike": {"s3:prefix": ["*"]}}
+
+
+def test_uploads_write_only_under_the_prefix() -> None:
+    write = upload_statement("bucket", "/reports/")
+    assert write.actions == (
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        "s3:PutObjectTagging",
+    )
+    assert write.resources == ("arn:aws:s3:::bucket/reports/*",)
+    assert upload_statement("bucket", "").resources == ("arn:aws:s3:::bucket/*",)

@@ -165,7 +165,7 @@ def _resources(statement: dict[str, Any]) -> list[Any]:
     return resource if isinstance(resource, list) else [resource]
 
 
-def test_iam_is_scoped_to_the_model_and_the_prefix(full: Template) -> None:
+def test_iam_is_scoped_to_the_model_and_the_prefix(full: Template, minimal: Template) -> None:
     stream = {s["Sid"]: s for s in _statements(full, "streamway (response_stream)")}
     assert set(stream) == {"InvokeConfiguredModel", "ReadObjects", "ListObjects"}
     bedrock = stream["InvokeConfiguredModel"]
@@ -180,7 +180,7 @@ def test_iam_is_scoped_to_the_model_and_the_prefix(full: Template) -> None:
             for region in ("us-east-1", "us-east-2", "us-west-2")
         ),
     ]
-    assert stream["ReadObjects"]["Action"] == "s3:GetObject"
+    assert stream["ReadObjects"]["Action"] == ["s3:GetObject", "s3:GetObjectTagging"]
     assert _resources(stream["ReadObjects"]) == ["arn:aws:s3:::streamway-objects/reports/*"]
     assert stream["ListObjects"]["Action"] == "s3:ListBucket"
     assert _resources(stream["ListObjects"]) == ["arn:aws:s3:::streamway-objects"]
@@ -189,6 +189,11 @@ def test_iam_is_scoped_to_the_model_and_the_prefix(full: Template) -> None:
     # The buffered function serves the page and the listing: no model, no object reads.
     buffered = _statements(full, "streamway (buffered)")
     assert [s["Sid"] for s in buffered] == ["ListObjects"]
+    for function in full.find_resources("AWS::Lambda::Function").values():
+        assert "STREAMWAY_UPLOADS" not in function["Properties"]["Environment"]["Variables"]
+    minimal.resource_count_is("AWS::S3::Bucket", 1)
+    (bucket,) = minimal.find_resources("AWS::S3::Bucket").values()
+    assert "LifecycleConfiguration" not in bucket["Properties"]  # uploads are off
 
     for policy in full.find_resources("AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
@@ -334,3 +339,57 @@ def test_lwa_runs_the_container_image(placeholder_bundle: Path) -> None:
         assert "ImageUri" in properties["Code"]
         variables = properties["Environment"]["Variables"]
         assert variables["AWS_LWA_INVOKE_MODE"] == variables["STREAMWAY_LAMBDA_INVOKE_MODE"]
+
+
+def test_uploads_let_the_buffered_function_write_and_abort_abandoned_parts(
+    placeholder_bundle: Path,
+) -> None:
+    template = _template(
+        placeholder_bundle,
+        prefix="reports",
+        uploads=True,
+        access_logs=False,
+        environment={"STREAMWAY_UPLOAD_EXPIRY": str(3 * 86_400)},
+    )
+    (bucket_id,) = template.find_resources("AWS::S3::Bucket")
+    buffered = {s["Sid"]: s for s in _statements(template, "streamway (buffered)")}
+    assert set(buffered) == {"ListObjects", "WriteUploads"}
+    write = buffered["WriteUploads"]
+    assert write["Action"] == [
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        "s3:PutObjectTagging",
+    ]
+    (resource,) = _resources(write)
+    assert resource == {"Fn::Join": ["", ["arn:aws:s3:::", {"Ref": bucket_id}, "/reports/*"]]}
+    stream = {s["Sid"] for s in _statements(template, "streamway (response_stream)")}
+    assert "WriteUploads" not in stream  # downloads only read
+
+    functions = template.find_resources("AWS::Lambda::Function")
+    variables = {
+        f["Properties"]["Description"]: f["Properties"]["Environment"]["Variables"]
+        for f in functions.values()
+    }
+    assert variables["streamway (buffered)"]["STREAMWAY_UPLOADS"] == "true"
+    assert "STREAMWAY_UPLOADS" not in variables["streamway (response_stream)"]
+
+    # Expiry 3 days: S3 aborts what is left a day later, never an upload still allowed to run.
+    rules = template.find_resources("AWS::S3::Bucket")[bucket_id]["Properties"][
+        "LifecycleConfiguration"
+    ]["Rules"]
+    assert {rule["Id"]: rule for rule in rules} == {
+        "AbortIncompleteUploads": {
+            "Id": "AbortIncompleteUploads",
+            "Prefix": "reports/",
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 4},
+            "Status": "Enabled",
+        },
+        "ExpireUploadState": {
+            "Id": "ExpireUploadState",
+            "Prefix": "reports/.uploads/",
+            "ExpirationInDays": 4,
+            "Status": "Enabled",
+        },
+    }

@@ -272,7 +272,8 @@ def test_a_caller_that_leaves_stops_streamway_s_agent() -> None:
     with it, and streamway's agent counts the generation cancelled."""
     with (
         held_peer() as (peer, env),
-        streamway_server(env) as agent,
+        # Resume off: the answer stops when its caller leaves, not after the resume grace.
+        streamway_server({**env, "STREAMWAY_RESUME_GRACE": "0"}) as agent,
         streamway_local(args=("--agentcore-url", agent.url)) as running,
     ):
         response = agentcore_client(running).invoke_agent_runtime(

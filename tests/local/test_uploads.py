@@ -108,6 +108,17 @@ def test_head_delete_and_a_part_over_lambdas_event_through_the_gateway(
     assert answer.status_code == 204
     assert answer.headers["upload-offset"] == str(LAMBDA_PART)
 
+    # Upload-Checksum reaches the function, and tus's own 460 comes back through the gateway.
+    wrong = "sha256 " + base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+    mismatch = httpx.patch(
+        url,
+        content=part,
+        headers={**patch_headers, "Upload-Offset": str(LAMBDA_PART), "Upload-Checksum": wrong},
+        timeout=60,
+    )
+    assert mismatch.status_code == 460
+    assert mismatch.json()["error"]["code"] == "checksum_mismatch"
+
     # 8 MiB is under API Gateway's 10 MB, but its event is not under Lambda's 6 MB: the
     # gateway answers 500 itself, as AWS does, and the function never sees the part.
     too_big = httpx.patch(
@@ -125,7 +136,8 @@ def test_head_delete_and_a_part_over_lambdas_event_through_the_gateway(
 
     assert httpx.delete(url, headers=TUS, timeout=60).status_code == 204
     assert httpx.head(url, headers=TUS, timeout=60).status_code == 404
-    assert os.listdir(store / ".uploads") == []
+    upload_id = url.rsplit("/", 1)[1]
+    assert [name for name in os.listdir(store / ".uploads") if upload_id in name] == []
     assert not (store / "through" / "gone.bin").exists()
 
     refused = httpx.post(f"{local.url}/uploads", headers={"Upload-Length": "1"}, timeout=60)

@@ -166,7 +166,13 @@ DROPPED = sid("dropped-session")
 
 @pytest.fixture
 def long_answers(tmp_path: Path) -> Iterator[RunningServer]:
-    env = {"STREAMWAY_MAX_TOKENS": "1500", "STREAMWAY_SESSIONS_DIR": str(tmp_path / "sessions")}
+    env = {
+        "STREAMWAY_MAX_TOKENS": "1500",
+        "STREAMWAY_SESSIONS_DIR": str(tmp_path / "sessions"),
+        # Resume off: a client that drops its SSE answer stops it at once (with resume on,
+        # the answer waits for a reconnection for the grace period: test_resume.py).
+        "STREAMWAY_RESUME_GRACE": "0",
+    }
     with streamway_server(env) as server:
         yield server
 

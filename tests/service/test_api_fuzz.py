@@ -44,6 +44,8 @@ def fuzzed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
         "STREAMWAY_MAX_PROMPT_CHARS": "64",
         # One llama.cpp thread: on a busy 2-core machine a second one mostly waits.
         "STREAMWAY_THREADS": "1",
+        # /uploads on, so its routes answer for themselves rather than all with 404.
+        "STREAMWAY_UPLOADS": "true",
     }
     with streamway_server(env) as running:
         yield running

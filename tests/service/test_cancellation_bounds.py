@@ -7,6 +7,11 @@ sent, the HTTP clients half-close: they shut down their side of the connection, 
 server takes as the client leaving, and then read on until the server closes, so that every
 byte the server sent before it stopped is counted. The WebSocket client closes with a close
 frame and, likewise, reads every message up to the server's close.
+
+The server runs with ``STREAMWAY_RESUME_GRACE=0``: resume off, the setting "within one
+token" is promised for. With resume on, an SSE answer whose client left keeps going for the
+grace period, waiting for a reconnection; test_resume.py checks that it stops when the grace
+ends.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     env = {
         "STREAMWAY_MAX_TOKENS": "1500",
         "STREAMWAY_SESSIONS_DIR": str(tmp_path_factory.mktemp("sessions")),
+        "STREAMWAY_RESUME_GRACE": "0",  # resume off: a client that leaves stops the model
     }
     with streamway_server(env) as running:
         yield running

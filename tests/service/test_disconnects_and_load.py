@@ -1,4 +1,9 @@
-"""A client that leaves stops the model; requests beyond capacity queue (bounded) or get 503."""
+"""A client that leaves stops the model; requests beyond capacity queue (bounded) or get 503.
+
+The servers run with ``STREAMWAY_RESUME_GRACE=0`` (resume off), the setting "a client that
+leaves stops the model within a token" is promised for; with resume on, an SSE answer waits
+for a reconnection during the grace period (test_resume.py).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from tests.servers import RunningServer, streamway_server
 
 # SmolLM2 writes several hundred tokens (seconds of work) for this prompt with seed 7.
 LONG_PROMPT = {"request": "Write a very long story about a lighthouse keeper."}
+NO_RESUME = {"STREAMWAY_RESUME_GRACE": "0"}
 
 
 def eventually(check: Callable[[], Any], timeout_s: float = 5) -> Any:
@@ -30,7 +36,8 @@ def eventually(check: Callable[[], Any], timeout_s: float = 5) -> Any:
 
 @pytest.fixture
 def long_answers() -> Iterator[RunningServer]:
-    with streamway_server({"STREAMWAY_MAX_TOKENS": "1500", "STREAMWAY_QUEUE_SIZE": "1"}) as running:
+    env = {**NO_RESUME, "STREAMWAY_MAX_TOKENS": "1500", "STREAMWAY_QUEUE_SIZE": "1"}
+    with streamway_server(env) as running:
         yield running
 
 
@@ -126,7 +133,7 @@ def test_requests_beyond_capacity_wait_in_a_bounded_queue(long_answers: RunningS
 
 
 def test_queue_wait_is_bounded_in_time() -> None:
-    env = {"STREAMWAY_MAX_TOKENS": "1500", "STREAMWAY_QUEUE_TIMEOUT_S": "0.5"}
+    env = {**NO_RESUME, "STREAMWAY_MAX_TOKENS": "1500", "STREAMWAY_QUEUE_TIMEOUT_S": "0.5"}
     with streamway_server(env) as server, httpx.Client(timeout=30) as client:
         first, _pieces = open_stream(client, server)
         late = client.post(f"{server.url}/streaming", json={"request": "Hello?"})

@@ -226,6 +226,9 @@ def scripted_env(url: str, heartbeat: str) -> dict[str, str]:
         "STREAMWAY_MODEL": "openai:scripted",
         "STREAMWAY_OPENAI_BASE_URL": f"{url}/v1",
         "STREAMWAY_SSE_HEARTBEAT": heartbeat,
+        # Resumable answers (their readers send the heartbeats); a client that leaves stops
+        # the generation when this grace ends, without waiting for the default 30 s.
+        "STREAMWAY_RESUME_GRACE": "1",
     }
 
 

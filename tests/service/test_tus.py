@@ -39,6 +39,7 @@ OFFSET_TYPE = "application/offset+octet-stream"
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("uploads-store")
     (root / "taken.txt").write_bytes(b"already here\n")
+    (root / "a-directory").mkdir()
     return root
 
 
@@ -105,6 +106,12 @@ def leftovers(store: Path, url: str) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if upload_id in p.name)
 
 
+def finished_record(url: str) -> list[str]:
+    """What a finished upload leaves in .uploads until it expires: its record, no data."""
+    upload_id = url.rsplit("/", 1)[1]
+    return [f"{upload_id}.json", f"{upload_id}.lock"]
+
+
 def error_code(answer: httpx.Response) -> str:
     code: str = answer.json()["error"]["code"]
     return code
@@ -152,7 +159,7 @@ def test_tuspy_uploads_60_mb_in_8_mib_parts_and_the_download_has_its_sha256(
     assert (
         headers["repr-digest"] == f"sha-256=:{base64.b64encode(bytes.fromhex(expected)).decode()}:"
     )
-    assert leftovers(store, uploader.url) == []
+    assert leftovers(store, uploader.url) == finished_record(uploader.url)
     path = "/uploads/" + uploader.url.rsplit("/", 1)[1]
     patches = [
         entry
@@ -160,7 +167,19 @@ def test_tuspy_uploads_60_mb_in_8_mib_parts_and_the_download_has_its_sha256(
         if entry.get("method") == "PATCH" and entry.get("path") == path
     ]
     assert [entry["status"] for entry in patches] == [204] * 8  # ceil(60 MB / 8 MiB)
-    assert head(uploader.url).status_code == 404  # finished: the upload itself is gone
+    # Finished: its record says so until it expires (a client whose last answer was lost
+    # learns it is done), and a repeated last part changes nothing.
+    done = head(uploader.url)
+    assert done.status_code == 200
+    assert done.headers["upload-offset"] == done.headers["upload-length"] == "60000000"
+    again = patch(uploader.url, 60_000_000 - 1234, b"x" * 1234)
+    assert again.status_code == 409
+    assert again.json()["error"]["offset"] == 60_000_000
+    assert patch(uploader.url, 60_000_000, b"").headers["upload-offset"] == "60000000"
+    assert download(uploads, "tus/big%20one.bin")[0] == expected
+    assert httpx.delete(uploader.url, headers=TUS).status_code == 204  # forgets the record
+    assert leftovers(store, uploader.url) == []
+    assert download(uploads, "tus/big%20one.bin")[0] == expected  # the object stays
 
 
 class HeldOpen(io.BufferedReader):
@@ -262,7 +281,24 @@ def test_an_upload_killed_half_way_resumes_from_the_servers_offset(
     assert (
         headers["repr-digest"] == f"sha-256=:{base64.b64encode(bytes.fromhex(expected)).decode()}:"
     )
-    assert leftovers(store, uploader.url) == []
+    assert leftovers(store, uploader.url) == finished_record(uploader.url)
+
+
+def test_empty_files_are_published_too(uploads: RunningServer, tmp_path: Path) -> None:
+    empty_sha256 = hashlib.sha256(b"").hexdigest()
+    with io.BytesIO(b"") as stream:  # tuspy sends only the POST for an empty file
+        uploader = tus_client.TusClient(f"{uploads.url}/uploads").uploader(
+            file_stream=stream, metadata={"filename": "tus/empty.bin"}
+        )
+        uploader.upload()
+    sha256, headers = download(uploads, "tus/empty.bin")
+    assert sha256 == empty_sha256
+    assert headers["content-length"] == "0"
+    assert headers["repr-digest"] == f"sha-256=:{base64.b64encode(bytes.fromhex(sha256)).decode()}:"
+
+    deferred = new_upload(uploads, "tus/empty-deferred.bin", None)
+    assert patch(deferred, 0, b"", **{"Upload-Length": "0"}).status_code == 204
+    assert download(uploads, "tus/empty-deferred.bin")[0] == empty_sha256
 
 
 def test_a_wrong_checksum_is_460_and_the_part_is_not_kept(
@@ -311,12 +347,28 @@ def test_delete_terminates_and_leaves_nothing(uploads: RunningServer, store: Pat
     assert error_code(again) == "upload_not_found"
 
 
+@pytest.fixture(scope="module")
+def another_process(store: Path) -> Iterator[RunningServer]:
+    """A second ``streamway serve`` over the same store: another worker, another sandbox."""
+    env = {
+        "STREAMWAY_UPLOADS": "true",
+        "STREAMWAY_STORE_URL": f"file://{store}",
+        "STREAMWAY_UPLOAD_MAX_BYTES": str(MAX_UPLOAD),
+    }
+    with streamway_server(env) as running:
+        yield running
+
+
+@pytest.mark.parametrize("where", ["same process", "another process"])
 async def test_concurrent_patches_one_wins_the_other_gets_409_nothing_corrupted(
-    uploads: RunningServer, store: Path
+    uploads: RunningServer, store: Path, request: pytest.FixtureRequest, where: str
 ) -> None:
+    other = uploads if where == "same process" else request.getfixturevalue("another_process")
     winner, loser = os.urandom(2 * MIB), os.urandom(2 * MIB)
     tail = os.urandom(1234)
-    url = new_upload(uploads, "tus/contended.bin", len(winner) + len(tail))
+    key = f"tus/contended-{where.replace(' ', '-')}.bin"
+    url = new_upload(uploads, key, len(winner) + len(tail))
+    other_url = url.replace(uploads.url, other.url)
     data = store / ".uploads" / (url.rsplit("/", 1)[1] + ".data")
     release = asyncio.Event()
 
@@ -330,7 +382,7 @@ async def test_concurrent_patches_one_wins_the_other_gets_409_nothing_corrupted(
         first = asyncio.create_task(client.patch(url, content=held_body(), headers=headers))
         # Wait for the event itself: the first body's bytes in the upload's data file.
         await asyncio.to_thread(wait_until, lambda: data.stat().st_size >= MIB)
-        second = await client.patch(url, content=loser, headers=headers)
+        second = await client.patch(other_url, content=loser, headers=headers)
         release.set()
         won = await first
 
@@ -338,11 +390,13 @@ async def test_concurrent_patches_one_wins_the_other_gets_409_nothing_corrupted(
     assert error_code(second) == "upload_busy"
     assert won.status_code == 204
     assert won.headers["upload-offset"] == str(len(winner))
-    late = patch(url, 0, loser)
+    # The state is in the store: the other process knows the offset and takes the last part.
+    assert head(other_url).headers["upload-offset"] == str(len(winner))
+    late = patch(other_url, 0, loser)
     assert late.status_code == 409
     assert late.json()["error"]["offset"] == len(winner)
-    assert patch(url, len(winner), tail).status_code == 204
-    assert download(uploads, "tus/contended.bin")[0] == hashlib.sha256(winner + tail).hexdigest()
+    assert patch(other_url, len(winner), tail).status_code == 204
+    assert download(uploads, key)[0] == hashlib.sha256(winner + tail).hexdigest()
 
 
 def test_options_says_version_extensions_and_limits(uploads: RunningServer) -> None:
@@ -383,7 +437,7 @@ def test_head_gives_offset_length_metadata_and_no_store(uploads: RunningServer) 
     assert state.headers["upload-expires"] == expires
 
 
-def test_creation_with_upload_and_a_deferred_length(uploads: RunningServer) -> None:
+def test_creation_with_upload_and_a_deferred_length(uploads: RunningServer, store: Path) -> None:
     body = os.urandom(5000)
     answer = create(uploads, "tus/with-body.bin", None, **{"Content-Type": OFFSET_TYPE})
     assert answer.status_code == 201
@@ -404,6 +458,24 @@ def test_creation_with_upload_and_a_deferred_length(uploads: RunningServer) -> N
     )
     assert created.status_code == 201, created.text
     assert created.headers["upload-offset"] == str(len(body))
+    # A first part that fails: the client never got a Location, so no upload is left.
+    before = sorted((store / ".uploads").iterdir())
+    failed = httpx.post(
+        f"{uploads.url}/uploads",
+        content=body,
+        headers={
+            **TUS,
+            "Upload-Length": str(len(body)),
+            "Upload-Metadata": f"filename {b64('tus/created-failed.bin')}",
+            "Content-Type": OFFSET_TYPE,
+            "Upload-Checksum": sha256_checksum(body + b"!"),
+        },
+        timeout=30,
+    )
+    assert failed.status_code == 460
+    assert "location" not in failed.headers
+    assert sorted((store / ".uploads").iterdir()) == before
+    assert not (store / "tus" / "created-failed.bin").exists()
     assert "upload-expires" not in created.headers  # finished: it no longer expires
     assert download(uploads, "tus/created-whole.bin")[0] == hashlib.sha256(body).hexdigest()
 
@@ -459,9 +531,10 @@ def test_409_for_an_offset_mismatch_and_for_an_existing_key(uploads: RunningServ
         assert answer.status_code == 409
         assert error_code(answer) == "offset_mismatch"
         assert answer.json()["error"]["offset"] == 0
-    taken = create(uploads, "taken.txt", 10)
-    assert taken.status_code == 409
-    assert error_code(taken) == "object_exists"
+    for key in ("taken.txt", "taken.txt/under.bin", "a-directory"):
+        taken = create(uploads, key, 10)
+        assert taken.status_code == 409, key
+        assert error_code(taken) == "object_exists"
 
 
 def test_413_for_an_upload_or_a_part_over_the_limits(uploads: RunningServer, store: Path) -> None:

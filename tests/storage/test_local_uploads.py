@@ -81,6 +81,16 @@ async def test_parts_publish_the_file_with_a_sidecar_downloads_read(
     assert done.complete
     assert done.sha256 == sha256(first, second)
     assert (root / "dir/sub/file.bin").read_bytes() == first + second
+    assert files_of(root, upload_id) == [f"{upload_id}.json", f"{upload_id}.lock"]
+    # The finished record stays until it expires: complete, and nothing more fits.
+    record = await uploads.info(upload_id)
+    assert (record.offset, record.length, record.sha256) == (900, 900, sha256(first, second))
+    assert await uploads.append(upload_id, 900, body(b""), max_bytes=600) == record
+    with pytest.raises(PartTooLarge):
+        await uploads.append(upload_id, 900, body(b"", b"x"), max_bytes=600)
+    with pytest.raises(OffsetMismatch):
+        await uploads.append(upload_id, 600, body(second), max_bytes=600)
+    await uploads.terminate(upload_id)  # forgets the record, keeps the object
     assert files_of(root, upload_id) == []
     with pytest.raises(UploadNotFound):
         await uploads.info(upload_id)
@@ -89,6 +99,18 @@ async def test_parts_publish_the_file_with_a_sidecar_downloads_read(
     assert (await downloads.stat("dir/sub/file.bin")).sha256 == sha256(first, second)
     page = await downloads.list("", cursor=None, limit=100)
     assert [item.key for item in page.items] == ["dir/sub/file.bin"]  # no .uploads, no sidecar
+
+
+async def test_an_empty_upload_is_published_by_an_empty_append(
+    uploads: LocalUploadStore, root: Path
+) -> None:
+    upload_id = await create(uploads, "empty.bin", 0)
+    assert (await uploads.info(upload_id)).complete
+    assert not (root / "empty.bin").exists()
+    done = await uploads.append(upload_id, 0, body(), max_bytes=MAX)
+    assert done.sha256 == sha256(b"")
+    assert (root / "empty.bin").read_bytes() == b""
+    assert await uploads.append(upload_id, 0, body(), max_bytes=MAX) == done  # once only
 
 
 async def test_a_failed_append_keeps_nothing_of_its_body(
@@ -164,9 +186,9 @@ async def test_a_sidecar_that_cannot_be_written_never_costs_the_published_file(
     assert done.complete
     assert done.sha256 is None
     assert (root / "nosidecar.bin").read_bytes() == content  # whole, not truncated
-    assert files_of(root, upload_id) == []
+    assert files_of(root, upload_id) == [f"{upload_id}.json", f"{upload_id}.lock"]
     assert "without its .sha256 sidecar" in caplog.text
-    with pytest.raises(UploadNotFound):
+    with pytest.raises(OffsetMismatch):
         await uploads.append(upload_id, 0, body(b"z"), max_bytes=MAX)
     assert (root / "nosidecar.bin").read_bytes() == content
 
@@ -190,6 +212,26 @@ async def test_a_key_taken_meanwhile_is_not_overwritten_unless_allowed(
     await uploads.append(replacing, 0, body(b"0123456789"), max_bytes=MAX)
     assert (root / "race.bin").read_bytes() == b"0123456789"
     assert (await LocalStore(root, chunk_size=64).stat("race.bin")).sha256 == sha256(b"0123456789")
+
+
+async def test_a_key_under_an_object_or_naming_a_directory_is_refused(
+    uploads: LocalUploadStore, root: Path
+) -> None:
+    (root / "file.txt").write_bytes(b"an object")
+    (root / "dir").mkdir()
+    for key in ("file.txt/inner.bin", "file.txt/deeper/inner.bin", "dir"):
+        for overwrite in (False, True):
+            with pytest.raises(ObjectExists):
+                await create(uploads, key, 10, overwrite=overwrite)
+
+    # A parent that became an object after the creation: refused at the last part, kept out.
+    upload_id = await create(uploads, "later/inner.bin", 4)
+    (root / "later").write_bytes(b"now an object")
+    with pytest.raises(ObjectExists):
+        await uploads.append(upload_id, 0, body(b"1234"), max_bytes=MAX)
+    assert (await uploads.info(upload_id)).offset == 0
+    assert data_size(root, upload_id) == 0
+    assert (root / "later").read_bytes() == b"now an object"
 
 
 async def test_a_deferred_length_is_held_to_the_maximum(

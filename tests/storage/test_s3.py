@@ -94,6 +94,42 @@ def test_ranged_gets_return_exact_bytes_in_bounded_chunks(moto: MotoS3) -> None:
     asyncio.run(run())
 
 
+def test_the_sha256_of_a_multipart_upload_comes_from_its_tag(moto: MotoS3) -> None:
+    """s3_uploads.py puts the SHA-256 of a multipart object in the streamway-sha256 tag: stat
+    and get read it when S3 has no full-object checksum, and only then."""
+    digest = hashlib.sha256(b"tagged").hexdigest()
+    moto.put("files/tagged.bin", b"tagged", checksum=False, Tagging=f"streamway-sha256={digest}")
+    moto.put("files/bad-tag.bin", b"x", checksum=False, Tagging="streamway-sha256=not-hex")
+    moto.put("files/short-tag.bin", b"x", checksum=False, Tagging="streamway-sha256=abcd")
+    moto.put("files/other-tag.bin", b"x", checksum=False, Tagging="team=reports")
+    # A full-object checksum is S3's own: a tag never overrides it.
+    moto.put("files/both.bin", b"both", Tagging=f"streamway-sha256={digest}")
+    moto.put("files/.uploads/abc/state.json", b"{}")
+
+    async def run() -> None:
+        store = await open_store(store_settings(moto))
+        try:
+            assert (await store.stat("tagged.bin")).sha256 == bytes.fromhex(digest)
+            info, body = await store.get("tagged.bin")
+            try:
+                assert info.sha256 == bytes.fromhex(digest)
+                assert b"".join([c async for c in body]) == b"tagged"
+            finally:
+                await body.aclose()
+            for name in ("bad-tag.bin", "short-tag.bin", "other-tag.bin"):
+                assert (await store.stat(name)).sha256 is None, name
+            assert (await store.stat("both.bin")).sha256 == hashlib.sha256(b"both").digest()
+            # Unfinished uploads' state is neither served nor listed.
+            with pytest.raises(ObjectNotFound):
+                await store.stat(".uploads/abc/state.json")
+            page = await store.list("", cursor=None, limit=1000)
+            assert not [item.key for item in page.items if item.key.startswith(".uploads/")]
+        finally:
+            await store.aclose()
+
+    asyncio.run(run())
+
+
 def test_an_unreachable_endpoint_is_unavailable_not_missing() -> None:
     async def run() -> None:
         settings = StoreSettings(

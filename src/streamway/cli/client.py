@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,6 +21,18 @@ CHAT_HELP = (
     "session id is printed first (on stderr); pass it to --session to continue the "
     "conversation. --endpoint-url points the client elsewhere, e.g. at streamway local "
     "--agentcore (http://127.0.0.1:3000)."
+    "\n\n"
+    "Against a streamway service the answer is read as SSE. When the connection drops "
+    "mid-answer, the chat reconnects (GET /streaming/ID with Last-Event-ID) and goes on "
+    "where it stopped, without repeating or losing a piece; it says so on stderr and tries "
+    "--retries times (waiting 0.25 s, 0.5 s, 1 s...). It fails with a clear message when the "
+    "server no longer has the answer (404, or 410 when the part after the last piece "
+    "printed was dropped). Ctrl-C stops the generation on the server too (DELETE "
+    "/streaming/ID) and exits with status 130."
+    "\n\n"
+    "With --agentcore a streamed answer is resumed the same way: the same invocation again "
+    "in the same session with Last-Event-ID (the runtime must pass that header on; "
+    "streamway's deploy allowlists it)."
 )
 
 
@@ -47,31 +58,45 @@ def chat(
     json_answer: Annotated[
         bool, typer.Option("--json", help="AgentCore: ask for one JSON answer and print it.")
     ] = False,
+    retries: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="How many times to reconnect and resume after the connection drops "
+            "mid-answer (0: never).",
+        ),
+    ] = 3,
 ) -> None:
     """Ask the agent and print its answer as it is generated."""
     if agentcore is not None:
-        _chat_agentcore(agentcore, prompt, session, qualifier, endpoint_url, json_answer)
+        call = (agentcore, prompt, session, qualifier, endpoint_url, json_answer)
+        _chat_agentcore(*call, retries=retries)
         return
-    import httpx
+    from streamway.cli.stream_chat import ChatFailed, StreamChat
 
+    printed = False
+
+    def write(text: str) -> None:
+        nonlocal printed
+        printed = printed or bool(text)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    def notice(text: str) -> None:
+        # On a terminal the notice would run on from the answer's last word: a line of its own.
+        typer.echo(f"{chr(10) if printed else ''}streamway: {text}", err=True)
+
+    chat = StreamChat(url.rstrip("/"), prompt, write, notice, retries=retries)
     try:
-        with httpx.stream(
-            "POST",
-            url.rstrip("/") + "/streaming",
-            json={"request": prompt},
-            timeout=httpx.Timeout(10.0, read=300.0),
-        ) as response:
-            if response.status_code != 200:
-                response.read()
-                typer.echo(_error_message(response.text, response.status_code), err=True)
-                raise typer.Exit(1)
-            for piece in response.iter_text():
-                sys.stdout.write(piece)
-                sys.stdout.flush()
-    except httpx.TransportError as error:
+        chat.run()
+    except ChatFailed as error:
         # A stream the server aborted (the model failed mid-answer) lands here too.
-        typer.echo(f"\nstreamway: the answer did not complete: {error!r}", err=True)
+        typer.echo(f"\nstreamway: {error}", err=True)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        told = ": the server was told to stop generating" if chat.stream_id else ""
+        typer.echo(f"\nstreamway: stopped{told}", err=True)
+        raise typer.Exit(130) from None
     sys.stdout.write("\n")
 
 
@@ -82,22 +107,16 @@ def _chat_agentcore(
     qualifier: str | None,
     endpoint_url: str | None,
     json_answer: bool,
+    *,
+    retries: int,
 ) -> None:
     from streamway.cli.agentcore_chat import AgentCoreCall, ChatFailed, run
 
     try:
-        run(AgentCoreCall(arn, prompt, session, qualifier, endpoint_url, json_answer))
+        run(AgentCoreCall(arn, prompt, session, qualifier, endpoint_url, json_answer), retries)
     except ChatFailed as error:
         typer.echo(f"\nstreamway: {error}", err=True)
         raise typer.Exit(1) from None
-
-
-def _error_message(body: str, status: int) -> str:
-    try:
-        error = json.loads(body)["error"]
-        return f"streamway: {status} {error['code']}: {error['message']}"
-    except (ValueError, KeyError, TypeError):
-        return f"streamway: {status}: {body}"
 
 
 GET_HELP = (
@@ -295,7 +314,8 @@ PUT_HELP = (
     "\n\n"
     "URL is the service's base URL (or its /uploads endpoint). The file is sent in PATCH "
     "parts of --part-size bytes (default 8M, at most 9M: API Gateway refuses a request body "
-    "over 10 MB), each with Upload-Checksum: sha256, and becomes the object --name (default: "
+    "over 10 MB; smaller when the server's OPTIONS announces a lower part limit), each with "
+    "Upload-Checksum: sha256, and becomes the object --name (default: "
     "the file's name), downloadable at /download/NAME."
     "\n\n"
     "An interrupted upload resumes: by itself up to --retries times, and again when the same "
@@ -347,4 +367,9 @@ def put(
         raise typer.Exit(1) from None
     check = "sha-256 verified" if result.sha256_verified else "no checksum sent by the server"
     resumed = f", resumed at byte {result.resumed_from}" if result.resumed_from else ""
-    typer.echo(f"{result.download_url}: {result.size} bytes ({check}{resumed})", err=True)
+    parts = (
+        f", parts of {result.part_size} bytes: the server's limit"
+        if result.part_size < size
+        else ""
+    )
+    typer.echo(f"{result.download_url}: {result.size} bytes ({check}{resumed}{parts})", err=True)

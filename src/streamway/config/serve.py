@@ -84,6 +84,27 @@ class ServeSettings(GroupSettings):
         "0: none.",
     )
 
+    # Resumable SSE answers (service/resumable.py, docs/streaming.md#resume).
+    resume_grace: float = Field(
+        default=30.0,
+        ge=0,
+        description="An SSE answer whose client vanished keeps generating this many seconds "
+        "into a bounded log, so the client can resume it with `Last-Event-ID`; then it is "
+        "cancelled. 0: off (no stream id, the generation stops when the client leaves).",
+    )
+    resume_stream_max_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Bytes of encoded events one resumable answer keeps; older events are "
+        "dropped, and a resume from before them is answered 410 `stream_events_gone`.",
+    )
+    resume_max_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        gt=0,
+        description="Bytes of encoded events all resumable answers keep together; an answer "
+        "that takes the total over drops its own oldest events.",
+    )
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:

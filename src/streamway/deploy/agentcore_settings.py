@@ -23,8 +23,9 @@ DEFAULT_IDLE_TIMEOUT_S = 900
 DEFAULT_MAX_LIFETIME_S = 28_800
 #: The request headers streamway's service reads that the platform does not send by itself
 #: (it sends its session and request id headers, and Accept and Content-Type, which cannot be
-#: allowlisted): the caller's request id, which names the request in logs and errors.
-DEFAULT_REQUEST_HEADERS = ("X-Request-Id",)
+#: allowlisted): the caller's request id, which names the request in logs and errors, and
+#: Last-Event-ID, with which a client resumes a session's streamed answer (streaming.md).
+DEFAULT_REQUEST_HEADERS = ("X-Request-Id", "Last-Event-ID")
 #: The platform refuses to pass these on (SigV4's and its own), apart from its custom prefix.
 _RESERVED_HEADER = re.compile(r"x-amzn?-(?!bedrock-agentcore-runtime-custom-)", re.IGNORECASE)
 _DISCOVERY_URL = re.compile(r"^https://.+/\.well-known/openid-configuration$")

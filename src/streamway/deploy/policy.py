@@ -10,10 +10,12 @@ Kept free of aws_cdk so the rules can be read and tested on their own:
   source Region *and in every destination Region the profile routes to*; a ``global.``
   profile also needs the Region-less foundation-model ARN. Missing a destination Region fails
   only when Bedrock happens to route there, so the Regions are listed explicitly.
-- **S3**: ``GetObject`` on ``bucket/prefix*`` (GET and HEAD of objects, and the presigned URLs
-  of ``STREAMWAY_S3_REDIRECT_OVER``, which S3 checks against the signer) and ``ListBucket`` on
-  the bucket limited by an ``s3:prefix`` condition (the page lists objects). Nothing else:
-  no writes, no other buckets.
+- **S3**: ``GetObject`` and ``GetObjectTagging`` on ``bucket/prefix*`` (GET and HEAD of
+  objects, the presigned URLs of ``STREAMWAY_S3_REDIRECT_OVER``, which S3 checks against the
+  signer, and the ``streamway-sha256`` tag of uploaded objects) and ``ListBucket`` on the
+  bucket limited by an ``s3:prefix`` condition (the page lists objects). No writes, no other
+  buckets, unless uploads are on: then :func:`upload_statement` lets the function that serves
+  ``/uploads`` write under the prefix (storage/s3_uploads.py).
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def s3_statements(bucket: str, prefix: str) -> tuple[Statement, Statement]:
     folder = prefix.strip("/") + "/" if prefix.strip("/") else ""
     read = Statement(
         sid="ReadObjects",
-        actions=("s3:GetObject",),
+        actions=("s3:GetObject", "s3:GetObjectTagging"),
         resources=(f"arn:aws:s3:::{bucket}/{folder}*",),
     )
     listing = Statement(
@@ -117,3 +119,27 @@ def s3_statements(bucket: str, prefix: str) -> tuple[Statement, Statement]:
         conditions={"StringLike": {"s3:prefix": [f"{folder}*"]}},
     )
     return read, listing
+
+
+#: What storage/s3_uploads.py calls, by the IAM action that authorises it: GetObject (state,
+#: tail, the HEAD that checks the key is free, the read that hashes the finished object);
+#: PutObject (state, lease, tail, small objects, and CreateMultipartUpload, UploadPart and
+#: CompleteMultipartUpload, which S3 authorises as PutObject); DeleteObject (lease, tail,
+#: DeleteObjects); AbortMultipartUpload (terminate, expire); PutObjectTagging (the sha-256).
+UPLOAD_ACTIONS = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:PutObjectTagging",
+)
+
+
+def upload_statement(bucket: str, prefix: str) -> Statement:
+    """Write uploads under ``prefix`` (tus ``/uploads`` into S3); nothing outside it."""
+    folder = prefix.strip("/") + "/" if prefix.strip("/") else ""
+    return Statement(
+        sid="WriteUploads",
+        actions=UPLOAD_ACTIONS,
+        resources=(f"arn:aws:s3:::{bucket}/{folder}*",),
+    )

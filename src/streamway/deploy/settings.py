@@ -104,6 +104,12 @@ class DeploySettings(BaseSettings):
         description="An existing bucket downloads come from; unset, the stack creates one.",
     )
     prefix: str = Field(default="", description="The key prefix inside the bucket.")
+    uploads: bool = Field(
+        default=False,
+        description="Serve /uploads (tus resumable uploads into the bucket): the buffered "
+        "function gets STREAMWAY_UPLOADS=true and may write under the prefix, and a bucket the "
+        "stack creates gets lifecycle rules that abort abandoned multipart uploads.",
+    )
 
     # --- the API ---------------------------------------------------------------------------
     stage_name: str = Field(default="prod", description="The API stage (the URL's first segment).")

@@ -14,9 +14,10 @@ function: StreamFunction behind STREAM routes, BufferedFunction behind the other
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from aws_cdk import Aws, CfnOutput, RemovalPolicy, Stack, Token
+from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -27,7 +28,7 @@ from constructs import Construct
 from streamway.api.definition import load_definition, render_openapi
 from streamway.aws_contract import InvokeMode
 from streamway.deploy.managed_instances import run_on_capacity_provider
-from streamway.deploy.policy import bedrock_statement, s3_statements
+from streamway.deploy.policy import bedrock_statement, s3_statements, upload_statement
 from streamway.deploy.settings import DeploySettings
 from streamway.deploy.stack_parts import (
     function_options,
@@ -102,8 +103,30 @@ class StreamwayStack(Stack):
             enforce_ssl=True,
             # The objects are the user's data: deleting the stack must not delete them.
             removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=self._upload_lifecycle() if self.settings.uploads else None,
         )
         return bucket.bucket_name, self.settings.prefix
+
+    def _upload_lifecycle(self) -> list[s3.LifecycleRule]:
+        """S3's own clean-up of uploads whose process died before it could abort them.
+
+        The service aborts expired uploads itself (storage/s3_uploads.py, every 10 minutes
+        and at start-up); these rules catch what a crash left: parts of a multipart upload
+        never completed nor aborted (billed until aborted), and the state and tail objects
+        under ``.uploads/``. They wait a day past the uploads' expiry, so they never cut
+        short an upload that is still allowed to finish.
+        """
+        expiry_s = float(self.settings.environment.get("STREAMWAY_UPLOAD_EXPIRY", 86_400))
+        days = Duration.days(math.ceil(expiry_s / 86_400) + 1)
+        folder = self.settings.prefix.strip("/") + "/" if self.settings.prefix.strip("/") else ""
+        return [
+            s3.LifecycleRule(
+                id="AbortIncompleteUploads",
+                prefix=folder or None,
+                abort_incomplete_multipart_upload_after=days,
+            ),
+            s3.LifecycleRule(id="ExpireUploadState", prefix=f"{folder}.uploads/", expiration=days),
+        ]
 
     # --- functions -----------------------------------------------------------------------------
 
@@ -116,6 +139,8 @@ class StreamwayStack(Stack):
             "STREAMWAY_LAMBDA_INVOKE_MODE": mode,
             "STREAMWAY_LOG_LEVEL": settings.environment.get("STREAMWAY_LOG_LEVEL", "INFO"),
         }
+        if settings.uploads and mode == "buffered":  # /uploads is BUFFERED (openapi.yaml)
+            environment["STREAMWAY_UPLOADS"] = "true"
         options = function_options(self, name, settings, f"streamway ({mode})")
         if settings.runtime == "lwa":
             return self._lwa_function(name, mode, environment, options)
@@ -152,7 +177,8 @@ class StreamwayStack(Stack):
 
     def _grant(self) -> None:
         """Each function gets what its routes need: the stream function calls the model and
-        reads objects; the buffered one lists objects for the page."""
+        reads objects; the buffered one lists objects for the page, and writes uploads when
+        they are on."""
         read, listing = s3_statements(self.bucket_name, self.prefix)
         stream_needs = [read, listing]
         if self.settings.model_provider == "bedrock":
@@ -168,6 +194,10 @@ class StreamwayStack(Stack):
         for statement in stream_needs:
             self.stream_function.add_to_role_policy(policy_statement(statement))
         self.buffered_function.add_to_role_policy(policy_statement(listing))
+        if self.settings.uploads:
+            self.buffered_function.add_to_role_policy(
+                policy_statement(upload_statement(self.bucket_name, self.prefix))
+            )
 
     # --- the API -------------------------------------------------------------------------------
 

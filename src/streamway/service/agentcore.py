@@ -20,8 +20,11 @@ With ``Accept: application/json`` the answer is one object, ``{"result": "<whole
 errors with a fitting status (see errors.py).
 
 The ``X-Amzn-Bedrock-AgentCore-Runtime-Session-Id`` header continues a conversation (see
-agent/sessions.py). ``/ws`` lives in agentcore_ws.py; what the two share, in
-agentcore_protocol.py.
+agent/sessions.py). An SSE answer is resumable (``STREAMWAY_RESUME_GRACE`` > 0): a client
+whose connection broke sends the same request again with the same session header and
+``Last-Event-ID``, and gets the events after that id and then the live rest of that session's
+answer, instead of a new answer (docs/streaming.md#resume). ``/ws`` lives in
+agentcore_ws.py; what the two share, in agentcore_protocol.py.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ from streamway.service.agentcore_protocol import (
 from streamway.service.answer_encoders import SseEncoder
 from streamway.service.answer_response import AgentAnswerResponse, AgentStreamResponse
 from streamway.service.bodies import InvocationRequest, JsonBodyRoute, check_prompt_size
-from streamway.service.errors import error_responses
+from streamway.service.errors import ApiError, error_responses
+from streamway.service.resumable_response import StreamReader, open_stream, resume
 from streamway.service.services import ServicesDep
 
 router = APIRouter(route_class=JsonBodyRoute)
@@ -92,15 +96,32 @@ def response_mode(request: Request, default: Literal["sse", "json"]) -> Literal[
             "description": "SSE events as the answer is generated, or the whole answer",
             "content": {"text/event-stream": {}, "application/json": {}},
         },
-        **error_responses(400, 409, 413, 422, 431, 502, 503),
+        **error_responses(400, 404, 409, 410, 413, 422, 431, 502, 503),
     },
 )
 async def invocations(body: InvocationRequest, request: Request, services: ServicesDep) -> Response:
     started = time.perf_counter()
     check_prompt_size(body.prompt, services.max_prompt_chars)
     session_id = request.headers.get(SESSION_HEADER)
+    sse = response_mode(request, services.invocations_default_response) == "sse"
+    if sse and services.streams.enabled:
+        last_event_id = request.headers.get("last-event-id")
+        if last_event_id is not None:
+            if session_id is None:
+                raise ApiError(
+                    400,
+                    "bad_last_event_id",
+                    f"Last-Event-ID resumes a session's answer: it needs the {SESSION_HEADER} "
+                    "header of the session.",
+                )
+            stream = services.streams.of_session(session_id)
+            return resume(stream, last_event_id, services.sse_heartbeat_s)
+        stream = services.streams.open(session_id)
+        events = answer(services.runner, services.sessions, body.prompt, session_id)
+        open_stream(stream, events, AgentCoreEncoder())
+        return StreamReader(stream, first=True, heartbeat_s=services.sse_heartbeat_s)
     events = answer(services.runner, services.sessions, body.prompt, session_id)
-    if response_mode(request, services.invocations_default_response) == "sse":
+    if sse:
         return AgentStreamResponse(
             events, AgentCoreEncoder(), started=started, heartbeat_s=services.sse_heartbeat_s
         )

@@ -52,9 +52,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tus.router)
     app.include_router(page.router)
 
-    @app.get("/stats", summary="Counters for generations and the admission queue")
+    @app.get("/stats", summary="Counters for generations, the admission queue and resumes")
     async def stats(services: ServicesDep) -> dict[str, Any]:
-        return {**services.runner.stats(), "sessions": services.sessions.stats()}
+        return {
+            **services.runner.stats(),
+            "sessions": services.sessions.stats(),
+            "resume": services.streams.stats(),
+        }
 
     # Added innermost first: Starlette runs the last one added outermost. The request id and
     # the access log wrap the refusals of the head and host checks too.

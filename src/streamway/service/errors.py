@@ -74,9 +74,9 @@ class ErrorResponse(BaseModel):
 
 _DESCRIPTIONS = {
     400: "Bad request: malformed JSON, an unsafe key, a Host not allowed",
-    404: "No such route or object",
+    404: "No such route, object or resumable answer",
     409: "The session is answering another request; an upload's offset or state conflicts",
-    410: "The upload has expired",
+    410: "The upload has expired, or a resume asked for events no longer held",
     412: "The tus version (Tus-Resumable) is missing or not supported",
     413: "The body or the prompt is too large, or the response (on Lambda: use Range)",
     415: "A PATCH body that is not application/offset+octet-stream",

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from streamway.service.errors import ApiError
 from streamway.service.stream_log import StreamLog
 
 log = logging.getLogger("streamway.stream")
@@ -44,8 +45,16 @@ class LiveStream:
         self.task: asyncio.Task[None] | None = None
         self.reader: Reader | None = None
         self._grace: asyncio.TimerHandle | None = None
+        #: Why the generation could not start (busy, refused), for the first reader to answer.
+        self.refusal: ApiError | None = None
+        #: The last event (done or error) is in the log: the answer ended as it should.
+        self.complete = False
+        #: Out of the registry: nothing more is kept.
+        self.forgotten = False
 
     def append(self, data: bytes) -> None:
+        if self.forgotten:  # a cancelled producer's last step: its bytes are no one's
+            return
         before = self.log.bytes
         self.log.append(data)
         self.registry.bytes += self.log.bytes - before
@@ -74,14 +83,15 @@ class LiveStream:
         self.reader = Reader()
         return self.reader
 
-    def detach(self, reader: Reader, *, finished: bool) -> None:
-        """``reader`` leaves; ``finished``: it saw the whole stream, so nothing is left to
-        resume. A stream left without a reader gets its grace period."""
+    def detach(self, reader: Reader, *, finished: bool, resumable: bool = True) -> None:
+        """``reader`` leaves; ``finished``: it saw the whole stream (or its refusal), so
+        nothing is left to resume; not ``resumable``: its client never learnt the stream's
+        id. Otherwise the stream, left without a reader, gets its grace period."""
         if self.reader is not reader:
             return  # taken over: the new reader owns the stream now
         self.reader = None
-        if finished or self.registry.grace_s <= 0:
-            self.registry.forget(self, grace_ended=not finished)
+        if finished or not resumable or self.registry.grace_s <= 0:
+            self.registry.forget(self, grace_ended=False)
             return
         loop = asyncio.get_running_loop()
         self._grace = loop.call_later(self.registry.grace_s, self._grace_over)
@@ -138,9 +148,13 @@ class ResumableStreams:
         stream = LiveStream(self, secrets.token_urlsafe(18), session_id)
         self._streams[stream.id] = stream
         if session_id is not None:
-            previous = self._sessions.get(session_id)
-            if previous in self._streams:
-                self.forget(self._streams[previous], grace_ended=False)
+            previous = self.of_session(session_id)
+            if previous is not None and previous.running:
+                # Still answering: the session is busy, and this new answer will be refused
+                # (409) before it starts; the running one stays the session's, to resume.
+                return stream
+            if previous is not None:  # its answer ended; a new question replaces its tail
+                self.forget(previous, grace_ended=False)
             self._sessions[session_id] = stream.id
         return stream
 
@@ -167,10 +181,19 @@ class ResumableStreams:
             return
         if grace_ended and stream.running:
             self.grace_cancels += 1
+        stream.forgotten = True
         stream.cancel()
         self.bytes -= stream.log.bytes
         if stream.session_id is not None and self._sessions.get(stream.session_id) == stream.id:
             del self._sessions[stream.session_id]
+
+    async def aclose(self) -> None:
+        """Cancels every stream and waits for their generations to end (the service is
+        stopping), so no task outlives the loop."""
+        tasks = [s.task for s in self._streams.values() if s.task is not None]
+        for stream in list(self._streams.values()):
+            self.forget(stream, grace_ended=False)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends
@@ -25,6 +25,7 @@ from streamway.agent.sessions import SessionStore
 from streamway.config import Settings
 from streamway.service.agentcore_health import RuntimeHealth, health
 from streamway.service.big_objects import redirect_over, response_cap
+from streamway.service.resumable import ResumableStreams
 from streamway.storage import ObjectStore, open_store
 from streamway.storage.upload_stores import open_upload_store, sweep_expired
 from streamway.storage.uploads import UploadStore
@@ -63,6 +64,8 @@ class Services:
     upload_part_max_bytes: int = 0
     upload_expiry_s: float = 0.0
     upload_overwrite: bool = False
+    #: The SSE answers a client can resume (resumable.py); off (grace 0) unless configured.
+    streams: ResumableStreams = field(default_factory=lambda: ResumableStreams(0, 1, 1))
 
 
 @asynccontextmanager
@@ -82,8 +85,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         max_sessions=settings.agentcore.max_sessions,
     )
     store = await open_store(settings.store)
-    uploads = open_upload_store(settings) if settings.uploads.uploads else None
+    uploads = open_upload_store(settings, store) if settings.uploads.uploads else None
     sweeper = asyncio.create_task(sweep_expired(uploads)) if uploads is not None else None
+    streams = ResumableStreams(
+        grace_s=settings.serve.resume_grace,
+        stream_max_bytes=settings.serve.resume_stream_max_bytes,
+        max_bytes=settings.serve.resume_max_bytes,
+    )
     health.watch(answering)
     try:
         yield Services(
@@ -104,8 +112,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             upload_part_max_bytes=settings.uploads.upload_part_max_bytes,
             upload_expiry_s=settings.uploads.upload_expiry,
             upload_overwrite=settings.uploads.upload_overwrite,
+            streams=streams,
         )
     finally:
+        await streams.aclose()
         health.unwatch(answering)
         if sweeper is not None:
             sweeper.cancel()

@@ -18,6 +18,7 @@ import base64
 import binascii
 import re
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -56,7 +57,10 @@ MAX_METADATA_PAIRS = 32
 _METADATA_KEY = re.compile(r"^[!#-+\--~]{1,64}$")  # printable ASCII without space or comma
 _DIGITS = re.compile(r"^[0-9]{1,19}$")
 
-_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(400, 404, 409, 410, 412, 413, 415)
+# 422 is never sent (the id is any string); declaring it keeps FastAPI's own shape out.
+_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(
+    400, 404, 409, 410, 412, 413, 415, 422, 502
+)
 
 
 def _tus_headers(**extra: str) -> dict[str, str]:
@@ -188,8 +192,20 @@ def _options_headers(services: Services) -> dict[str, str]:
     )
 
 
-@router.options("/uploads", summary="The tus server's version, extensions and limits")
-@router.options("/uploads/{upload_id}", summary="The tus server's version, extensions and limits")
+@router.options(
+    "/uploads",
+    summary="The tus server's version, extensions and limits",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(404, 422),
+)
+@router.options(
+    "/uploads/{upload_id}",
+    summary="The tus server's version, extensions and limits",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(404, 422),
+)
 async def tus_options(services: ServicesDep) -> Response:
     _uploads(services)
     return Response(status_code=204, headers=_options_headers(services))
@@ -245,12 +261,15 @@ async def tus_create(request: Request, services: ServicesDep) -> Response:
     metadata = parse_metadata(request.headers.get("upload-metadata"))
     key = _filename(metadata)
     expires = datetime.now(UTC) + timedelta(seconds=services.upload_expiry_s)
+    checksum = _checksum(request) if with_body else None
     try:
         info = await store.create(
             key, length, metadata=metadata, expires=expires, overwrite=services.upload_overwrite
         )
-        if with_body:
-            checksum = _checksum(request)
+    except StoreError as error:
+        raise _store_refusal(error) from None
+    if with_body or info.complete:  # an empty upload is published by an empty append
+        try:
             info = await store.append(
                 info.upload_id,
                 0,
@@ -258,10 +277,14 @@ async def tus_create(request: Request, services: ServicesDep) -> Response:
                 max_bytes=services.upload_part_max_bytes,
                 checksum=checksum,
             )
-    except StoreError as error:
-        raise _store_refusal(error) from None
-    except ClientDisconnect:
-        raise _broke_off() from None
+        except (StoreError, ClientDisconnect) as error:
+            # The client never learns this upload's URL: remove it rather than leave it
+            # to the expiry sweep.
+            with suppress(StoreError):
+                await store.terminate(info.upload_id)
+            if isinstance(error, ClientDisconnect):
+                raise _broke_off() from None
+            raise _store_refusal(error) from None
     location = str(request.url_for("tus_head", upload_id=info.upload_id))
     headers = _tus_headers(location=location, **{"upload-offset": str(info.offset)})
     if not info.complete:

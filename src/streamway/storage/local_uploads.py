@@ -26,6 +26,9 @@ over) are gathered into batches of ``WRITE_BATCH`` bytes, and each batch is writ
 hashed in a worker thread while the event loop gathers the next one: one thread hop per
 batch rather than per chunk, and hashing and writing (both release the GIL) off the event
 loop. At most two batches of an append are in memory.
+
+The finished upload's record stays, complete, until it expires (as tusd keeps its ``.info``
+files): a client whose last answer was lost sees ``offset == length`` rather than a 404.
 """
 
 from __future__ import annotations
@@ -133,17 +136,27 @@ class LocalUploadStore:
             expires=expires,
             metadata=dict(metadata),
         )
-        await asyncio.to_thread(self._create, info, target, overwrite)
+        await _in_thread(self._create, info, target, overwrite)
         return info
 
     def _create(self, info: UploadInfo, target: Path, overwrite: bool) -> None:
-        if not overwrite and os.path.lexists(target):
+        if os.path.isdir(target) or (not overwrite and os.path.lexists(target)):
             raise ObjectExists(info.key)
+        self._check_parents(info.key, target)
         self.dir.mkdir(parents=True, exist_ok=True)
         state, data, lock = self._paths(info.upload_id)
         data.touch(exist_ok=False)
         lock.touch(exist_ok=False)
         _write_state(state, info, overwrite=overwrite)
+
+    def _check_parents(self, key: str, target: Path) -> None:
+        """A key under an object (``a.txt/b`` beside the file ``a.txt``) can never be
+        published: refused as that object's key, at creation rather than at the last part."""
+        parent = target.parent
+        while parent != self.root and not parent.is_dir():
+            if os.path.lexists(parent):
+                raise ObjectExists(parent.relative_to(self.root).as_posix())
+            parent = parent.parent
 
     async def info(self, upload_id: str) -> UploadInfo:
         return await asyncio.to_thread(self._info, upload_id)
@@ -184,17 +197,28 @@ class LocalUploadStore:
             info = await _in_thread(self._info, upload_id)
             if offset != info.offset:
                 raise OffsetMismatch(info.offset, offset)
+            _, data, _ = self._paths(upload_id)
+            try:
+                fd = os.open(data, os.O_RDWR | os.O_CLOEXEC)  # read back to hash at the end
+            except FileNotFoundError:
+                if not info.complete:
+                    raise StoreFailed(f"upload {upload_id} lost its data file") from None
+                # Finished already (its last answer may have been lost): the data file is
+                # gone. (An empty upload is complete from its creation, with a data file:
+                # this append publishes it.)
+                async for chunk in body:
+                    if chunk:
+                        raise PartTooLarge("the upload is complete: no byte fits") from None
+                return info
             # A deferred length still may not grow past the store's maximum.
             total = self.max_bytes if info.length is None else info.length
             room = min(max_bytes, total - offset)
-            _, data, _ = self._paths(upload_id)
             running = self._running.get(upload_id)
             whole: _Hash | None
             if running is not None and running[0] == offset:
                 whole = running[1].copy()  # this append's own: kept only if it succeeds
             else:
                 whole = hashlib.sha256() if offset == 0 else None
-            fd = os.open(data, os.O_RDWR | os.O_CLOEXEC)  # read back to hash on completion
             published = _Published()
             try:
                 # Bytes past the offset are a leftover of a process that died mid-append.
@@ -220,14 +244,14 @@ class LocalUploadStore:
                 # Keep nothing of this body, whatever stopped it (cancellation included), but
                 # never touch a file already published: fd is that file's inode then.
                 if published.done:
-                    self._remove(upload_id)  # finished: no later PATCH may write to its inode
+                    self._finish(new)  # no later PATCH may write to the published inode
                 else:
                     os.ftruncate(fd, offset)
                 raise
             finally:
                 os.close(fd)
             if new.complete:
-                await _in_thread(self._remove, upload_id)  # under the lock: no PATCH between
+                await _in_thread(self._finish, new)  # under the lock: no PATCH between
         return new
 
     def _publish(
@@ -254,14 +278,20 @@ class LocalUploadStore:
             sha256 = digest.digest()
         overwrite = _read_overwrite(self._paths(info.upload_id)[0])
         target = self.target_of(info.key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):  # an object took a parent's name since
+            raise ObjectExists(info.key) from None
         # Written before the file moves, named apart from the real sidecar: a failure up to
         # the move leaves the upload as it was (the caller truncates the part away).
         sidecar_tmp = data.with_suffix(".sha256")
         sidecar_tmp.write_text(f"{sha256.hex()}  {target.name}\n", "utf-8")
         try:
             if overwrite:
-                os.replace(data, target)
+                try:
+                    os.replace(data, target)
+                except IsADirectoryError:
+                    raise ObjectExists(info.key) from None
             else:
                 # link() refuses an existing name: no check-then-rename race with a writer.
                 try:
@@ -293,6 +323,13 @@ class LocalUploadStore:
     def _save(self, info: UploadInfo) -> None:
         state = self._paths(info.upload_id)[0]
         _write_state(state, info, overwrite=_read_overwrite(state))
+
+    def _finish(self, info: UploadInfo) -> None:
+        """Keep only the record of a published upload, complete, until it expires: a client
+        whose last answer was lost asks HEAD and learns it is done (offset == length)."""
+        state, data, _ = self._paths(info.upload_id)
+        _write_state(state, info, overwrite=_read_overwrite(state))
+        data.unlink(missing_ok=True)
 
     def _remove(self, upload_id: str) -> None:
         for path in self._paths(upload_id):
@@ -400,6 +437,8 @@ async def _in_thread(call: Callable[..., T], *args: Any) -> T:
     except asyncio.CancelledError:
         await asyncio.wait([work])
         raise
+    except OSError as error:  # the disk's failures (full, read-only...): the store failed
+        raise StoreFailed(f"the upload store failed: {error}") from error
 
 
 def _write_and_hash(fd: int, data: bytes, position: int, hashes: Sequence[_Hash]) -> None:
@@ -438,6 +477,7 @@ def _write_state(path: Path, info: UploadInfo, *, overwrite: bool) -> None:
                 "expires": info.expires.isoformat(),
                 "metadata": dict(info.metadata),
                 "overwrite": overwrite,
+                "sha256": info.sha256.hex() if info.sha256 is not None else None,
             }
         ),
         "utf-8",
@@ -460,4 +500,5 @@ def _read_state(path: Path, upload_id: str) -> UploadInfo:
         created=datetime.fromisoformat(raw["created"]),
         expires=datetime.fromisoformat(raw["expires"]),
         metadata=raw["metadata"],
+        sha256=bytes.fromhex(raw["sha256"]) if raw.get("sha256") else None,
     )

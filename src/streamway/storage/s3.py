@@ -1,7 +1,11 @@
 """Objects from S3 or any S3-compatible endpoint, through one aiobotocore client per process.
 
 ``stat`` is ``HeadObject`` (with ``ChecksumMode=ENABLED``, so a full-object SHA-256 stored with
-the object comes back). ``get`` is one unranged ``GetObject`` whose response headers give the
+the object comes back). An object S3 gives no full-object SHA-256 for (a multipart upload's
+checksum is a checksum of checksums) may carry it in the ``streamway-sha256`` tag, which
+s3_uploads.py sets: when HeadObject or GetObject says the object has tags, one
+``GetObjectTagging`` reads it. Unfinished uploads under ``.uploads/`` are neither listed nor
+served. ``get`` is one unranged ``GetObject`` whose response headers give the
 metadata, so a plain download costs one request, not two. ``open`` is a ranged ``GetObject``
 with ``If-Match`` on the ETag from ``stat``, so an object replaced in between fails instead
 of mixing two versions. A body closed before its end closes its HTTP connection rather than
@@ -16,6 +20,7 @@ import base64
 import binascii
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
+from dataclasses import replace
 from typing import Any
 
 from aiobotocore.config import AioConfig
@@ -23,6 +28,7 @@ from aiobotocore.session import get_session
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from streamway.storage.keys import check_key, is_canonical
+from streamway.storage.local import UPLOADS_DIR
 from streamway.storage.store import (
     InvalidKey,
     ObjectBody,
@@ -45,6 +51,8 @@ _S3_DEFAULT_TYPES = {"binary/octet-stream", "application/octet-stream"}
 _NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
 _CHANGED = {"PreconditionFailed", "412"}
 _UNAVAILABLE = {"SlowDown", "ServiceUnavailable", "503", "RequestTimeout", "InternalError"}
+#: The object tag holding the SHA-256 (hex) of an object uploaded by s3_uploads.py.
+SHA256_TAG = "streamway-sha256"
 
 
 class S3Store:
@@ -99,15 +107,15 @@ class S3Store:
         head = await self._object_call(
             key, self.client.head_object, Key=self.prefix + key, ChecksumMode="ENABLED"
         )
-        return _info(key, head)
+        return await self._tagged_sha256(_info(key, head), head)
 
     async def get(self, key: str) -> tuple[ObjectInfo, ObjectBody]:
         response = await self._object_call(
             key, self.client.get_object, Key=self.prefix + key, ChecksumMode="ENABLED"
         )
         try:
-            info = _info(key, response)
-        except Exception:
+            info = await self._tagged_sha256(_info(key, response), response)
+        except BaseException:
             response["Body"].close()
             raise
         verify = info.sha256 is not None
@@ -147,6 +155,30 @@ class S3Store:
             )
         return url
 
+    async def _tagged_sha256(self, info: ObjectInfo, response: dict[str, Any]) -> ObjectInfo:
+        """``info`` with the SHA-256 of the ``streamway-sha256`` tag, when S3 had none.
+
+        The tag is read only when the response counts tags, so objects without any cost no
+        extra request; a tag that cannot be read or is malformed leaves the digest unknown.
+        """
+        if info.sha256 is not None or not response.get("TagCount"):
+            return info
+        try:
+            tagging = await self.client.get_object_tagging(
+                Bucket=self.bucket, Key=self.prefix + info.key
+            )
+        except Exception:  # refused (no s3:GetObjectTagging) or failed: no digest, no error
+            return info
+        for tag in tagging.get("TagSet", []):
+            if tag.get("Key") == SHA256_TAG:
+                try:
+                    digest = bytes.fromhex(tag.get("Value", ""))
+                except ValueError:
+                    return info
+                if len(digest) == 32:
+                    return replace(info, sha256=digest)
+        return info
+
     async def _object_call(
         self, key: str, call: Callable[..., Awaitable[Any]], **request: Any
     ) -> Any:
@@ -158,6 +190,8 @@ class S3Store:
         meet), so a 403 is followed by one ``ListObjectsV2`` of exactly that key: absent
         means 404; present, or the listing refused, leaves the 403 a real refusal (502).
         """
+        if key.split("/", 1)[0] == UPLOADS_DIR:
+            raise ObjectNotFound(key)  # an unfinished upload's state (s3_uploads.py)
         try:
             with _mapped_errors(key):
                 return await call(Bucket=self.bucket, **request)
@@ -212,7 +246,7 @@ class S3Store:
 def _servable(key: str) -> bool:
     # "folder/" markers that consoles create are not objects anyone downloads; nor are keys
     # that are not canonical ("a//b", "./a"), which downloads answer 404.
-    if not is_canonical(key):
+    if not is_canonical(key) or key.split("/", 1)[0] == UPLOADS_DIR:
         return False
     try:
         check_key(key)

@@ -7,8 +7,9 @@ import logging
 from datetime import UTC, datetime
 
 from streamway.config import Settings
-from streamway.storage import local_directory
+from streamway.storage import ObjectStore, S3Store, local_directory
 from streamway.storage.local_uploads import LocalUploadStore
+from streamway.storage.s3_uploads import S3UploadStore
 from streamway.storage.uploads import UploadStore
 
 log = logging.getLogger("streamway.uploads")
@@ -17,11 +18,14 @@ log = logging.getLogger("streamway.uploads")
 SWEEP_INTERVAL_S = 600.0
 
 
-def open_upload_store(settings: Settings) -> UploadStore:
-    """The upload store beside the object store of ``settings.store``."""
+def open_upload_store(settings: Settings, store: ObjectStore) -> UploadStore:
+    """The upload store beside ``store``, the object store downloads read (an S3 one shares
+    its client, which ``store.aclose()`` closes)."""
+    if isinstance(store, S3Store):
+        return S3UploadStore(store, max_bytes=settings.uploads.upload_max_bytes)
     directory = local_directory(settings.store.store_url)
     if directory is None:
-        raise RuntimeError("uploads to an S3 store need storage/s3_uploads.py (issue 22)")
+        raise RuntimeError(f"no upload store for {store!r}")
     return LocalUploadStore(directory, max_bytes=settings.uploads.upload_max_bytes)
 
 

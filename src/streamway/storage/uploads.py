@@ -10,6 +10,12 @@ An upload goes ``create`` → ``append``... → complete (the append that reache
 length publishes the object under its key, atomically: no reader ever sees part of it) or
 ``terminate`` (its bytes are gone). ``expire`` removes uploads past their expiry.
 
+A store may keep a finished upload's record until it expires (the local store does): ``info``
+then gives it complete (``offset == length``), an ``append`` at that offset with no bytes
+returns it unchanged (any byte is :class:`PartTooLarge`), and ``terminate`` forgets the record
+but never removes the published object. A store that forgets it at once answers
+:class:`UploadNotFound` instead; a client then checks the object itself.
+
 Appends to one upload are serialised by the store: a second append while one runs gets
 :class:`UploadBusy` at once (the tus routes answer 409), never a wait and never interleaved
 bytes. An append whose body fails a checksum, breaks off or runs over keeps nothing of that
@@ -118,7 +124,7 @@ class UploadError(StoreError):
 
 
 class UploadNotFound(UploadError):
-    """No upload has that id (or it finished, or was terminated)."""
+    """No upload has that id (or it was terminated, or its finished record is gone)."""
 
 
 class UploadExpired(UploadError):

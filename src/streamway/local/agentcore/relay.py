@@ -2,8 +2,9 @@
 
 What AgentCore passes to the container: the payload, ``Content-Type``, ``Accept``, the
 session id, a request id (``X-Amzn-Bedrock-AgentCore-Runtime-Request-Id``), the user id,
-the trace headers, the MCP headers and the allowed custom headers
-(``X-Amzn-Bedrock-AgentCore-Runtime-Custom-*``), never the caller's ``Authorization``.
+the trace headers, the MCP headers, the allowed custom headers
+(``X-Amzn-Bedrock-AgentCore-Runtime-Custom-*``) and ``Last-Event-ID`` (which streamway's
+deployed runtimes allowlist), never the caller's ``Authorization``.
 A 200 answer goes back as it is produced, chunk by chunk, with its ``Content-Type`` and the
 session id; any other status is the service's ``RuntimeClientError`` (424) naming it.
 """
@@ -37,6 +38,9 @@ _PASSED = {
     b"baggage",
     b"mcp-session-id",
     b"mcp-protocol-version",
+    # Allowlisted by the runtimes streamway deploys (agentcore_settings.py's default): a
+    # streamed answer is resumed by invoking again with it (streaming.md#resume).
+    b"last-event-id",
 }
 _CUSTOM_PREFIX = b"x-amzn-bedrock-agentcore-runtime-custom-"
 _RETURNED = (b"mcp-session-id", b"mcp-protocol-version", b"traceparent", b"tracestate")
