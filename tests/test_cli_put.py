@@ -324,3 +324,17 @@ def test_put_through_streamway_local_sends_parts_lambda_takes(tmp_path: Path) ->
     assert f"{local.url}/download/lambda.bin: {size} bytes (sha-256 verified" in result.stderr
     assert f"parts of {4 * MiB} bytes: the server's limit" in result.stderr
     assert hashlib.sha256((store / "lambda.bin").read_bytes()).hexdigest() == sha256
+
+
+def test_put_uploads_when_its_state_directory_cannot_be_written(
+    server: RunningServer, store: Path, tmp_path: Path
+) -> None:
+    sha256 = random_file(tmp_path / "stateless.bin", 3 * MiB)
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("XDG_STATE_HOME points at a file: streamway/ cannot be made in it\n")
+
+    result = streamway_put(str(tmp_path / "stateless.bin"), server.url, "-q", state=blocked)
+
+    assert result.returncode == 0, result.stderr
+    assert "sha-256 verified" in result.stderr
+    assert hashlib.sha256((store / "stateless.bin").read_bytes()).hexdigest() == sha256

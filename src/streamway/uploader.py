@@ -20,6 +20,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
@@ -94,16 +95,22 @@ def _load_all(where: Path) -> dict[str, str]:
 
 
 def _remember(where: Path, fingerprint: str, url: str | None) -> None:
+    """Best effort: a state directory that cannot be written costs the resume of a later
+    run, not this upload (which still resumes by itself within the run)."""
     entries = _load_all(where)
     entries.pop(fingerprint, None)
     if url is not None:
         entries[fingerprint] = url  # last: dicts keep insertion order, the oldest go first
     while len(entries) > MAX_REMEMBERED:
         entries.pop(next(iter(entries)))
-    where.parent.mkdir(parents=True, exist_ok=True)
     temporary = where.with_name(where.name + f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(entries), encoding="utf-8")
-    temporary.replace(where)  # a reader never sees half a file
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(entries), encoding="utf-8")
+        temporary.replace(where)  # a reader never sees half a file
+    except OSError:
+        with suppress(OSError):
+            temporary.unlink(missing_ok=True)
 
 
 def endpoints(url: str) -> tuple[str, str]:
