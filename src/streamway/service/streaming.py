@@ -80,7 +80,9 @@ async def streaming(body: StreamingRequest, request: Request, services: Services
     "/streaming/{stream_id}",
     summary="Resume an SSE answer after the last event the client got",
     response_class=Response,
-    responses={200: _SSE_ANSWER, **error_responses(400, 404, 410)},
+    # 422 is never sent (the parameters are strings); declared, FastAPI documents the
+    # service's error shape rather than its own validation error (as every route here).
+    responses={200: _SSE_ANSWER, **error_responses(400, 404, 410, 422)},
 )
 async def resume_streaming(
     stream_id: str, request: Request, services: ServicesDep, last_event_id: str | None = None
@@ -95,7 +97,7 @@ async def resume_streaming(
     summary="Stop an SSE answer now, rather than after the resume grace",
     status_code=204,
     response_class=PlainResponse,
-    responses={204: {"description": "Stopped"}, **error_responses(404)},
+    responses={204: {"description": "Stopped"}, **error_responses(404, 422)},
 )
 async def stop_streaming(stream_id: str, services: ServicesDep) -> PlainResponse:
     stream = services.streams.of_id(stream_id)
