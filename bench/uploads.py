@@ -260,7 +260,13 @@ def report(tus: Side, put: Side, size: int, part_size: int, runs: int) -> dict[s
         f"  tus server memory growth {growth:.1f} MiB   "
         f"(target < 64 MB: {'met' if growth * MiB < 64e6 else 'MISSED'})"
     )
-    result.update(ratio_best=best, ratio_median=median)
+    cpu_tus = (tus.server_cpu_s + tus.client_cpu_s) / gib
+    cpu_put = (put.server_cpu_s + put.client_cpu_s) / gib
+    print(
+        f"  CPU s/GiB, server + client: tus {cpu_tus:.2f}, PUT {cpu_put:.2f}: PUT / tus = "
+        f"{cpu_put / cpu_tus:.2f}x (where the ratio goes when the cores are saturated)"
+    )
+    result.update(ratio_best=best, ratio_median=median, ratio_cpu=cpu_put / cpu_tus)
     return result
 
 

@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.servers import RunningServer, streamway_server
+from tests.peers.loopback import serve_in_thread
+from tests.peers.openai_chat import OpenAIChatPeer
+from tests.servers import RunningServer, streamway_local, streamway_server
 from tests.tcp_proxy import cutting_proxy
 
 MiB = 1024 * 1024
@@ -298,3 +300,41 @@ def test_put_retries_by_itself_when_its_connection_breaks_and_progress_renews_it
     # A broken part logs 0 or 400 (body_broke_off), as in the test above: both mean "gone".
     gone = [0 if status == 400 else status for status in statuses if status != 409]
     assert gone == [204, 0, 204, 0, 204, 0, 204, 204], statuses
+
+
+def test_put_through_streamway_local_sends_parts_lambda_takes(tmp_path: Path) -> None:
+    """Behind API Gateway and Lambda a part is at most 4 MiB (the 6 MB event): the function
+    says so in OPTIONS, and put's default 8 MiB parts shrink to it instead of getting 413."""
+    store = tmp_path / "store"
+    store.mkdir()
+    size = 30 * 1000 * 1000
+    sha256 = random_file(tmp_path / "lambda.bin", size)
+    # A scripted model peer: the function's cold start loads no model.
+    with serve_in_thread(OpenAIChatPeer()) as peer:
+        env = {
+            "STREAMWAY_UPLOADS": "true",
+            "STREAMWAY_STORE_URL": f"file://{store}",
+            "STREAMWAY_MODEL": "openai:scripted",
+            "STREAMWAY_OPENAI_BASE_URL": f"{peer}/v1",
+        }
+        with streamway_local(env) as local:
+            result = streamway_put(str(tmp_path / "lambda.bin"), local.url, "-q", state=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert f"{local.url}/download/lambda.bin: {size} bytes (sha-256 verified" in result.stderr
+    assert f"parts of {4 * MiB} bytes: the server's limit" in result.stderr
+    assert hashlib.sha256((store / "lambda.bin").read_bytes()).hexdigest() == sha256
+
+
+def test_put_uploads_when_its_state_directory_cannot_be_written(
+    server: RunningServer, store: Path, tmp_path: Path
+) -> None:
+    sha256 = random_file(tmp_path / "stateless.bin", 3 * MiB)
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("XDG_STATE_HOME points at a file: streamway/ cannot be made in it\n")
+
+    result = streamway_put(str(tmp_path / "stateless.bin"), server.url, "-q", state=blocked)
+
+    assert result.returncode == 0, result.stderr
+    assert "sha-256 verified" in result.stderr
+    assert hashlib.sha256((store / "stateless.bin").read_bytes()).hexdigest() == sha256

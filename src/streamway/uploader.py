@@ -20,6 +20,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
@@ -94,16 +95,22 @@ def _load_all(where: Path) -> dict[str, str]:
 
 
 def _remember(where: Path, fingerprint: str, url: str | None) -> None:
+    """Best effort: a state directory that cannot be written costs the resume of a later
+    run, not this upload (which still resumes by itself within the run)."""
     entries = _load_all(where)
     entries.pop(fingerprint, None)
     if url is not None:
         entries[fingerprint] = url  # last: dicts keep insertion order, the oldest go first
     while len(entries) > MAX_REMEMBERED:
         entries.pop(next(iter(entries)))
-    where.parent.mkdir(parents=True, exist_ok=True)
     temporary = where.with_name(where.name + f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(entries), encoding="utf-8")
-    temporary.replace(where)  # a reader never sees half a file
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(entries), encoding="utf-8")
+        temporary.replace(where)  # a reader never sees half a file
+    except OSError:
+        with suppress(OSError):
+            temporary.unlink(missing_ok=True)
 
 
 def endpoints(url: str) -> tuple[str, str]:
@@ -146,20 +153,25 @@ def upload(
         raise UploadFailed(f"cannot read {path}: {error.strerror or error}") from None
     headers = {"tus-resumable": TUS_VERSION}
     with httpx.Client(timeout=httpx.Timeout(timeout_s), headers=headers) as client:
-        part_size = _limits(client, endpoint, size, part_size)
         upload_url = _load_all(where).get(fingerprint)
-        resumed_from = 0
+        limits_known = False
+        resumed_from: int | None = None  # set by the first creation or HEAD of this run
         attempt = 0
         cursor = _Cursor()
         while True:
             try:
+                if not limits_known:
+                    part_size = _limits(client, endpoint, size, part_size)
+                    limits_known = True
                 if upload_url is None:
                     upload_url = _create(client, endpoint, key, size)
                     _remember(where, fingerprint, upload_url)
                     offset = 0
+                    if resumed_from is None:
+                        resumed_from = 0
                 else:
                     offset = _offset(client, upload_url, size)
-                    if attempt == 0:
+                    if resumed_from is None:
                         resumed_from = offset
                 progress.start(key, size, offset)
                 cursor.offset = offset
@@ -185,21 +197,21 @@ def upload(
                 progress.stop()
         _remember(where, fingerprint, None)
         download_url = base + "/download/" + quote(key)
-        verified = _verify(client, download_url, path)
-    return Uploaded(key, size, upload_url, download_url, resumed_from, verified, part_size)
+        verified = _verify(client, download_url, path, retries, sleep)
+    return Uploaded(key, size, upload_url, download_url, resumed_from or 0, verified, part_size)
 
 
 def _limits(client: httpx.Client, endpoint: str, size: int, part_size: int) -> int:
     """The part size to use, from the server's OPTIONS: refused early when the file is over
     ``Tus-Max-Size``; parts shrunk to streamway's part limit (a larger PATCH would get 413).
 
-    tus has no standard header for a part limit; a server without ours keeps ``part_size``,
-    and so does a dropped connection here (the creation that follows retries it).
+    tus has no standard header for a part limit; a server without ours keeps ``part_size``.
+    A dropped connection or a 5xx (a gateway's 504 while the function cold-starts) is
+    retried as any other request is.
     """
-    try:
-        response = client.options(endpoint)
-    except httpx.TransportError:
-        return part_size
+    response = client.options(endpoint)
+    if response.status_code in RETRYABLE:
+        raise Retry(f"HTTP {response.status_code}")
     if response.status_code not in (200, 204):
         raise UploadFailed(server_error(response))
     max_size = response.headers.get("tus-max-size", "")
@@ -286,9 +298,29 @@ def _send(
             offset = cursor.offset = int(new_offset)
 
 
-def _verify(client: httpx.Client, download_url: str, path: Path) -> bool:
-    """True when the object's ``Repr-Digest`` matches; False when the server sends none."""
-    response = client.head(download_url, headers={"accept-encoding": "identity"})
+def _verify(
+    client: httpx.Client,
+    download_url: str,
+    path: Path,
+    retries: int,
+    sleep: Callable[[float], None],
+) -> bool:
+    """True when the object's ``Repr-Digest`` matches; False when the server sends none.
+
+    The HEAD is retried on a dropped connection or a 5xx (downloads may be served by another
+    function, cold-starting behind a gateway): the upload itself is complete by then."""
+    for attempt in range(1, retries + 2):
+        try:
+            response = client.head(download_url, headers={"accept-encoding": "identity"})
+        except httpx.TransportError as error:
+            if attempt > retries:
+                raise UploadFailed(
+                    f"the upload is complete, its check failed ({describe(error)})"
+                ) from None
+        else:
+            if response.status_code not in RETRYABLE or attempt > retries:
+                break
+        sleep(backoff_s(attempt))
     if response.status_code != 200:
         raise UploadFailed(f"the uploaded object: {server_error(response)}")
     announced = announced_sha256(response)

@@ -45,3 +45,4 @@ def test_a_small_upload_bench_measures_both_paths(tmp_path: Path) -> None:
         assert figures["client_cpu_s"] > 0
         assert figures["peak_rss_mib"] >= figures["rss_start_mib"] > 0
     assert result["ratio_best"] > 0
+    assert result["ratio_cpu"] > 0

@@ -23,6 +23,7 @@ from tests.tcp_proxy import cutting_proxy
 MiB = 1024 * 1024
 PART = 1 * MiB  # small parts: many PATCHes for a file of a few tens of MB
 TUS = {"tus-resumable": "1.0.0"}
+BROKE_OFF = 400  # what the server logs for a PATCH whose body broke off (nothing kept)
 UPLOAD_URLS = """() => Object.keys(localStorage)
     .filter((key) => key.startsWith("tus::"))
     .map((key) => JSON.parse(localStorage.getItem(key)).uploadUrl)"""
@@ -99,7 +100,7 @@ def test_an_upload_cut_by_a_reload_goes_on_from_the_servers_offset(
 
         page.reload()
         # The stalled part was not kept: the server is where it was, not back at 0.
-        when(lambda: upload_statuses(server, mark, "PATCH").count(0) == 1)
+        when(lambda: upload_statuses(server, mark, "PATCH").count(BROKE_OFF) == 1)
         assert server_offset(server, upload_url) == 9 * MiB
         expect(page.locator("#upload")).to_be_enabled(timeout=30_000)
         assert page.evaluate(UPLOAD_URLS) == [upload_url]  # remembered across the reload
@@ -115,8 +116,29 @@ def test_an_upload_cut_by_a_reload_goes_on_from_the_servers_offset(
     assert hashlib.sha256((store / name).read_bytes()).hexdigest() == sha256
     assert upload_statuses(server, mark, "POST") == [201]  # one upload, never created again
     patches = upload_statuses(server, mark, "PATCH")
-    # 9 parts, the stalled one (0: its client went), the 15 left (409: a PATCH that came
+    # 9 parts, the stalled one (its client went), the 15 left (409: a PATCH that came
     # before the server saw the first connection go; tus-js-client asks HEAD and goes on).
     assert patches[:9] == [204] * 9
-    assert [status for status in patches[9:] if status not in (0, 409)] == [204] * 15
+    assert [status for status in patches[9:] if status not in (BROKE_OFF, 409)] == [204] * 15
     assert page.evaluate(UPLOAD_URLS) == []  # forgotten once complete
+
+
+def test_an_upload_whose_name_exists_is_refused_with_the_services_message(
+    page: Page, server: RunningServer, store: Path, tmp_path: Path
+) -> None:
+    (store / "taken.txt").write_text("already here\n")
+    (tmp_path / "taken.txt").write_text("a newer one\n")
+    mark = len(server.logs())
+    page.goto(f"{server.url}/")
+    expect(page.locator("#upload")).to_be_enabled(timeout=30_000)
+
+    page.set_input_files("#upload-file", str(tmp_path / "taken.txt"))
+    page.get_by_role("button", name="Upload", exact=True).click()
+
+    expect(page.locator("#upload-error")).to_have_text(
+        "The upload failed: taken.txt already exists.", timeout=30_000
+    )
+    expect(page.locator("#upload")).to_be_enabled()
+    # Refused once, not retried (a retry's line would be written before the error showed).
+    assert when(lambda: upload_statuses(server, mark, "POST")) == [409]
+    assert (store / "taken.txt").read_text() == "already here\n"

@@ -410,15 +410,26 @@ def bounded(scripted: tuple[OpenAIChatPeer, str]) -> Iterator[RunningServer]:
 
 
 def test_the_logs_never_pass_their_bounds_and_a_late_resume_is_410(
-    bounded: RunningServer,
+    bounded: RunningServer, scripted: tuple[OpenAIChatPeer, str]
 ) -> None:
+    peer = scripted[0]
     streams = []
     with httpx.Client(timeout=60) as client:
         for _ in range(2):
-            # Each client leaves after the first event; its answer goes on into its log.
-            first = read_sse(
-                client, "POST", f"{bounded.url}/streaming", json_body={"request": PROMPT}, until=1
-            )
+            # Each client leaves after the first event, while the model holds (so its reader
+            # cannot have read the whole answer); then the answer goes on into its log.
+            peer.gate = threading.Event()
+            try:
+                first = read_sse(
+                    client,
+                    "POST",
+                    f"{bounded.url}/streaming",
+                    json_body={"request": PROMPT},
+                    until=1,
+                )
+            finally:
+                peer.gate.set()
+                peer.gate = None
             streams.append(first.headers[STREAM_ID])
             eventually(lambda: resume_stats(bounded)["running"] == 0, timeout_s=60)
         stats = resume_stats(bounded)

@@ -331,6 +331,13 @@ def test_small_and_empty_uploads_are_one_object_with_a_full_object_sha256(moto: 
         info = await uploads.append(info.upload_id, 0, chunks(data), max_bytes=8 * MIB)
         assert info.sha256 == hashlib.sha256(data).digest()
         assert (await store.stat("small.bin")).sha256 == hashlib.sha256(data).digest()
+        # A deferred length may not grow past the store's maximum either (2 MiB for this one).
+        deferred = await new_upload(uploads, "deferred.bin", None)
+        capped = S3UploadStore(store, max_bytes=2 * MIB)
+        with pytest.raises(PartTooLarge):
+            await capped.append(deferred.upload_id, 0, chunks(data), max_bytes=8 * MIB)
+        assert (await uploads.info(deferred.upload_id)).offset == 0
+        await uploads.terminate(deferred.upload_id)
         empty = await new_upload(uploads, "empty.bin", None)
         await uploads.declare_length(empty.upload_id, 0)
         done = await uploads.append(empty.upload_id, 0, chunks(b""), max_bytes=8 * MIB)

@@ -156,7 +156,9 @@ def services_of(app: Starlette) -> Services:
     return services
 
 
-def _services(connection: HTTPConnection) -> Services:
+async def _services(connection: HTTPConnection) -> Services:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per
+    # request for an attribute read (bench/uploads.py: a few ms of CPU per tus PATCH).
     return services_of(connection.app)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import suppress
@@ -26,6 +27,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from streamway.service.errors import ApiError, error_responses
 from streamway.service.failures import store_error
@@ -46,6 +48,7 @@ from streamway.storage.uploads import (
 )
 
 router = APIRouter()
+log = logging.getLogger("streamway.uploads")
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,creation-defer-length,termination,checksum,expiration"
@@ -221,10 +224,18 @@ async def _body(request: Request, limit: int) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def _broke_off() -> ApiError:
-    """The client left mid-body: the store kept nothing of it. The answer is for the log (the
-    access line); the client is gone."""
-    return _refuse(400, "body_broke_off", "The body broke off; nothing of it was kept.")
+class _ClientLeft(Response):
+    """What a request whose client left mid-body answers: nothing, there is no one to send it
+    to (uvicorn stays quiet for a client it saw go; the access line has status 0, outcome
+    ``cancelled``). The store kept nothing of the body."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return None
+
+
+def _broke_off(upload_id: str) -> Response:
+    log.info("client left mid-part: nothing of it kept", extra={"upload_id": upload_id})
+    return _ClientLeft()
 
 
 def _check_part(request: Request, services: Services) -> None:
@@ -283,7 +294,7 @@ async def tus_create(request: Request, services: ServicesDep) -> Response:
             with suppress(StoreError):
                 await store.terminate(info.upload_id)
             if isinstance(error, ClientDisconnect):
-                raise _broke_off() from None
+                return _broke_off(info.upload_id)
             raise _store_refusal(error) from None
     location = str(request.url_for("tus_head", upload_id=info.upload_id))
     headers = _tus_headers(location=location, **{"upload-offset": str(info.offset)})
@@ -356,7 +367,7 @@ async def tus_patch(upload_id: str, request: Request, services: ServicesDep) -> 
     except StoreError as error:
         raise _store_refusal(error, upload_id) from None
     except ClientDisconnect:
-        raise _broke_off() from None
+        return _broke_off(upload_id)
     headers = _tus_headers(**{"upload-offset": str(info.offset)})
     if not info.complete:
         headers["upload-expires"] = _expires_header(info)

@@ -444,10 +444,13 @@ async def _in_thread(call: Callable[..., T], *args: Any) -> T:
 def _write_and_hash(fd: int, data: bytes, position: int, hashes: Sequence[_Hash]) -> None:
     """In a worker thread: write ``data`` at ``position`` and feed it to ``hashes``."""
     view = memoryview(data)
-    while view:
-        done = os.pwrite(fd, view, position)
-        view = view[done:]
-        position += done
+    try:
+        while view:
+            done = os.pwrite(fd, view, position)
+            view = view[done:]
+            position += done
+    except OSError as error:  # the disk's (full, failing): a store failure, 502 not 500
+        raise StoreFailed(f"the upload store failed: {error}") from error
     for hasher in hashes:
         hasher.update(data)
 

@@ -248,8 +248,9 @@ class S3UploadStore:
             info = state.info
             if offset != info.offset:
                 raise OffsetMismatch(info.offset, offset)
-            room = max_bytes if info.length is None else min(max_bytes, info.length - offset)
-            data = await _read_body(body, room, checksum)
+            # A deferred length still may not grow past the store's maximum.
+            total = self.max_bytes if info.length is None else info.length
+            data = await _read_body(body, min(max_bytes, total - offset), checksum)
             # From here on S3 changes: a client that leaves now does not stop the writes
             # half-way (the part up, the state not), and the lease is held until they end.
             work = asyncio.ensure_future(self._commit(state, data))
