@@ -39,11 +39,10 @@ import hashlib
 import json
 import logging
 import os
-import re
-import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -65,12 +64,13 @@ from streamway.storage.uploads import (
     UploadExpired,
     UploadInfo,
     UploadNotFound,
+    is_upload_id,
+    new_upload,
 )
 
 log = logging.getLogger("streamway.uploads")
 T = TypeVar("T")
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 #: Most uploads one expire() call looks at: a sweep's work is bounded.
 EXPIRE_BATCH = 1000
 _HASH_CHUNK = 1024 * 1024
@@ -98,7 +98,7 @@ class LocalUploadStore:
         self._running: OrderedDict[str, tuple[int, _Hash]] = OrderedDict()
 
     def _paths(self, upload_id: str) -> tuple[Path, Path, Path]:
-        if not _ID.match(upload_id):
+        if not is_upload_id(upload_id):
             raise UploadNotFound(upload_id)
         base = self.dir / upload_id
         return base.with_suffix(".json"), base.with_suffix(".data"), base.with_suffix(".lock")
@@ -127,15 +127,7 @@ class LocalUploadStore:
         target = self.target_of(key)
         if length is not None and (length < 0 or length > self.max_bytes):
             raise LengthConflict(f"the length {length} is over the maximum {self.max_bytes}")
-        info = UploadInfo(
-            upload_id=secrets.token_urlsafe(24),
-            key=key,
-            offset=0,
-            length=length,
-            created=datetime.now(UTC),
-            expires=expires,
-            metadata=dict(metadata),
-        )
+        info = new_upload(key, length, metadata=metadata, expires=expires)
         await _in_thread(self._create, info, target, overwrite)
         return info
 
@@ -228,7 +220,7 @@ class LocalUploadStore:
                 written = await _write_body(fd, offset, body, room, hashes)
                 if checksum is not None and part is not None and part.digest() != checksum.digest:
                     raise ChecksumMismatch(f"the body's {checksum.algorithm} is not the one sent")
-                new = _replace(info, offset=offset + written)
+                new = replace(info, offset=offset + written)
                 if new.complete:
                     self._running.pop(upload_id, None)
                     sha256 = whole.digest() if whole is not None else None
@@ -317,8 +309,8 @@ class LocalUploadStore:
                 extra={"key": info.key},
             )
             sidecar_tmp.unlink(missing_ok=True)
-            return _replace(info, sha256=None)
-        return _replace(info, sha256=sha256)
+            return replace(info, sha256=None)
+        return replace(info, sha256=sha256)
 
     def _save(self, info: UploadInfo) -> None:
         state = self._paths(info.upload_id)[0]
@@ -345,7 +337,7 @@ class LocalUploadStore:
             raise LengthConflict(f"the upload's length is already {info.length}")
         if length < info.offset or length > self.max_bytes:
             raise LengthConflict(f"the length {length} is below the offset or over the maximum")
-        new = _replace(info, length=length)
+        new = replace(info, length=length)
         self._save(new)
         return new
 
@@ -369,7 +361,7 @@ class LocalUploadStore:
                 if seen >= EXPIRE_BATCH * 3:
                     break
                 upload_id, _, suffix = entry.name.partition(".")
-                if suffix != "json" or not _ID.match(upload_id):
+                if suffix != "json" or not is_upload_id(upload_id):
                     continue
                 try:
                     with self._locked(upload_id):
@@ -453,11 +445,6 @@ def _write_and_hash(fd: int, data: bytes, position: int, hashes: Sequence[_Hash]
         raise StoreFailed(f"the upload store failed: {error}") from error
     for hasher in hashes:
         hasher.update(data)
-
-
-def _replace(info: UploadInfo, **changes: Any) -> UploadInfo:
-    fields = {name: getattr(info, name) for name in info.__dataclass_fields__}
-    return UploadInfo(**(fields | changes))
 
 
 def _read_overwrite(path: Path) -> bool:

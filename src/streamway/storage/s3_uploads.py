@@ -52,12 +52,10 @@ import base64
 import hashlib
 import json
 import logging
-import re
-import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -78,11 +76,12 @@ from streamway.storage.uploads import (
     UploadExpired,
     UploadInfo,
     UploadNotFound,
+    is_upload_id,
+    new_upload,
 )
 
 log = logging.getLogger("streamway.uploads")
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 MIB = 1024 * 1024
 #: S3's smallest part (all but the last) and most parts per multipart upload.
 S3_MIN_PART = 5 * MIB
@@ -173,7 +172,7 @@ class S3UploadStore:
     # Keys -------------------------------------------------------------------------------
 
     def _dir(self, upload_id: str) -> str:
-        if not _ID.match(upload_id):
+        if not is_upload_id(upload_id):
             raise UploadNotFound(upload_id)
         return f"{self.prefix}{UPLOADS_DIR}/{upload_id}/"
 
@@ -212,15 +211,7 @@ class S3UploadStore:
             raise LengthConflict(f"the length {length} is over the maximum {self.max_bytes}")
         if not overwrite and await self._exists(key):
             raise ObjectExists(key)
-        info = UploadInfo(
-            upload_id=secrets.token_urlsafe(24),
-            key=key,
-            offset=0,
-            length=length,
-            created=datetime.now(UTC),
-            expires=expires,
-            metadata=dict(metadata),
-        )
+        info = new_upload(key, length, metadata=metadata, expires=expires)
         state = _State(info=info, overwrite=overwrite)
         with _errors(info.upload_id):
             await self.client.put_object(
@@ -282,7 +273,7 @@ class S3UploadStore:
         else:
             await self._put(self._tail_key(upload_id, end), data)
             state.tail = len(data)
-        state.info = _replace(info, offset=end)
+        state.info = replace(info, offset=end)
         await self._write(state)
         if running is not None:
             self._hashes[upload_id] = (end, running)
@@ -319,7 +310,7 @@ class S3UploadStore:
                 raise LengthConflict(f"the upload's length is already {info.length}")
             if length < info.offset or length > self.max_bytes:
                 raise LengthConflict(f"the length {length} is below the offset or over the maximum")
-            state.info = _replace(info, length=length)
+            state.info = replace(info, length=length)
             await self._write(state)
             return state.info
 
@@ -423,6 +414,7 @@ class S3UploadStore:
         ``running`` is the SHA-256 of every byte when this process saw them all; otherwise
         the object is read once to compute it."""
         info = state.info
+        assert info.length is not None  # published only once the length is known and reached
         key = self.prefix + info.key
         condition = {} if state.overwrite else {"IfNoneMatch": "*"}
         with _errors(info.key, lost=ObjectExists):
@@ -463,7 +455,7 @@ class S3UploadStore:
                     Tagging={"TagSet": [{"Key": SHA256_TAG, "Value": sha256.hex()}]},
                 )
         await self._remove(state)
-        return _replace(info, offset=info.length, sha256=sha256)
+        return replace(info, offset=info.length, sha256=sha256)
 
     async def _hash_object(self, key: str, etag: str, name: str) -> bytes:
         """SHA-256 of the object just completed, read once (see the module's docstring)."""
@@ -619,11 +611,6 @@ async def _read_body(body: AsyncIterator[bytes], room: int, checksum: PartChecks
 
 def _sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
-
-
-def _replace(info: UploadInfo, **changes: Any) -> UploadInfo:
-    fields = {name: getattr(info, name) for name in info.__dataclass_fields__}
-    return UploadInfo(**(fields | changes))
 
 
 def _not_found(error: StoreError) -> bool:

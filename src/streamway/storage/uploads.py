@@ -26,9 +26,11 @@ Errors are the store's own, so the HTTP layer maps them to statuses without know
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from streamway.storage.store import StoreError
@@ -67,6 +69,31 @@ class UploadInfo:
     @property
     def complete(self) -> bool:
         return self.length is not None and self.offset == self.length
+
+
+#: An upload id as :func:`new_upload` makes them (24 random bytes, URL-safe base64).
+_UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{32}")
+
+
+def is_upload_id(text: str) -> bool:
+    """Whether ``text`` could be an id :func:`new_upload` made: checked before any store
+    turns it into a file name or an S3 key."""
+    return _UPLOAD_ID.fullmatch(text) is not None
+
+
+def new_upload(
+    key: str, length: int | None, *, metadata: Mapping[str, str], expires: datetime
+) -> UploadInfo:
+    """A new, empty upload's state with a fresh unguessable id (for every store)."""
+    return UploadInfo(
+        upload_id=secrets.token_urlsafe(24),
+        key=key,
+        offset=0,
+        length=length,
+        created=datetime.now(UTC),
+        expires=expires,
+        metadata=dict(metadata),
+    )
 
 
 class UploadStore(Protocol):
