@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -222,23 +223,17 @@ uploader.upload()
 """
 
 
-def test_an_upload_killed_half_way_resumes_from_the_servers_offset(
-    uploads: RunningServer, store: Path, tmp_path: Path
-) -> None:
-    source = tmp_path / "resumed.bin"
-    expected = write_random(source, 30 * MIB + 12345)
-    storage = tmp_path / "tus-urls.json"
-    kill_at = 2 * PART + 3 * MIB
+@contextmanager
+def resumed_after_a_kill(
+    uploads: RunningServer, source: Path, storage: Path, kill_at: int
+) -> Iterator[tus_client.Uploader]:
+    """A tuspy upload of ``source`` killed (SIGKILL) once ``kill_at`` bytes were sent, then a
+    new client that finds its URL in ``storage``, yielded once the server has ended the
+    broken-off PATCH: checked to have had no answer, no error logged, and nothing of its part
+    kept. The caller uploads the rest (``kill_at`` falls in the third part)."""
+    client = [sys.executable, "-c", KILLED_CLIENT, f"{uploads.url}/uploads"]
     killed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            KILLED_CLIENT,
-            f"{uploads.url}/uploads",
-            str(source),
-            str(storage),
-            str(kill_at),
-        ],
+        [*client, str(source), str(storage), str(kill_at)],
         capture_output=True,
         timeout=120,
     )
@@ -247,35 +242,47 @@ def test_an_upload_killed_half_way_resumes_from_the_servers_offset(
     # The same storage gives a new client the upload's URL; it asks the server for the offset.
     stream = HeldOpen(io.FileIO(source))
     urls = FileStorage(str(storage))  # type: ignore[no-untyped-call]
-    uploader = tus_client.TusClient(f"{uploads.url}/uploads").uploader(
-        file_stream=stream,
-        chunk_size=PART,
-        metadata={"filename": "tus/resumed.bin"},
-        store_url=True,
-        url_storage=urls,
-        upload_checksum=True,
-    )
-    assert uploader.url is not None
-    path = "/uploads/" + uploader.url.rsplit("/", 1)[1]
-    # The broken-off PATCH has ended on the server (its access line) before the offset counts.
-    broken = uploads.wait_for_log(
-        lambda entry: (
-            entry.get("method") == "PATCH"
-            and entry.get("path") == path
-            and entry.get("status") != 204
-        ),
-        timeout_s=30,
-    )
-    assert (broken["status"], broken["outcome"]) == (0, "cancelled")  # no one to answer
-    assert not uploads.errors(broken["request_id"])
-    assert head(uploader.url).headers["upload-offset"] == str(2 * PART)  # nothing of part 3
-    uploader.offset = uploader.get_offset()
-    assert uploader.offset == 2 * PART
     try:
-        uploader.upload()
+        uploader = tus_client.TusClient(f"{uploads.url}/uploads").uploader(
+            file_stream=stream,
+            chunk_size=PART,
+            metadata={"filename": "tus/resumed.bin"},
+            store_url=True,
+            url_storage=urls,
+            upload_checksum=True,
+        )
+        assert uploader.url is not None
+        path = "/uploads/" + uploader.url.rsplit("/", 1)[1]
+        # The broken-off PATCH has ended on the server (its access line) before the offset
+        # counts.
+        broken = uploads.wait_for_log(
+            lambda entry: (
+                entry.get("method") == "PATCH"
+                and entry.get("path") == path
+                and entry.get("status") != 204
+            ),
+            timeout_s=30,
+        )
+        assert (broken["status"], broken["outcome"]) == (0, "cancelled")  # no one to answer
+        assert not uploads.errors(broken["request_id"])
+        assert head(uploader.url).headers["upload-offset"] == str(2 * PART)  # nothing of part 3
+        yield uploader
     finally:
         stream.release()
         urls.close()
+
+
+def test_an_upload_killed_half_way_resumes_from_the_servers_offset(
+    uploads: RunningServer, store: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "resumed.bin"
+    expected = write_random(source, 30 * MIB + 12345)
+    with resumed_after_a_kill(
+        uploads, source, tmp_path / "tus-urls.json", 2 * PART + 3 * MIB
+    ) as uploader:
+        uploader.offset = uploader.get_offset()
+        assert uploader.offset == 2 * PART
+        uploader.upload()
 
     sha256, headers = download(uploads, "tus/resumed.bin")
     assert sha256 == expected

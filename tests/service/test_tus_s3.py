@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import io
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,22 +18,20 @@ from typing import Any
 import httpx
 import pytest
 from tusclient import client as tus_client
-from tusclient.storage.filestorage import FileStorage
 
 from tests.servers import RunningServer, streamway_server
 from tests.service.downloads_server import BUCKET, NO_MODEL, S3_ENV, MotoS3, moto_s3
 from tests.service.test_tus import (
-    KILLED_CLIENT,
     MIB,
     OFFSET_TYPE,
     PART,
     TUS,
-    HeldOpen,
     download,
     error_code,
     head,
     new_upload,
     patch,
+    resumed_after_a_kill,
     sha256_checksum,
     wait_until,
     write_random,
@@ -116,53 +111,13 @@ def test_an_upload_killed_half_way_resumes_from_the_offset_kept_in_s3(
 ) -> None:
     source = tmp_path / "resumed.bin"
     expected = write_random(source, 30 * MIB + 12345)
-    storage = tmp_path / "tus-urls.json"
-    killed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            KILLED_CLIENT,
-            f"{uploads.url}/uploads",
-            str(source),
-            str(storage),
-            str(2 * PART + 3 * MIB),  # two whole parts and a third of the next
-        ],
-        capture_output=True,
-        timeout=120,
-    )
-    assert killed.returncode == -9, killed.stderr.decode()
-
-    stream = HeldOpen(io.FileIO(source))
-    urls = FileStorage(str(storage))  # type: ignore[no-untyped-call]
-    uploader = tus_client.TusClient(f"{uploads.url}/uploads").uploader(
-        file_stream=stream,
-        chunk_size=PART,
-        metadata={"filename": "tus/resumed.bin"},
-        store_url=True,
-        url_storage=urls,
-        upload_checksum=True,
-    )
-    assert uploader.url is not None
-    path = "/uploads/" + uploader.url.rsplit("/", 1)[1]
-    # The broken-off PATCH has ended on the server (its access line) before the offset counts.
-    broken = uploads.wait_for_log(
-        lambda entry: (
-            entry.get("method") == "PATCH"
-            and entry.get("path") == path
-            and entry.get("status") != 204
-        ),
-        timeout_s=30,
-    )
-    assert (broken["status"], broken["outcome"]) == (0, "cancelled")  # no one to answer
-    assert not uploads.errors(broken["request_id"])
-    assert head(uploader.url).headers["upload-offset"] == str(2 * PART)  # nothing of part 3
-    assert leftovers(moto, uploader.url) == ["state.json"]  # no lease left behind
-    uploader.offset = uploader.get_offset()
-    try:
+    # Killed after two whole parts and a third of the next.
+    with resumed_after_a_kill(
+        uploads, source, tmp_path / "tus-urls.json", 2 * PART + 3 * MIB
+    ) as uploader:
+        assert leftovers(moto, uploader.url) == ["state.json"]  # no lease left behind
+        uploader.offset = uploader.get_offset()
         uploader.upload()
-    finally:
-        stream.release()
-        urls.close()
 
     sha256, headers = download(uploads, "tus/resumed.bin")
     assert sha256 == expected
