@@ -85,20 +85,22 @@ def test_tuspy_uploads_60_mb_through_the_gateway_in_parts_lambda_takes(
     )
 
 
-def test_head_delete_and_a_part_over_lambdas_event_through_the_gateway(
-    local: RunningLocal, store: Path
-) -> None:
+def create_upload(local: RunningLocal, key: str, length: int) -> str:
+    """A tus creation through the gateway; the new upload's URL."""
+    metadata = f"filename {base64.b64encode(key.encode()).decode()}"
     created = httpx.post(
         f"{local.url}/uploads",
-        headers={
-            **TUS,
-            "Upload-Length": str(16 * MIB),
-            "Upload-Metadata": f"filename {base64.b64encode(b'through/gone.bin').decode()}",
-        },
+        headers={**TUS, "Upload-Length": str(length), "Upload-Metadata": metadata},
         timeout=60,
     )
     assert created.status_code == 201, created.text
-    url = created.headers["location"]
+    return str(created.headers["location"])
+
+
+def test_head_delete_and_a_part_over_lambdas_event_through_the_gateway(
+    local: RunningLocal, store: Path
+) -> None:
+    url = create_upload(local, "through/gone.bin", 16 * MIB)
     assert url.startswith(f"{local.url}/uploads/")
     part = os.urandom(LAMBDA_PART)
     patch_headers = {**TUS, "Content-Type": "application/offset+octet-stream"}

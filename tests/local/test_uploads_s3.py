@@ -16,6 +16,7 @@ import httpx
 import pytest
 from tusclient import client as tus_client
 
+from tests.local.test_uploads import LAMBDA_PART, MIB, TUS, create_upload
 from tests.peers.loopback import serve_in_thread
 from tests.peers.openai_chat import OpenAIChatPeer
 from tests.servers import RunningLocal, streamway_local
@@ -23,9 +24,6 @@ from tests.service.downloads_server import BUCKET, S3_ENV, MotoS3, moto_s3
 
 pytestmark = pytest.mark.timeout(300)
 
-MIB = 1024 * 1024
-LAMBDA_PART = 4 * MIB
-TUS = {"Tus-Resumable": "1.0.0"}
 PREFIX = "files"
 
 
@@ -100,17 +98,7 @@ def test_tuspy_uploads_60_mb_into_s3_through_the_gateway_in_lambdas_parts(
 def test_delete_through_the_gateway_aborts_the_multipart_upload(
     local: RunningLocal, moto: MotoS3
 ) -> None:
-    created = httpx.post(
-        f"{local.url}/uploads",
-        headers={
-            **TUS,
-            "Upload-Length": str(16 * MIB),
-            "Upload-Metadata": f"filename {base64.b64encode(b'through/gone.bin').decode()}",
-        },
-        timeout=60,
-    )
-    assert created.status_code == 201, created.text
-    url = created.headers["location"]
+    url = create_upload(local, "through/gone.bin", 16 * MIB)
     headers = {**TUS, "Content-Type": "application/offset+octet-stream"}
     for offset in (0, LAMBDA_PART):  # a tail, then a part of 8 MiB
         answer = httpx.patch(
