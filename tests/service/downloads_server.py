@@ -112,6 +112,26 @@ class MotoS3:
             extra["ChecksumAlgorithm"] = "SHA256"
         self.client().put_object(Bucket=BUCKET, Key=key, Body=data, **extra)
 
+    def store_env(self, prefix: str) -> dict[str, str]:
+        """The environment that gives a streamway process its store under ``prefix`` here."""
+        return {
+            **S3_ENV,
+            "STREAMWAY_STORE_URL": f"s3://{BUCKET}/{prefix}",
+            "STREAMWAY_S3_ENDPOINT_URL": self.endpoint,
+        }
+
+    def multipart_uploads(self) -> list[dict[str, Any]]:
+        """The bucket's multipart uploads not yet completed nor aborted."""
+        uploads: list[dict[str, Any]] = (
+            self.client().list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+        )
+        return uploads
+
+    def keys(self, prefix: str) -> list[str]:
+        """The keys under ``prefix`` (one page: the tests keep fewer than 1,000)."""
+        listing = self.client().list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+        return [entry["Key"] for entry in listing.get("Contents", [])]
+
     def kill(self) -> None:
         self.process.kill()
         self.process.wait()

@@ -17,10 +17,10 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 import pytest
@@ -44,14 +44,19 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def uploads(store: Path) -> Iterator[RunningServer]:
+def serving(store: Path) -> AbstractContextManager[RunningServer]:
+    """``streamway serve`` with uploads on, over the local directory ``store``."""
     env = {
         "STREAMWAY_UPLOADS": "true",
         "STREAMWAY_STORE_URL": f"file://{store}",
         "STREAMWAY_UPLOAD_MAX_BYTES": str(MAX_UPLOAD),
     }
-    with streamway_server(env) as running:
+    return streamway_server(env)
+
+
+@pytest.fixture(scope="module")
+def uploads(store: Path) -> Iterator[RunningServer]:
+    with serving(store) as running:
         yield running
 
 
@@ -59,12 +64,16 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def create(server: RunningServer, key: str, length: int | None, **headers: str) -> httpx.Response:
+def create(
+    server: RunningServer, key: str, length: int | None, *, body: bytes = b"", **headers: str
+) -> httpx.Response:
+    """A tus creation (with ``body``: creation-with-upload, given its Content-Type)."""
     sizes = {"Upload-Length": str(length)} if length is not None else {"Upload-Defer-Length": "1"}
     return httpx.post(
         f"{server.url}/uploads",
+        content=body,
         headers={**TUS, **sizes, "Upload-Metadata": f"filename {b64(key)}", **headers},
-        timeout=30,
+        timeout=60,
     )
 
 
@@ -84,21 +93,37 @@ def patch(url: str, offset: int, body: bytes, **headers: str) -> httpx.Response:
 
 
 def head(url: str) -> httpx.Response:
-    return httpx.head(url, headers=TUS, timeout=30)
+    return httpx.head(url, headers=TUS, timeout=60)
 
 
 def sha256_checksum(body: bytes) -> str:
     return "sha256 " + base64.b64encode(hashlib.sha256(body).digest()).decode()
 
 
-def download(server: RunningServer, key: str) -> tuple[str, httpx.Headers]:
+def tuspy_upload(server: RunningServer, stream: BinaryIO, key: str, part: int) -> str:
+    """``stream`` uploaded to ``key`` by tuspy in parts of ``part`` bytes, each with its
+    checksum (tuspy sends their sha1); the upload's URL."""
+    uploader = tus_client.TusClient(f"{server.url}/uploads").uploader(
+        file_stream=stream, chunk_size=part, metadata={"filename": key}, upload_checksum=True
+    )
+    uploader.upload()
+    assert uploader.url is not None
+    return uploader.url
+
+
+def download(server: RunningServer, key: str, timeout_s: float = 60) -> tuple[str, httpx.Headers]:
     """The object's SHA-256 (hex) as downloaded, and the download's headers."""
     digest = hashlib.sha256()
-    with httpx.stream("GET", f"{server.url}/download/{key}", timeout=60) as answer:
+    with httpx.stream("GET", f"{server.url}/download/{key}", timeout=timeout_s) as answer:
         assert answer.status_code == 200
         for chunk in answer.iter_bytes():
             digest.update(chunk)
         return digest.hexdigest(), answer.headers
+
+
+def repr_digest(hex_digest: str) -> str:
+    """The ``Repr-Digest`` a download of bytes with this SHA-256 (hex) carries."""
+    return f"sha-256=:{base64.b64encode(bytes.fromhex(hex_digest)).decode()}:"
 
 
 def leftovers(store: Path, url: str) -> list[str]:
@@ -118,12 +143,53 @@ def error_code(answer: httpx.Response) -> str:
     return code
 
 
+def a_refused_first_part(server: RunningServer, key: str) -> tuple[str, bytes, bytes]:
+    """A new upload of two parts whose first PATCH carried a wrong sha256: checked to be
+    tus's 460 ``checksum_mismatch`` with the offset still 0. Its URL and the two parts."""
+    first, second = os.urandom(MIB), os.urandom(1000)
+    url = new_upload(server, key, len(first) + len(second))
+    wrong = patch(url, 0, first, **{"Upload-Checksum": sha256_checksum(first + b"x")})
+    assert wrong.status_code == 460
+    assert error_code(wrong) == "checksum_mismatch"
+    assert wrong.headers["tus-resumable"] == "1.0.0"
+    assert head(url).headers["upload-offset"] == "0"
+    return url, first, second
+
+
 def wait_until(check: Callable[[], bool], timeout_s: float = 30) -> None:
     """Waits for ``check()``; the timeout only turns a hang into a failure."""
     deadline = time.monotonic() + timeout_s
     while not check():
         assert time.monotonic() < deadline, f"not so within {timeout_s} s"
         time.sleep(0.01)
+
+
+async def one_wins_the_other_is_busy(
+    url: str, other_url: str, winner: bytes, loser: bytes, holding: Callable[[], bool]
+) -> None:
+    """Two PATCHes at offset 0 at once. The first sends 1 MiB of ``winner`` and holds the rest
+    back until ``holding()`` says the store holds the upload (the event itself, not a sleep);
+    then ``loser`` goes to ``other_url``. Checked: the second is 409 ``upload_busy``, and the
+    first, released, takes all of ``winner``."""
+    release = asyncio.Event()
+
+    async def held_body() -> AsyncIterator[bytes]:
+        yield winner[:MIB]
+        await release.wait()  # the server holds the upload meanwhile
+        yield winner[MIB:]
+
+    headers = {**TUS, "Upload-Offset": "0", "Content-Type": OFFSET_TYPE}
+    async with httpx.AsyncClient(timeout=60) as client:
+        first = asyncio.create_task(client.patch(url, content=held_body(), headers=headers))
+        await asyncio.to_thread(wait_until, holding)
+        second = await client.patch(other_url, content=loser, headers=headers)
+        release.set()
+        won = await first
+
+    assert second.status_code == 409
+    assert error_code(second) == "upload_busy"
+    assert won.status_code == 204
+    assert won.headers["upload-offset"] == str(len(winner))
 
 
 def write_random(path: Path, size: int) -> str:
@@ -144,24 +210,14 @@ def test_tuspy_uploads_60_mb_in_8_mib_parts_and_the_download_has_its_sha256(
 ) -> None:
     source = tmp_path / "big.bin"
     expected = write_random(source, 60_000_000)
-    client = tus_client.TusClient(f"{uploads.url}/uploads")
     with source.open("rb") as stream:  # given, not a path: tuspy never closes what it opens
-        uploader = client.uploader(
-            file_stream=stream,
-            chunk_size=PART,
-            metadata={"filename": "tus/big one.bin"},
-            upload_checksum=True,  # tuspy sends sha1 of every part
-        )
-        uploader.upload()
-    assert uploader.url is not None
+        url = tuspy_upload(uploads, stream, "tus/big one.bin", PART)
 
     sha256, headers = download(uploads, "tus/big%20one.bin")
     assert sha256 == expected
-    assert (
-        headers["repr-digest"] == f"sha-256=:{base64.b64encode(bytes.fromhex(expected)).decode()}:"
-    )
-    assert leftovers(store, uploader.url) == finished_record(uploader.url)
-    path = "/uploads/" + uploader.url.rsplit("/", 1)[1]
+    assert headers["repr-digest"] == repr_digest(expected)
+    assert leftovers(store, url) == finished_record(url)
+    path = "/uploads/" + url.rsplit("/", 1)[1]
     patches = [
         entry
         for entry in uploads.logs()
@@ -170,16 +226,16 @@ def test_tuspy_uploads_60_mb_in_8_mib_parts_and_the_download_has_its_sha256(
     assert [entry["status"] for entry in patches] == [204] * 8  # ceil(60 MB / 8 MiB)
     # Finished: its record says so until it expires (a client whose last answer was lost
     # learns it is done), and a repeated last part changes nothing.
-    done = head(uploader.url)
+    done = head(url)
     assert done.status_code == 200
     assert done.headers["upload-offset"] == done.headers["upload-length"] == "60000000"
-    again = patch(uploader.url, 60_000_000 - 1234, b"x" * 1234)
+    again = patch(url, 60_000_000 - 1234, b"x" * 1234)
     assert again.status_code == 409
     assert again.json()["error"]["offset"] == 60_000_000
-    assert patch(uploader.url, 60_000_000, b"").headers["upload-offset"] == "60000000"
+    assert patch(url, 60_000_000, b"").headers["upload-offset"] == "60000000"
     assert download(uploads, "tus/big%20one.bin")[0] == expected
-    assert httpx.delete(uploader.url, headers=TUS).status_code == 204  # forgets the record
-    assert leftovers(store, uploader.url) == []
+    assert httpx.delete(url, headers=TUS).status_code == 204  # forgets the record
+    assert leftovers(store, url) == []
     assert download(uploads, "tus/big%20one.bin")[0] == expected  # the object stays
 
 
@@ -225,12 +281,16 @@ uploader.upload()
 
 @contextmanager
 def resumed_after_a_kill(
-    uploads: RunningServer, source: Path, storage: Path, kill_at: int
-) -> Iterator[tus_client.Uploader]:
-    """A tuspy upload of ``source`` killed (SIGKILL) once ``kill_at`` bytes were sent, then a
-    new client that finds its URL in ``storage``, yielded once the server has ended the
-    broken-off PATCH: checked to have had no answer, no error logged, and nothing of its part
-    kept. The caller uploads the rest (``kill_at`` falls in the third part)."""
+    uploads: RunningServer, tmp_path: Path
+) -> Iterator[tuple[tus_client.Uploader, str]]:
+    """A tuspy upload of a file of 30 MiB and a bit to ``tus/resumed.bin``, killed (SIGKILL)
+    after two whole parts and a third of the next, then a new client that finds its URL where
+    the first one stored it. Yielded with the file's SHA-256 (hex) once the server has ended
+    the broken-off PATCH: checked to have had no answer, no error logged, and nothing of its
+    part kept. The caller uploads the rest."""
+    source, storage = tmp_path / "resumed.bin", tmp_path / "tus-urls.json"
+    expected = write_random(source, 30 * MIB + 12345)
+    kill_at = 2 * PART + 3 * MIB
     client = [sys.executable, "-c", KILLED_CLIENT, f"{uploads.url}/uploads"]
     killed = subprocess.run(
         [*client, str(source), str(storage), str(kill_at)],
@@ -266,7 +326,7 @@ def resumed_after_a_kill(
         assert (broken["status"], broken["outcome"]) == (0, "cancelled")  # no one to answer
         assert not uploads.errors(broken["request_id"])
         assert head(uploader.url).headers["upload-offset"] == str(2 * PART)  # nothing of part 3
-        yield uploader
+        yield uploader, expected
     finally:
         stream.release()
         urls.close()
@@ -275,34 +335,25 @@ def resumed_after_a_kill(
 def test_an_upload_killed_half_way_resumes_from_the_servers_offset(
     uploads: RunningServer, store: Path, tmp_path: Path
 ) -> None:
-    source = tmp_path / "resumed.bin"
-    expected = write_random(source, 30 * MIB + 12345)
-    with resumed_after_a_kill(
-        uploads, source, tmp_path / "tus-urls.json", 2 * PART + 3 * MIB
-    ) as uploader:
+    with resumed_after_a_kill(uploads, tmp_path) as (uploader, expected):
         uploader.offset = uploader.get_offset()
         assert uploader.offset == 2 * PART
         uploader.upload()
 
     sha256, headers = download(uploads, "tus/resumed.bin")
     assert sha256 == expected
-    assert (
-        headers["repr-digest"] == f"sha-256=:{base64.b64encode(bytes.fromhex(expected)).decode()}:"
-    )
+    assert headers["repr-digest"] == repr_digest(expected)
     assert leftovers(store, uploader.url) == finished_record(uploader.url)
 
 
 def test_empty_files_are_published_too(uploads: RunningServer, tmp_path: Path) -> None:
     empty_sha256 = hashlib.sha256(b"").hexdigest()
     with io.BytesIO(b"") as stream:  # tuspy sends only the POST for an empty file
-        uploader = tus_client.TusClient(f"{uploads.url}/uploads").uploader(
-            file_stream=stream, metadata={"filename": "tus/empty.bin"}
-        )
-        uploader.upload()
+        tuspy_upload(uploads, stream, "tus/empty.bin", PART)
     sha256, headers = download(uploads, "tus/empty.bin")
     assert sha256 == empty_sha256
     assert headers["content-length"] == "0"
-    assert headers["repr-digest"] == f"sha-256=:{base64.b64encode(bytes.fromhex(sha256)).decode()}:"
+    assert headers["repr-digest"] == repr_digest(sha256)
 
     deferred = new_upload(uploads, "tus/empty-deferred.bin", None)
     assert patch(deferred, 0, b"", **{"Upload-Length": "0"}).status_code == 204
@@ -312,14 +363,7 @@ def test_empty_files_are_published_too(uploads: RunningServer, tmp_path: Path) -
 def test_a_wrong_checksum_is_460_and_the_part_is_not_kept(
     uploads: RunningServer, store: Path
 ) -> None:
-    first, second = os.urandom(MIB), os.urandom(1000)
-    url = new_upload(uploads, "tus/checked.bin", len(first) + len(second))
-
-    wrong = patch(url, 0, first, **{"Upload-Checksum": sha256_checksum(first + b"x")})
-    assert wrong.status_code == 460
-    assert error_code(wrong) == "checksum_mismatch"
-    assert wrong.headers["tus-resumable"] == "1.0.0"
-    assert head(url).headers["upload-offset"] == "0"
+    url, first, second = a_refused_first_part(uploads, "tus/checked.bin")
     assert (store / ".uploads" / (url.rsplit("/", 1)[1] + ".data")).stat().st_size == 0
 
     sha1 = "sha1 " + base64.b64encode(hashlib.sha1(first).digest()).decode()
@@ -358,12 +402,7 @@ def test_delete_terminates_and_leaves_nothing(uploads: RunningServer, store: Pat
 @pytest.fixture(scope="module")
 def another_process(store: Path) -> Iterator[RunningServer]:
     """A second ``streamway serve`` over the same store: another worker, another sandbox."""
-    env = {
-        "STREAMWAY_UPLOADS": "true",
-        "STREAMWAY_STORE_URL": f"file://{store}",
-        "STREAMWAY_UPLOAD_MAX_BYTES": str(MAX_UPLOAD),
-    }
-    with streamway_server(env) as running:
+    with serving(store) as running:
         yield running
 
 
@@ -378,26 +417,10 @@ async def test_concurrent_patches_one_wins_the_other_gets_409_nothing_corrupted(
     url = new_upload(uploads, key, len(winner) + len(tail))
     other_url = url.replace(uploads.url, other.url)
     data = store / ".uploads" / (url.rsplit("/", 1)[1] + ".data")
-    release = asyncio.Event()
-
-    async def held_body() -> AsyncIterator[bytes]:
-        yield winner[:MIB]
-        await release.wait()  # the server holds the upload meanwhile
-        yield winner[MIB:]
-
-    headers = {**TUS, "Upload-Offset": "0", "Content-Type": OFFSET_TYPE}
-    async with httpx.AsyncClient(timeout=60) as client:
-        first = asyncio.create_task(client.patch(url, content=held_body(), headers=headers))
-        # Wait for the event itself: the first body's bytes in the upload's data file.
-        await asyncio.to_thread(wait_until, lambda: data.stat().st_size >= MIB)
-        second = await client.patch(other_url, content=loser, headers=headers)
-        release.set()
-        won = await first
-
-    assert second.status_code == 409
-    assert error_code(second) == "upload_busy"
-    assert won.status_code == 204
-    assert won.headers["upload-offset"] == str(len(winner))
+    # The first body's bytes in the upload's data file: the first PATCH holds the upload.
+    await one_wins_the_other_is_busy(
+        url, other_url, winner, loser, lambda: data.stat().st_size >= MIB
+    )
     # The state is in the store: the other process knows the offset and takes the last part.
     assert head(other_url).headers["upload-offset"] == str(len(winner))
     late = patch(other_url, 0, loser)
@@ -452,33 +475,23 @@ def test_creation_with_upload_and_a_deferred_length(uploads: RunningServer, stor
     url = answer.headers["location"]
     assert head(url).headers["upload-defer-length"] == "1"
 
-    created = httpx.post(
-        f"{uploads.url}/uploads",
-        content=body,
-        headers={
-            **TUS,
-            "Upload-Length": str(len(body)),
-            "Upload-Metadata": f"filename {b64('tus/created-whole.bin')}",
-            "Content-Type": OFFSET_TYPE,
-            "Upload-Checksum": sha256_checksum(body),
-        },
-        timeout=30,
+    created = create(
+        uploads,
+        "tus/created-whole.bin",
+        len(body),
+        body=body,
+        **{"Content-Type": OFFSET_TYPE, "Upload-Checksum": sha256_checksum(body)},
     )
     assert created.status_code == 201, created.text
     assert created.headers["upload-offset"] == str(len(body))
     # A first part that fails: the client never got a Location, so no upload is left.
     before = sorted((store / ".uploads").iterdir())
-    failed = httpx.post(
-        f"{uploads.url}/uploads",
-        content=body,
-        headers={
-            **TUS,
-            "Upload-Length": str(len(body)),
-            "Upload-Metadata": f"filename {b64('tus/created-failed.bin')}",
-            "Content-Type": OFFSET_TYPE,
-            "Upload-Checksum": sha256_checksum(body + b"!"),
-        },
-        timeout=30,
+    failed = create(
+        uploads,
+        "tus/created-failed.bin",
+        len(body),
+        body=body,
+        **{"Content-Type": OFFSET_TYPE, "Upload-Checksum": sha256_checksum(body + b"!")},
     )
     assert failed.status_code == 460
     assert "location" not in failed.headers
