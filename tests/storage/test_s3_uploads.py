@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
@@ -91,20 +91,8 @@ async def new_upload(store: S3UploadStore, key: str, length: int | None) -> Uplo
     )
 
 
-def multipart_uploads(moto: MotoS3) -> list[dict[str, Any]]:
-    uploads: list[dict[str, Any]] = (
-        moto.client().list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
-    )
-    return uploads
-
-
-def hidden_objects(moto: MotoS3) -> list[str]:
-    listing = moto.client().list_objects_v2(Bucket=BUCKET, Prefix=HIDDEN)
-    return [entry["Key"] for entry in listing.get("Contents", [])]
-
-
 def part_sizes(moto: MotoS3, key: str) -> list[int]:
-    uploads = [u for u in multipart_uploads(moto) if u["Key"] == f"{PREFIX}/{key}"]
+    uploads = [u for u in moto.multipart_uploads() if u["Key"] == f"{PREFIX}/{key}"]
     if not uploads:
         return []
     (upload,) = uploads
@@ -137,8 +125,8 @@ def test_60_mb_in_8_mb_parts_arrives_whole_with_its_sha256(moto: MotoS3) -> None
     assert body == data
     tags = moto.client().get_object_tagging(Bucket=BUCKET, Key=f"{PREFIX}/big/sixty.bin")
     assert tags["TagSet"] == [{"Key": SHA256_TAG, "Value": hashlib.sha256(data).hexdigest()}]
-    assert multipart_uploads(moto) == []
-    assert hidden_objects(moto) == []
+    assert moto.multipart_uploads() == []
+    assert moto.keys(HIDDEN) == []
 
 
 def test_small_patches_are_held_in_s3_until_they_make_a_5_mib_part(moto: MotoS3) -> None:
@@ -154,7 +142,7 @@ def test_small_patches_are_held_in_s3_until_they_make_a_5_mib_part(moto: MotoS3)
                 break
             held = info.offset - sum(part_sizes(moto, "small-parts.bin"))
             # Whatever is not in a part yet is in exactly one tail object, in S3.
-            tails = [key for key in hidden_objects(moto) if "/tail-" in key]
+            tails = [key for key in moto.keys(HIDDEN) if "/tail-" in key]
             assert tails == ([f"{HIDDEN}{info.upload_id}/tail-{info.offset}"] if held else [])
             sizes = part_sizes(moto, "small-parts.bin")
             assert all(size >= 5 * MIB for size in sizes)
@@ -166,7 +154,7 @@ def test_small_patches_are_held_in_s3_until_they_make_a_5_mib_part(moto: MotoS3)
     with_stores(moto, test)
     body = moto.client().get_object(Bucket=BUCKET, Key=f"{PREFIX}/small-parts.bin")["Body"].read()
     assert body == data
-    assert hidden_objects(moto) == []
+    assert moto.keys(HIDDEN) == []
 
 
 def test_two_processes_continue_one_upload_alternately(moto: MotoS3) -> None:
@@ -244,7 +232,7 @@ def test_a_stale_lease_of_a_crashed_process_is_taken_over(moto: MotoS3) -> None:
         assert done.sha256 == hashlib.sha256(data).digest()
 
     with_stores(moto, test)
-    assert hidden_objects(moto) == []
+    assert moto.keys(HIDDEN) == []
 
 
 def test_a_refused_body_keeps_nothing(moto: MotoS3) -> None:
@@ -253,7 +241,7 @@ def test_a_refused_body_keeps_nothing(moto: MotoS3) -> None:
     async def test(uploads: S3UploadStore, store: S3Store) -> None:
         info = await new_upload(uploads, "refused.bin", len(data))
         info = await uploads.append(info.upload_id, 0, chunks(data[:MIB]), max_bytes=8 * MIB)
-        before = sorted(hidden_objects(moto))
+        before = sorted(moto.keys(HIDDEN))
         wrong = PartChecksum("sha1", hashlib.sha1(b"something else").digest())
         with pytest.raises(ChecksumMismatch):
             await uploads.append(
@@ -271,7 +259,7 @@ def test_a_refused_body_keeps_nothing(moto: MotoS3) -> None:
         with pytest.raises(ConnectionResetError):
             await uploads.append(info.upload_id, MIB, broken(), max_bytes=8 * MIB)
         assert (await uploads.info(info.upload_id)).offset == MIB
-        assert sorted(hidden_objects(moto)) == before  # no lease left, no new tail
+        assert sorted(moto.keys(HIDDEN)) == before  # no lease left, no new tail
         assert part_sizes(moto, "refused.bin") == []
         done = await uploads.append(
             info.upload_id,
@@ -294,7 +282,7 @@ def test_terminate_and_expire_leave_no_multipart_upload_nor_state(moto: MotoS3) 
             info = await new_upload(uploads, name, 20 * MIB)
             await uploads.append(info.upload_id, 0, chunks(data), max_bytes=8 * MIB)
             ids.append(info.upload_id)
-        assert len(multipart_uploads(moto)) == 3
+        assert len(moto.multipart_uploads()) == 3
         await uploads.terminate(ids[0])
         with pytest.raises(UploadNotFound):
             await uploads.info(ids[0])
@@ -311,16 +299,16 @@ def test_terminate_and_expire_leave_no_multipart_upload_nor_state(moto: MotoS3) 
         with pytest.raises(UploadNotFound):
             await uploads.info(ids[1])
         assert (await uploads.info(ids[2])).offset == len(data)
-        assert [u["Key"] for u in multipart_uploads(moto)] == [f"{PREFIX}/kept.bin"]
-        assert all(key.startswith(f"{HIDDEN}{ids[2]}/") for key in hidden_objects(moto))
+        assert [u["Key"] for u in moto.multipart_uploads()] == [f"{PREFIX}/kept.bin"]
+        assert all(key.startswith(f"{HIDDEN}{ids[2]}/") for key in moto.keys(HIDDEN))
         await uploads.terminate(ids[2])
         for name in ("terminated.bin", "expired.bin", "kept.bin"):
             with pytest.raises(ObjectNotFound):
                 await store.stat(name)
 
     with_stores(moto, test)
-    assert multipart_uploads(moto) == []
-    assert hidden_objects(moto) == []
+    assert moto.multipart_uploads() == []
+    assert moto.keys(HIDDEN) == []
 
 
 def test_small_and_empty_uploads_are_one_object_with_a_full_object_sha256(moto: MotoS3) -> None:
@@ -346,7 +334,7 @@ def test_small_and_empty_uploads_are_one_object_with_a_full_object_sha256(moto: 
         assert (await store.stat("empty.bin")).size == 0
 
     with_stores(moto, test)
-    assert multipart_uploads(moto) == []  # no multipart upload was needed
+    assert moto.multipart_uploads() == []  # no multipart upload was needed
     head = moto.client().head_object(Bucket=BUCKET, Key=f"{PREFIX}/small.bin")
     assert head.get("TagCount", 0) == 0
 
@@ -380,7 +368,7 @@ def test_unfinished_uploads_are_neither_listed_nor_served(moto: MotoS3) -> None:
     async def test(uploads: S3UploadStore, store: S3Store) -> None:
         info = await new_upload(uploads, "hidden.bin", 10 * MIB)
         await uploads.append(info.upload_id, 0, chunks(b"x" * MIB), max_bytes=8 * MIB)
-        assert hidden_objects(moto)  # the state and the tail are there...
+        assert moto.keys(HIDDEN)  # the state and the tail are there...
         page = await store.list("", cursor=None, limit=1000)
         assert not [item.key for item in page.items if item.key.startswith(".uploads")]
         with pytest.raises(ObjectNotFound):  # ...but not objects anyone downloads
@@ -419,4 +407,4 @@ def test_the_sweep_works_through_many_uploads_a_batch_at_a_time(
             await uploads.terminate(info.upload_id)
 
     with_stores(moto, test)
-    assert hidden_objects(moto) == []
+    assert moto.keys(HIDDEN) == []

@@ -18,27 +18,25 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import replace
 from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import ClientError
 
 from streamway.storage.keys import check_key, is_canonical
 from streamway.storage.local import UPLOADS_DIR
+from streamway.storage.s3_errors import http_status, mapped_errors
 from streamway.storage.store import (
     InvalidKey,
     ObjectBody,
-    ObjectChanged,
     ObjectInfo,
     ObjectNotFound,
     ObjectPage,
-    StoreError,
     StoreFailed,
-    StoreUnavailable,
 )
 
 #: Seconds to wait for a connection, and for each read from an open one.
@@ -48,9 +46,6 @@ READ_TIMEOUT_S = 60
 MAX_ATTEMPTS = 2
 #: S3's default type for objects uploaded without one; it says nothing, so the name decides.
 _S3_DEFAULT_TYPES = {"binary/octet-stream", "application/octet-stream"}
-_NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
-_CHANGED = {"PreconditionFailed", "412"}
-_UNAVAILABLE = {"SlowDown", "ServiceUnavailable", "503", "RequestTimeout", "InternalError"}
 #: The object tag holding the SHA-256 (hex) of an object uploaded by s3_uploads.py.
 SHA256_TAG = "streamway-sha256"
 
@@ -142,7 +137,7 @@ class S3Store:
         same name and type as from the service. It is valid for ``expires_s`` or until the
         signing credentials expire, whichever comes first (a role's session credentials).
         """
-        with _mapped_errors(key):  # no credentials to sign with: a store failure (502)
+        with mapped_errors(key):  # no credentials to sign with: a store failure (502)
             url: str = await self.client.generate_presigned_url(
                 "get_object",
                 Params={
@@ -193,13 +188,13 @@ class S3Store:
         if key.split("/", 1)[0] == UPLOADS_DIR:
             raise ObjectNotFound(key)  # an unfinished upload's state (s3_uploads.py)
         try:
-            with _mapped_errors(key):
+            with mapped_errors(key):
                 return await call(Bucket=self.bucket, **request)
         except StoreFailed as failure:
             refusal = failure.__cause__
             if (
                 isinstance(refusal, ClientError)
-                and _http_status(refusal) == 403
+                and http_status(refusal) == 403
                 and await self._absent(key)
             ):
                 raise ObjectNotFound(key) from refusal
@@ -226,7 +221,7 @@ class S3Store:
         }
         if cursor is not None:
             request["StartAfter"] = self.prefix + cursor
-        with _mapped_errors(prefix):
+        with mapped_errors(prefix):
             response = await self.client.list_objects_v2(**request)
         contents = response.get("Contents", [])
         items = [
@@ -312,39 +307,6 @@ class S3Body:
             # Closes the connection (not released to the pool) if the body was not read to
             # its end, so an aborted download never leaves a half-read socket behind.
             self._stream.close()
-
-
-@contextmanager
-def _mapped_errors(key: str) -> Iterator[None]:
-    """Turns botocore's and aiohttp's exceptions into the store's own."""
-    try:
-        yield
-    except StoreError:
-        raise
-    except Exception as error:
-        raise _store_error(key, error) from error
-
-
-def _http_status(error: ClientError) -> int | None:
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return status if isinstance(status, int) else None
-
-
-def _store_error(key: str, error: Exception) -> StoreError:
-    if isinstance(error, ClientError):
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        status = str(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-        if code in _NOT_FOUND or (status == "404" and code != "NoSuchBucket"):
-            return ObjectNotFound(key)
-        if code in _CHANGED or status == "412":
-            return ObjectChanged(key)
-        if code in _UNAVAILABLE or status == "503":
-            return StoreUnavailable(f"S3 is unavailable: {code or status}")
-        return StoreFailed(f"S3 refused {key!r}: {code or status}")
-    # aiobotocore wraps aiohttp's connection errors in botocore's; OSError covers the rest.
-    if isinstance(error, ConnectionError | HTTPClientError | TimeoutError | OSError):
-        return StoreUnavailable(f"S3 cannot be reached: {error}")
-    return StoreFailed(f"S3 failed on {key!r}: {error}")
 
 
 def _info(key: str, metadata: dict[str, Any]) -> ObjectInfo:

@@ -1,22 +1,17 @@
 """Resumable uploads into S3 by multipart upload, every byte and every field of state in S3.
 
 An upload ``<id>`` lives under the store's hidden ``.uploads/<id>/`` prefix (never listed nor
-served, see s3.py): ``state.json`` (its :class:`UploadInfo`, the multipart ``UploadId`` and
-the ETag and size of each part), ``lease`` while an append runs, and ``tail-<offset>`` (bytes
-received but not yet a part). Nothing lives in a process's memory, so another Lambda sandbox
-can take the next PATCH.
+served, see s3.py): ``state.json`` (its record, s3_upload_state.py), ``lease`` while an
+append runs (s3_upload_lease.py: how appends are serialised across processes) and
+``tail-<offset>`` (bytes received but not yet a part).
 
 Why by hand: tus servers with an S3 store exist (tusd, the tus Node server) but not as a
 Python library over aiobotocore; tuspyserver keeps its uploads on a local disk.
 
-Serialising appends: the ``lease`` object is created with ``If-None-Match: *``, which S3
-grants to one writer only; a second append gets :class:`UploadBusy` at once. The lease holds
-its expiry, so a holder that crashed (a sandbox killed at its timeout) blocks the upload for
-at most ``lease_s``: the next append deletes the stale lease with ``If-Match`` on its ETag and
-takes it. Every state write carries ``If-Match`` on the ETag read, so even a holder whose
-lease ran out cannot write over a newer state; and a part it uploaded meanwhile under the same
-number makes CompleteMultipartUpload fail on its ETag (the state keeps each part's ETag)
-rather than publish the wrong bytes.
+Every write of ``state.json`` carries ``If-Match`` on the ETag it was read with, so even a
+holder whose lease ran out cannot write over a newer state; and a part it uploaded meanwhile
+under the same number makes CompleteMultipartUpload fail on its ETag (the state keeps each
+part's ETag) rather than publish the wrong bytes.
 
 Parts: S3 wants parts of at least 5 MiB, except the last. A body is read whole into memory
 (at most the part limit, 8 MiB by default, checked as it arrives) and its checksum checked
@@ -50,20 +45,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import json
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from streamway.storage.keys import check_key, is_canonical
 from streamway.storage.local import UPLOADS_DIR
-from streamway.storage.s3 import SHA256_TAG, S3Store, _store_error
+from streamway.storage.s3 import SHA256_TAG, S3Store
+from streamway.storage.s3_errors import is_missing, mapped_errors
+from streamway.storage.s3_upload_lease import LEASE_S, UploadLease
+from streamway.storage.s3_upload_state import UploadState
 from streamway.storage.store import InvalidKey, StoreError, StoreFailed
 from streamway.storage.uploads import (
     ChecksumMismatch,
@@ -86,69 +80,11 @@ MIB = 1024 * 1024
 #: S3's smallest part (all but the last) and most parts per multipart upload.
 S3_MIN_PART = 5 * MIB
 S3_MAX_PARTS = 10_000
-#: How long a lease holds when its holder never releases it: a Lambda function's longest run.
-LEASE_S = 900.0
 #: Most uploads one expire() call looks at: a sweep's work is bounded.
 EXPIRE_BATCH = 1000
 #: Most running hashes one process keeps (a few hundred bytes each), the oldest dropped first.
 HASH_CACHE = 256
 _HASH_CHUNK = MIB
-#: What S3 answers a conditional write that lost: 412, or 409 while another one is under way.
-_LOST = {"PreconditionFailed", "ConditionalRequestConflict"}
-
-
-@dataclass
-class _State:
-    """What ``state.json`` holds: the upload's info and its multipart bookkeeping."""
-
-    info: UploadInfo
-    overwrite: bool
-    multipart_id: str | None = None
-    parts: list[dict[str, Any]] = field(default_factory=list)
-    """``{"n": PartNumber, "etag": ETag, "size": bytes}``, in order."""
-    tail: int = 0
-    """Bytes held in the tail object (not yet a part)."""
-    etag: str | None = None
-    """The ETag of ``state.json`` as read: the next write's ``If-Match``."""
-
-    def to_json(self) -> bytes:
-        info = self.info
-        return json.dumps(
-            {
-                "upload_id": info.upload_id,
-                "key": info.key,
-                "offset": info.offset,
-                "length": info.length,
-                "created": info.created.isoformat(),
-                "expires": info.expires.isoformat(),
-                "metadata": dict(info.metadata),
-                "overwrite": self.overwrite,
-                "multipart_id": self.multipart_id,
-                "parts": self.parts,
-                "tail": self.tail,
-            }
-        ).encode()
-
-    @classmethod
-    def from_json(cls, raw: bytes, etag: str) -> _State:
-        data = json.loads(raw)
-        info = UploadInfo(
-            upload_id=data["upload_id"],
-            key=data["key"],
-            offset=data["offset"],
-            length=data["length"],
-            created=datetime.fromisoformat(data["created"]),
-            expires=datetime.fromisoformat(data["expires"]),
-            metadata=data["metadata"],
-        )
-        return cls(
-            info=info,
-            overwrite=data["overwrite"],
-            multipart_id=data["multipart_id"],
-            parts=data["parts"],
-            tail=data["tail"],
-            etag=etag,
-        )
 
 
 class S3UploadStore:
@@ -182,6 +118,11 @@ class S3UploadStore:
     def _lease_key(self, upload_id: str) -> str:
         return self._dir(upload_id) + "lease"
 
+    def _lease(self, upload_id: str) -> UploadLease:
+        return UploadLease(
+            self.client, self.bucket, self._lease_key(upload_id), upload_id, lease_s=self.lease_s
+        )
+
     def _tail_key(self, upload_id: str, end: int) -> str:
         return self._dir(upload_id) + f"tail-{end}"
 
@@ -212,8 +153,8 @@ class S3UploadStore:
         if not overwrite and await self._exists(key):
             raise ObjectExists(key)
         info = new_upload(key, length, metadata=metadata, expires=expires)
-        state = _State(info=info, overwrite=overwrite)
-        with _errors(info.upload_id):
+        state = UploadState(info=info, overwrite=overwrite)
+        with mapped_errors(info.upload_id):
             await self.client.put_object(
                 Bucket=self.bucket,
                 Key=self._state_key(info.upload_id),
@@ -251,7 +192,7 @@ class S3UploadStore:
                 await asyncio.wait([work])
                 raise
 
-    async def _commit(self, state: _State, data: bytes) -> UploadInfo:
+    async def _commit(self, state: UploadState, data: bytes) -> UploadInfo:
         """The checked body after the upload's bytes: a tail, a part, or the published object."""
         info = state.info
         upload_id, offset = info.upload_id, info.offset
@@ -332,7 +273,7 @@ class S3UploadStore:
         }
         if self._expire_after:
             request["StartAfter"] = self._expire_after
-        with _errors(UPLOADS_DIR):
+        with mapped_errors(UPLOADS_DIR):
             listing = await self.client.list_objects_v2(**request)
         prefixes = [entry["Prefix"] for entry in listing.get("CommonPrefixes", [])]
         # After every key of the last upload listed: "<id>0" sorts just past "<id>/...".
@@ -358,30 +299,30 @@ class S3UploadStore:
 
     # Steps ------------------------------------------------------------------------------
 
-    async def _read(self, upload_id: str, *, check_expiry: bool = True) -> _State:
+    async def _read(self, upload_id: str, *, check_expiry: bool = True) -> UploadState:
         """The upload's state; :class:`UploadExpired` past its expiry (when checked)."""
         key = self._state_key(upload_id)
         try:
-            with _errors(upload_id):
+            with mapped_errors(upload_id):
                 response = await self.client.get_object(Bucket=self.bucket, Key=key)
                 async with response["Body"] as stream:
                     raw = await stream.read()
         except StoreError as error:
-            if _not_found(error):
+            if is_missing(error):
                 raise UploadNotFound(upload_id) from None
             raise
         try:
-            state = _State.from_json(raw, response["ETag"])
+            state = UploadState.from_json(raw, response["ETag"])
         except (ValueError, KeyError, TypeError) as error:
             raise StoreFailed(f"the state of upload {upload_id} is unreadable: {error}") from error
         if check_expiry and state.info.expires <= datetime.now(UTC):
             raise UploadExpired(upload_id)
         return state
 
-    async def _write(self, state: _State) -> None:
+    async def _write(self, state: UploadState) -> None:
         """``state.json`` replaced, if it is still the one read (else :class:`UploadBusy`)."""
         upload_id = state.info.upload_id
-        with _errors(upload_id, lost=UploadBusy):
+        with mapped_errors(upload_id, lost=UploadBusy):
             response = await self.client.put_object(
                 Bucket=self.bucket,
                 Key=self._state_key(upload_id),
@@ -390,9 +331,9 @@ class S3UploadStore:
             )
         state.etag = response["ETag"]
 
-    async def _upload_part(self, state: _State, data: bytes) -> None:
+    async def _upload_part(self, state: UploadState, data: bytes) -> None:
         upload_id = state.info.upload_id
-        with _errors(upload_id):
+        with mapped_errors(upload_id):
             if state.multipart_id is None:
                 created = await self.client.create_multipart_upload(
                     Bucket=self.bucket, Key=self.prefix + state.info.key
@@ -408,7 +349,7 @@ class S3UploadStore:
             )
         state.parts.append({"n": number, "etag": response["ETag"], "size": len(data)})
 
-    async def _publish(self, state: _State, data: bytes, running: Any = None) -> UploadInfo:
+    async def _publish(self, state: UploadState, data: bytes, running: Any = None) -> UploadInfo:
         """The last bytes in, the object published under its key, the upload's objects gone.
 
         ``running`` is the SHA-256 of every byte when this process saw them all; otherwise
@@ -417,7 +358,7 @@ class S3UploadStore:
         assert info.length is not None  # published only once the length is known and reached
         key = self.prefix + info.key
         condition = {} if state.overwrite else {"IfNoneMatch": "*"}
-        with _errors(info.key, lost=ObjectExists):
+        with mapped_errors(info.key, lost=ObjectExists):
             if not state.parts:
                 sha256 = await asyncio.to_thread(_sha256, data)
                 await self.client.put_object(
@@ -448,7 +389,7 @@ class S3UploadStore:
                 sha256 = running.digest()
             else:
                 sha256 = await self._hash_object(key, completed["ETag"], info.key)
-            with _errors(info.key):
+            with mapped_errors(info.key):
                 await self.client.put_object_tagging(
                     Bucket=self.bucket,
                     Key=key,
@@ -460,28 +401,28 @@ class S3UploadStore:
     async def _hash_object(self, key: str, etag: str, name: str) -> bytes:
         """SHA-256 of the object just completed, read once (see the module's docstring)."""
         digest = hashlib.sha256()
-        with _errors(name):
+        with mapped_errors(name):
             response = await self.client.get_object(Bucket=self.bucket, Key=key, IfMatch=etag)
             async with response["Body"] as stream:
                 while chunk := await stream.read(_HASH_CHUNK):
                     await asyncio.to_thread(digest.update, chunk)
         return digest.digest()
 
-    async def _remove(self, state: _State) -> None:
+    async def _remove(self, state: UploadState) -> None:
         """Abort the multipart upload and delete every object of the upload but the lease."""
         upload_id = state.info.upload_id
         if state.multipart_id is not None:
             try:
-                with _errors(upload_id):
+                with mapped_errors(upload_id):
                     await self.client.abort_multipart_upload(
                         Bucket=self.bucket,
                         Key=self.prefix + state.info.key,
                         UploadId=state.multipart_id,
                     )
             except StoreError as error:
-                if not _not_found(error):  # NoSuchUpload: aborted already
+                if not is_missing(error):  # NoSuchUpload: aborted already
                     raise
-        with _errors(upload_id):
+        with mapped_errors(upload_id):
             listing = await self.client.list_objects_v2(
                 Bucket=self.bucket, Prefix=self._dir(upload_id), MaxKeys=1000
             )
@@ -497,30 +438,27 @@ class S3UploadStore:
                     Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
                 )
 
-    # The lease --------------------------------------------------------------------------
-
-    def _lease(self, upload_id: str) -> _Lease:
-        return _Lease(self, upload_id)
+    # Single objects ---------------------------------------------------------------------
 
     async def _exists(self, key: str) -> bool:
         try:
-            with _errors(key):
+            with mapped_errors(key):
                 await self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
         except StoreError as error:
-            if _not_found(error):
+            if is_missing(error):
                 return False
             raise
         return True
 
     async def _get(self, key: str) -> bytes:
-        with _errors(key):
+        with mapped_errors(key):
             response = await self.client.get_object(Bucket=self.bucket, Key=key)
             async with response["Body"] as stream:
                 data: bytes = await stream.read()
         return data
 
     async def _put(self, key: str, data: bytes) -> None:
-        with _errors(key):
+        with mapped_errors(key):
             await self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
 
     async def _delete_quietly(self, key: str) -> None:
@@ -528,69 +466,6 @@ class S3UploadStore:
             await self.client.delete_object(Bucket=self.bucket, Key=key)
         except Exception:  # a leftover tail is removed with the upload
             log.warning("could not delete an old tail", extra={"key": key})
-
-
-class _Lease:
-    """``async with``: the upload's lease object, created with ``If-None-Match: *``."""
-
-    def __init__(self, store: S3UploadStore, upload_id: str) -> None:
-        self.store = store
-        self.upload_id = upload_id
-        self.key = store._lease_key(upload_id)
-        self.etag: str | None = None
-
-    async def __aenter__(self) -> _Lease:
-        if await self._take():
-            return self
-        # Held: by a live append, or by one whose process died (its expiry passed).
-        store = self.store
-        try:
-            with _errors(self.upload_id):
-                response = await store.client.get_object(Bucket=store.bucket, Key=self.key)
-                async with response["Body"] as stream:
-                    until = datetime.fromisoformat(json.loads(await stream.read())["until"])
-        except StoreError as error:
-            if _not_found(error):  # released meanwhile: the client may try again
-                raise UploadBusy(self.upload_id) from None
-            raise
-        except (ValueError, KeyError, TypeError):
-            until = datetime.min.replace(tzinfo=UTC)  # unreadable: treat as stale
-        if until > datetime.now(UTC):
-            raise UploadBusy(self.upload_id)
-        log.warning("taking over a stale upload lease", extra={"upload_id": self.upload_id})
-        with _errors(self.upload_id, lost=UploadBusy):
-            await store.client.delete_object(
-                Bucket=store.bucket, Key=self.key, IfMatch=response["ETag"]
-            )
-        if await self._take():
-            return self
-        raise UploadBusy(self.upload_id)
-
-    async def _take(self) -> bool:
-        store = self.store
-        until = datetime.now(UTC) + timedelta(seconds=store.lease_s)
-        try:
-            with _errors(self.upload_id, lost=UploadBusy):
-                response = await store.client.put_object(
-                    Bucket=store.bucket,
-                    Key=self.key,
-                    Body=json.dumps({"until": until.isoformat()}).encode(),
-                    IfNoneMatch="*",
-                )
-        except UploadBusy:
-            return False
-        self.etag = response["ETag"]
-        return True
-
-    async def __aexit__(self, *exc: object) -> None:
-        store = self.store
-        try:
-            # Shielded: a cancelled append still releases its lease.
-            await asyncio.shield(
-                store.client.delete_object(Bucket=store.bucket, Key=self.key, IfMatch=self.etag)
-            )
-        except Exception:  # gone or taken over: its expiry frees the upload in any case
-            log.warning("could not release an upload lease", extra={"upload_id": self.upload_id})
 
 
 async def _read_body(body: AsyncIterator[bytes], room: int, checksum: PartChecksum | None) -> bytes:
@@ -611,28 +486,3 @@ async def _read_body(body: AsyncIterator[bytes], room: int, checksum: PartChecks
 
 def _sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
-
-
-def _not_found(error: StoreError) -> bool:
-    cause = error.__cause__
-    if not isinstance(cause, ClientError):
-        return False
-    code = str(cause.response.get("Error", {}).get("Code", ""))
-    status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return code in {"NoSuchKey", "NotFound", "404", "NoSuchUpload"} or status == 404
-
-
-@contextmanager
-def _errors(name: str, *, lost: type[StoreError] | None = None) -> Iterator[None]:
-    """botocore's errors as the store's; a lost conditional write as ``lost`` when given."""
-    try:
-        yield
-    except StoreError:
-        raise
-    except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        if lost is not None and code in _LOST:
-            raise lost(name) from error
-        raise _store_error(name, error) from error
-    except Exception as error:
-        raise _store_error(name, error) from error
