@@ -79,9 +79,14 @@ def test_a_lease_is_taken_once_and_freed_on_release(moto: MotoS3) -> None:
 
 @pytest.mark.parametrize(
     ("name", "body"),
-    [("expired", json.dumps({"until": "2000-01-01T00:00:00+00:00"}))],
+    [
+        ("expired", json.dumps({"until": "2000-01-01T00:00:00+00:00"})),
+        ("unreadable", "{"),
+        ("no-until", "{}"),
+        ("no-time-zone", json.dumps({"until": "2999-01-01T00:00:00"})),
+    ],
 )
-def test_an_expired_lease_is_taken_over(
+def test_an_expired_or_unreadable_lease_is_taken_over(
     moto: MotoS3, name: str, body: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     key = lease_key(name)

@@ -7,9 +7,10 @@ one writer only, so a second taker gets :class:`UploadBusy` at once (never a wai
 The lease holds its expiry (``{"until": ISO time}``), so a holder that crashed (a sandbox
 killed at its timeout) blocks the upload for at most ``lease_s``: the next taker reads the
 stale lease, deletes it with ``If-Match`` on the ETag it read (so of two takers racing for
-it, one deletes and the other loses) and takes it. A lease whose body cannot be read is
-treated as stale. The holder releases it with ``If-Match`` on its own ETag: a holder whose
-lease ran out and was taken over cannot delete the new holder's lease.
+it, one deletes and the other loses) and takes it. A lease whose body cannot be read, or
+whose expiry has no time zone, is treated as stale. The holder releases it with
+``If-Match`` on its own ETag: a holder whose lease ran out and was taken over cannot delete
+the new holder's lease.
 """
 
 from __future__ import annotations
@@ -52,13 +53,14 @@ class UploadLease:
             with mapped_errors(self.upload_id):
                 response = await self.client.get_object(Bucket=self.bucket, Key=self.key)
                 async with response["Body"] as stream:
-                    until = datetime.fromisoformat(json.loads(await stream.read())["until"])
+                    raw = await stream.read()
         except StoreError as error:
             if is_missing(error):  # released meanwhile: the client may try again
                 raise UploadBusy(self.upload_id) from None
             raise
-        except (ValueError, KeyError, TypeError):
-            until = datetime.min.replace(tzinfo=UTC)  # unreadable: treat as stale
+        # Parsed outside mapped_errors, which would make a parse error a store failure: an
+        # unreadable lease would then refuse every append for good, since it never expires.
+        until = _expiry(raw)
         if until > datetime.now(UTC):
             raise UploadBusy(self.upload_id)
         log.warning("taking over a stale upload lease", extra={"upload_id": self.upload_id})
@@ -93,3 +95,12 @@ class UploadLease:
             )
         except Exception:  # gone or taken over: its expiry frees the upload in any case
             log.warning("could not release an upload lease", extra={"upload_id": self.upload_id})
+
+
+def _expiry(raw: bytes) -> datetime:
+    """The lease's ``until``; the distant past (stale) when the body is not a lease's."""
+    try:
+        until = datetime.fromisoformat(json.loads(raw)["until"])
+    except (ValueError, KeyError, TypeError):
+        return datetime.min.replace(tzinfo=UTC)
+    return until if until.tzinfo is not None else datetime.min.replace(tzinfo=UTC)
