@@ -175,6 +175,10 @@ class S3UploadStore:
         max_bytes: int,
         checksum: PartChecksum | None = None,
     ) -> UploadInfo:
+        """Particular to S3: the body is read whole into memory and checked before any
+        write, then joins the tail object or goes up as a part (the module's docstring). The
+        append that completes the upload forgets it at once: :meth:`info` then answers
+        :class:`UploadNotFound`, and a client checks the object itself."""
         async with self._lease(upload_id):
             state = await self._read(upload_id)
             info = state.info
@@ -256,6 +260,7 @@ class S3UploadStore:
             return state.info
 
     async def terminate(self, upload_id: str) -> None:
+        """AbortMultipartUpload, then every object under ``.uploads/<id>/`` is deleted."""
         self._hashes.pop(upload_id, None)
         async with self._lease(upload_id):
             state = await self._read(upload_id)

@@ -137,7 +137,7 @@ class UploadStore(Protocol):
         offset or change once set."""
 
     async def terminate(self, upload_id: str) -> None:
-        """Remove the upload and every byte of it (S3: abort the multipart upload)."""
+        """Remove the upload and every byte of it."""
 
     async def expire(self, now: datetime) -> int:
         """Remove uploads whose expiry is before ``now``; how many were removed."""
