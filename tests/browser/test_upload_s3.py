@@ -4,18 +4,16 @@ the object downloads with its sha-256 and nothing of the upload is left in S3.""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.test_upload import PART, random_file, upload_statuses
 from tests.servers import RunningServer, streamway_server
-from tests.service.downloads_server import BUCKET, NO_MODEL, S3_ENV, MotoS3, moto_s3
+from tests.service.downloads_server import NO_MODEL, MotoS3, moto_s3
+from tests.service.test_tus import download, repr_digest
 
 MiB = 1024 * 1024
 PREFIX = "files"
@@ -30,11 +28,9 @@ def moto() -> Iterator[MotoS3]:
 @pytest.fixture(scope="module")
 def server(moto: MotoS3) -> Iterator[RunningServer]:
     env = {
-        **S3_ENV,
+        **moto.store_env(PREFIX),
         "STREAMWAY_MODEL": NO_MODEL,
         "STREAMWAY_UPLOADS": "on",
-        "STREAMWAY_STORE_URL": f"s3://{BUCKET}/{PREFIX}",
-        "STREAMWAY_S3_ENDPOINT_URL": moto.endpoint,
         "STREAMWAY_UPLOAD_PART_MAX_BYTES": str(PART),
     }
     with streamway_server(env) as running:
@@ -57,16 +53,8 @@ def test_the_page_uploads_into_s3_in_parts_smaller_than_s3_takes(
     expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
 
     assert upload_statuses(server, mark, "PATCH") == [204] * 13  # ceil(size / 1 MiB)
-    digest = hashlib.sha256()
-    with httpx.stream("GET", f"{server.url}/download/page%20to%20s3.bin", timeout=60) as got:
-        assert got.status_code == 200
-        for chunk in got.iter_bytes():
-            digest.update(chunk)
-    assert digest.hexdigest() == sha256
-    assert got.headers["repr-digest"] == (
-        f"sha-256=:{base64.b64encode(bytes.fromhex(sha256)).decode()}:"
-    )
-    client = moto.client()
-    assert client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
-    leftovers = client.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/.uploads/")
-    assert leftovers.get("Contents", []) == []
+    downloaded, headers = download(server, "page%20to%20s3.bin")
+    assert downloaded == sha256
+    assert headers["repr-digest"] == repr_digest(sha256)
+    assert moto.multipart_uploads() == []
+    assert moto.keys(f"{PREFIX}/.uploads/") == []
