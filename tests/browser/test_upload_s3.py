@@ -12,17 +12,11 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.test_upload import PART, random_file, upload_statuses
 from tests.servers import RunningServer, streamway_server
-from tests.service.downloads_server import NO_MODEL, MotoS3, moto_s3
+from tests.service.downloads_server import NO_MODEL, MotoS3
 from tests.service.test_tus import download, repr_digest
 
 MiB = 1024 * 1024
 PREFIX = "files"
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoS3]:
-    with moto_s3() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -16,18 +16,12 @@ import pytest
 from tests.local.test_uploads import LAMBDA_PART, local_with_uploads
 from tests.servers import RunningLocal
 from tests.service import test_tus as tus
-from tests.service.downloads_server import BUCKET, MotoS3, moto_s3
+from tests.service.downloads_server import BUCKET, MotoS3
 from tests.service.test_tus import MIB, TUS
 
 pytestmark = pytest.mark.timeout(300)
 
 PREFIX = "files"
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoS3]:
-    with moto_s3() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.servers import RunningServer, streamway_server
-from tests.service.downloads_server import BUCKET, NO_MODEL, MotoS3, moto_s3
+from tests.service.downloads_server import BUCKET, NO_MODEL, MotoS3
 from tests.service.test_tus import (
     MIB,
     PART,
@@ -38,12 +38,6 @@ from tests.test_cli_put import streamway_put
 PREFIX = "files"
 HIDDEN = f"{PREFIX}/.uploads/"
 MAX_UPLOAD = 64 * MIB
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoS3]:
-    with moto_s3() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

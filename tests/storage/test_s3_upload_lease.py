@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,14 +17,8 @@ import pytest
 
 from streamway.storage.s3_upload_lease import LEASE_S, UploadLease
 from streamway.storage.uploads import UploadBusy
-from tests.service.downloads_server import BUCKET, MotoS3, moto_s3
+from tests.service.downloads_server import BUCKET, MotoS3
 from tests.storage.test_s3_uploads import HIDDEN, connect
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoS3]:
-    with moto_s3() as server:
-        yield server
 
 
 def with_clients(moto: MotoS3, test: Callable[[Any, Any], Awaitable[None]]) -> None:

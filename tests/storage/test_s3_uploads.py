@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -31,18 +31,12 @@ from streamway.storage.uploads import (
     UploadInfo,
     UploadNotFound,
 )
-from tests.service.downloads_server import BUCKET, MotoS3, moto_s3
+from tests.service.downloads_server import BUCKET, MotoS3
 
 MIB = 1024 * 1024
 PREFIX = "files"
 HIDDEN = f"{PREFIX}/.uploads/"
 T = TypeVar("T")
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoS3]:
-    with moto_s3() as server:
-        yield server
 
 
 async def connect(moto: MotoS3) -> S3Store:
