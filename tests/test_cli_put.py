@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from streamway.uploader import MIN_PART_SIZE, upload
+from streamway.uploader import READ_PIECE, upload
 from tests.peers.loopback import serve_in_thread
 from tests.peers.openai_chat import OpenAIChatPeer
 from tests.servers import RunningServer, streamway_local, streamway_server
@@ -170,8 +170,10 @@ def test_the_client_sends_a_part_checksum_unless_told_not_to(
     server: RunningServer, store: Path, tmp_path: Path, part_checksum: bool
 ) -> None:
     # upload(part_checksum=False) is for bench/uploads.py only; `streamway put` always sends
-    # it (the test above). Parts of 64 KiB and a short last one, through a recording proxy.
-    size = 3 * MIN_PART_SIZE + 1000
+    # it (the test above). Parts of two read pieces and a bit (the last piece short), and a
+    # short last part, through a recording proxy.
+    part_size = 2 * READ_PIECE + 4096
+    size = 2 * part_size + 1000
     sha256 = random_file(tmp_path / "parts.bin", size)
     content = (tmp_path / "parts.bin").read_bytes()
     key = f"checksum-{part_checksum}.bin"
@@ -180,7 +182,7 @@ def test_the_client_sends_a_part_checksum_unless_told_not_to(
             tmp_path / "parts.bin",
             f"http://127.0.0.1:{proxy.port}",
             key=key,
-            part_size=MIN_PART_SIZE,
+            part_size=part_size,
             remember_in=tmp_path / "state.json",
             part_checksum=part_checksum,
         )
@@ -189,9 +191,10 @@ def test_the_client_sends_a_part_checksum_unless_told_not_to(
     assert result.sha256_verified
     assert hashlib.sha256((store / key).read_bytes()).hexdigest() == sha256
     heads = patch_heads(wire)
-    assert [int(head["upload-offset"]) for head in heads] == [n * MIN_PART_SIZE for n in range(4)]
+    assert [int(head["upload-offset"]) for head in heads] == [0, part_size, 2 * part_size]
+    assert all("transfer-encoding" not in head for head in heads)  # a Content-Length each
     if part_checksum:
-        parts = [content[i : i + MIN_PART_SIZE] for i in range(0, size, MIN_PART_SIZE)]
+        parts = [content[i : i + part_size] for i in range(0, size, part_size)]
         sent = [
             "sha256 " + base64.b64encode(hashlib.sha256(part).digest()).decode() for part in parts
         ]

@@ -276,26 +276,38 @@ class _Cursor:
     failed_at: int = 0
 
 
+#: A part is read and hashed in pieces of this size: each piece is hashed right after its read,
+#: while it is still in the CPU's cache (hashing a whole 8 MiB part after reading it costs
+#: about 0.3 CPU s/GiB more), and the pieces are sent as they are, without joining them.
+READ_PIECE = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class _Part:
     """One PATCH body read from the file, with its ``Upload-Checksum`` value (None: none)."""
 
     offset: int
-    body: bytes
+    pieces: list[bytes]
+    size: int
     checksum: str | None
 
 
 def _read_part(fd: int, offset: int, length: int, checksum: bool) -> _Part:
-    """In the reader thread: the part at ``offset`` and its SHA-256 (hashlib and pread let go
+    """In the reader thread: the part at ``offset`` and its SHA-256 (pread and hashlib let go
     of the GIL, so this runs beside the PATCH the main thread is sending)."""
-    body = b""
-    while len(body) < length:
-        chunk = os.pread(fd, length - len(body), offset + len(body))
-        if not chunk:
-            raise OSError(f"the file ended at {offset + len(body)} bytes: it changed meanwhile")
-        body = chunk if not body else body + chunk  # one read in practice: no copy
-    digest = base64.b64encode(hashlib.sha256(body).digest()).decode() if checksum else None
-    return _Part(offset, body, f"sha256 {digest}" if digest is not None else None)
+    pieces: list[bytes] = []
+    digest = hashlib.sha256() if checksum else None
+    done = 0
+    while done < length:
+        piece = os.pread(fd, min(READ_PIECE, length - done), offset + done)
+        if not piece:
+            raise OSError(f"the file ended at {offset + done} bytes: it changed meanwhile")
+        if digest is not None:
+            digest.update(piece)
+        pieces.append(piece)
+        done += len(piece)
+    header = None if digest is None else "sha256 " + base64.b64encode(digest.digest()).decode()
+    return _Part(offset, pieces, length, header)
 
 
 def _send(
@@ -325,7 +337,7 @@ def _send(
             upcoming = read(offset) if offset < size else None
             while upcoming is not None:
                 part = upcoming.result()
-                after = part.offset + len(part.body)
+                after = part.offset + part.size
                 upcoming = read(after) if after < size else None
                 new_offset = _patch(client, upload_url, part)
                 del part  # the next part is read meanwhile: two in memory, no more
@@ -345,11 +357,12 @@ def _patch(client: httpx.Client, upload_url: str, part: _Part) -> int:
     statuses: Retry (the caller HEADs for the offset and goes on from there)."""
     headers = {
         "content-type": "application/offset+octet-stream",
+        "content-length": str(part.size),  # the body goes in pieces, not chunked
         "upload-offset": str(part.offset),
     }
     if part.checksum is not None:
         headers["upload-checksum"] = part.checksum
-    response = client.patch(upload_url, content=part.body, headers=headers)
+    response = client.patch(upload_url, content=iter(part.pieces), headers=headers)
     if response.status_code in (404, 410):
         raise StartOver()
     if response.status_code in (409, 460) or response.status_code in RETRYABLE:
