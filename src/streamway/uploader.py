@@ -343,11 +343,12 @@ def _send(
                 del part  # the next part is read meanwhile: two in memory, no more
                 progress.advance(new_offset - offset)
                 offset = cursor.offset = new_offset
-                if new_offset != after and new_offset < size:
-                    # The server kept another amount than this part: read from its offset.
+                if new_offset != after:
+                    # The server kept another amount than this part (never ours): go on from
+                    # its offset, as before pipelining; the part read ahead is dropped.
                     if upcoming is not None:
-                        upcoming.cancel()
-                    upcoming = read(new_offset)
+                        upcoming.cancel()  # if already running, it ends before the next read
+                    upcoming = read(new_offset) if new_offset < size else None
     finally:
         os.close(fd)  # the executor's exit waited for a read still running
 
