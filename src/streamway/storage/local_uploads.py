@@ -79,10 +79,20 @@ EXPIRE_BATCH = 1000
 _HASH_CHUNK = 1024 * 1024
 #: Bytes of a body written (and hashed) per worker-thread call.
 WRITE_BATCH = 1024 * 1024
-#: Most buffers one pwritev takes (Linux: 1024; POSIX guarantees 16).
-_IOV_MAX = os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 16
 #: Running SHA-256s kept per process (the least recently used go first): a cache, not state.
 RUNNING_HASHES = 64
+
+
+def _iov_max() -> int:
+    """Most buffers one pwritev takes (Linux: 1024); 16, the least POSIX allows, if unknown."""
+    try:
+        value = os.sysconf("SC_IOV_MAX")
+    except (ValueError, OSError):
+        return 16
+    return value if value > 0 else 16
+
+
+_IOV_MAX = _iov_max()
 
 
 class _Published:
