@@ -2,25 +2,33 @@
 
     .venv/bin/python bench/uploads.py [--size-mib 1024] [--part-mib 8] [--runs 3] [--json F]
 
-Both run on loopback in this one invocation, in alternating runs (PUT first, then tus, then
-the other way round...) so that whatever else the machine does weighs on both alike:
+All three run on loopback in this one invocation, in alternating runs (PUT, tus, tus without
+part checksums, then the other way round...) so that whatever else the machine does weighs on
+all alike:
 
 * tus: `streamway serve` with STREAMWAY_UPLOADS on and the local store, and streamway's own
   client (src/streamway/uploader.py, the one behind `streamway put`): POST creation, then
   PATCH parts of --part-mib with `Upload-Checksum: sha256`, the object published under its
   key with its SHA-256 (the server hashes the whole file for `Repr-Digest`); the client's
   final `Repr-Digest` check runs after the clock stops (it reads the whole file once more);
+* tus, no part checksum: the same, with `upload(..., part_checksum=False)`: no
+  `Upload-Checksum`, so neither side hashes each part (the server still hashes the whole file
+  for `Repr-Digest`): what the per-part SHA-256 costs. Same server, same alternating runs;
 * PUT (the baseline): a minimal uvicorn app (same event loop and HTTP parser as `serve`) that
   streams the request body into a temporary file, fsyncs it and renames it into place, as
   the tus store does on completion; the client is httpx too, streaming the file in 1 MiB
   chunks with a Content-Length. No checksums: it is the floor of what a body to disk costs.
 
-Each server is its own process: its CPU seconds come from /proc/PID/stat, and its memory
-growth is its peak RSS (VmHWM) at the end minus its RSS after a 1 MiB warm-up upload. The
-client runs in this process (CPU from time.process_time). On a shared 2-core machine the
-CPU seconds per GiB are the honest figure; the throughputs move with the load.
+Each server is its own process (both tus rows share `streamway serve`): its CPU seconds come
+from /proc/PID/stat, taken around each upload, and its memory growth is its peak RSS (VmHWM)
+at the end minus its RSS after a 1 MiB warm-up upload. The client runs in this process (CPU
+from time.process_time). On a shared 2-core machine the CPU seconds per GiB are the honest
+figure; the throughputs move with the load.
 
-Targets (issue 22): tus >= 0.7x the PUT's throughput; server memory growth < 64 MB.
+Targets (issue 22): tus (with part checksums, as `streamway put` sends them) >= 0.7x the PUT's
+throughput; server memory growth < 64 MB. Each tus row's ratio to the PUT is printed; --json
+has the rows under "tus", "tus_no_checksum" and "put", the ratios as ratio_best, ratio_median,
+ratio_cpu (tus) and ratio_best_no_checksum, ratio_median_no_checksum, ratio_cpu_no_checksum.
 """
 
 from __future__ import annotations
@@ -84,6 +92,8 @@ class Side:
     """One side of the comparison: its runs and its server's figures."""
 
     name: str
+    key: str
+    """Its name in --json."""
     seconds: list[float] = field(default_factory=list)
     server_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
@@ -116,13 +126,19 @@ class _Clock:
 
 
 def tus_once(
-    base_url: str, source: Path, key: str, part_size: int, state: Path
+    base_url: str, source: Path, key: str, part_size: int, state: Path, *, checksum: bool = True
 ) -> tuple[float, float]:
     """(seconds, client CPU seconds) from the creation to the last part's acknowledgement."""
     clock = _Clock(source.stat().st_size)
     started, cpu = time.perf_counter(), time.process_time()
     result = upload(
-        source, base_url, key=key, part_size=part_size, remember_in=state, progress=clock
+        source,
+        base_url,
+        key=key,
+        part_size=part_size,
+        remember_in=state,
+        progress=clock,
+        part_checksum=checksum,
     )
     if clock.finished is None or clock.finished_cpu is None or result.resumed_from:
         raise SystemExit(f"tus upload of {key} did not run from 0 to the end in one go")
@@ -169,7 +185,8 @@ def mib(kib: int) -> float:
     return kib / 1024
 
 
-def measure(workdir: Path, size: int, part_size: int, runs: int) -> tuple[Side, Side]:
+def measure(workdir: Path, size: int, part_size: int, runs: int) -> tuple[Side, Side, Side]:
+    """(tus, tus without part checksums, PUT), in alternating runs."""
     source = workdir / "source.bin"
     make_object(workdir, size).rename(source)
     warmup = workdir / "warmup.bin"
@@ -179,7 +196,9 @@ def measure(workdir: Path, size: int, part_size: int, runs: int) -> tuple[Side, 
     tus_store.mkdir()
     put_store.mkdir()
     state = workdir / "uploads.json"
-    tus, put = Side("tus (streamway serve, local store)"), Side("PUT (minimal uvicorn app)")
+    tus = Side("tus (streamway serve, local store)", "tus")
+    bare = Side("tus, no part checksum", "tus_no_checksum")
+    put = Side("PUT (minimal uvicorn app)", "put")
 
     tus_port, put_port = free_port(), free_port()
     base = f"http://127.0.0.1:{tus_port}"
@@ -192,43 +211,48 @@ def measure(workdir: Path, size: int, part_size: int, runs: int) -> tuple[Side, 
     ):
         tus_once(base, warmup, "warmup.bin", part_size, state)
         put_once(f"{put_url}/warmup.bin", warmup)
-        tus.rss_start_mib = mib(proc_status_kib(tus_pid, "VmRSS"))
-        put.rss_start_mib = mib(proc_status_kib(put_pid, "VmRSS"))
+        for side, pid in ((tus, tus_pid), (bare, tus_pid), (put, put_pid)):
+            side.rss_start_mib = mib(proc_status_kib(pid, "VmRSS"))
         for run in range(runs):
-            order = ("put", "tus") if run % 2 == 0 else ("tus", "put")
-            for which in order:
-                key = f"run{run}.bin"
-                if which == "tus":
-                    before = process_cpu_s(tus_pid)
-                    seconds, client_cpu = tus_once(base, source, key, part_size, state)
-                    tus.server_cpu_s += process_cpu_s(tus_pid) - before
-                    figure, written = tus, tus_store / key
-                else:
-                    before = process_cpu_s(put_pid)
+            order = (put, tus, bare) if run % 2 == 0 else (bare, tus, put)
+            for side in order:
+                key = f"run{run}-{side.key}.bin"
+                pid = put_pid if side is put else tus_pid
+                before = process_cpu_s(pid)
+                if side is put:
                     seconds, client_cpu = put_once(f"{put_url}/{key}", source)
-                    put.server_cpu_s += process_cpu_s(put_pid) - before
-                    figure, written = put, put_store / key
-                figure.seconds.append(seconds)
-                figure.client_cpu_s += client_cpu
-                print(f"  run {run + 1} {which:<3} {size / seconds / 1e6:7.1f} MB/s", flush=True)
-                if run == 0 and which == "put" and sha256_file(written) != expected:
+                    written = put_store / key
+                else:
+                    seconds, client_cpu = tus_once(
+                        base, source, key, part_size, state, checksum=side is tus
+                    )
+                    written = tus_store / key
+                side.server_cpu_s += process_cpu_s(pid) - before
+                side.seconds.append(seconds)
+                side.client_cpu_s += client_cpu
+                print(
+                    f"  run {run + 1} {side.key:<15} {size / seconds / 1e6:7.1f} MB/s", flush=True
+                )
+                if run == 0 and side is put and sha256_file(written) != expected:
                     raise SystemExit("the PUT server's file differs from the source")
                 written.unlink()  # the tus object's digest was checked by the uploader
                 for sidecar in written.parent.glob(written.name + ".*"):
                     sidecar.unlink()
-        tus.peak_rss_mib = mib(proc_status_kib(tus_pid, "VmHWM"))
-        put.peak_rss_mib = mib(proc_status_kib(put_pid, "VmHWM"))
-    return tus, put
+        for side, pid in ((tus, tus_pid), (bare, tus_pid), (put, put_pid)):
+            side.peak_rss_mib = mib(proc_status_kib(pid, "VmHWM"))
+    return tus, bare, put
 
 
-def report(tus: Side, put: Side, size: int, part_size: int, runs: int) -> dict[str, object]:
+def report(
+    tus: Side, bare: Side, put: Side, size: int, part_size: int, runs: int
+) -> dict[str, object]:
     gib = size * runs / GiB
     print(
         f"\n{size / MiB:.0f} MiB of random bytes, tus parts of {part_size / MiB:g} MiB, "
         f"{runs} alternating runs each; {os.cpu_count()} cores"
     )
     result: dict[str, object] = {"size": size, "part_size": part_size, "runs": runs}
-    for figure in (tus, put):
+    for figure in (tus, bare, put):
         speeds = figure.bytes_per_s(size)
         runs_text = ", ".join(f"{s / 1e6:.0f}" for s in speeds)
         print(
@@ -241,7 +265,7 @@ def report(tus: Side, put: Side, size: int, part_size: int, runs: int) -> dict[s
             f"{figure.rss_start_mib:.1f} MiB, peak {figure.peak_rss_mib:.1f} MiB, growth "
             f"{figure.peak_rss_mib - figure.rss_start_mib:.1f} MiB"
         )
-        result[figure.name.split()[0].lower()] = {
+        result[figure.key] = {
             **asdict(figure),
             "best_bytes_per_s": max(speeds),
             "median_bytes_per_s": statistics.median(speeds),
@@ -249,25 +273,36 @@ def report(tus: Side, put: Side, size: int, part_size: int, runs: int) -> dict[s
             "client_cpu_s_per_gib": figure.client_cpu_s / gib,
             "rss_growth_mib": figure.peak_rss_mib - figure.rss_start_mib,
         }
-    best = max(tus.bytes_per_s(size)) / max(put.bytes_per_s(size))
-    median = statistics.median(tus.bytes_per_s(size)) / statistics.median(put.bytes_per_s(size))
+    for figure, suffix in ((tus, ""), (bare, "_no_checksum")):
+        best, median, cpu = ratios(figure, put, size)
+        met = "met" if best >= 0.7 else "MISSED"
+        target = f"(target >= 0.7x: {met})" if figure is tus else "(no target: a measure)"
+        print(
+            f"  {figure.name} / PUT = {best:.2f}x best vs best, {median:.2f}x median vs median; "
+            f"CPU s/GiB, server + client, PUT / tus = {cpu:.2f}x   {target}"
+        )
+        result.update(
+            {
+                f"ratio_best{suffix}": best,
+                f"ratio_median{suffix}": median,
+                f"ratio_cpu{suffix}": cpu,
+            }
+        )
     growth = tus.peak_rss_mib - tus.rss_start_mib
-    print(
-        f"  tus / PUT = {best:.2f}x best vs best, {median:.2f}x median vs median   "
-        f"(target >= 0.7x: {'met' if best >= 0.7 else 'MISSED'})"
-    )
     print(
         f"  tus server memory growth {growth:.1f} MiB   "
         f"(target < 64 MB: {'met' if growth * MiB < 64e6 else 'MISSED'})"
     )
-    cpu_tus = (tus.server_cpu_s + tus.client_cpu_s) / gib
-    cpu_put = (put.server_cpu_s + put.client_cpu_s) / gib
-    print(
-        f"  CPU s/GiB, server + client: tus {cpu_tus:.2f}, PUT {cpu_put:.2f}: PUT / tus = "
-        f"{cpu_put / cpu_tus:.2f}x (where the ratio goes when the cores are saturated)"
-    )
-    result.update(ratio_best=best, ratio_median=median, ratio_cpu=cpu_put / cpu_tus)
+    print("  (the CPU ratio is where the throughput ratio goes when the cores are saturated)")
     return result
+
+
+def ratios(tus: Side, put: Side, size: int) -> tuple[float, float, float]:
+    """tus / PUT: best vs best, median vs median; and PUT / tus of CPU s (server + client)."""
+    best = max(tus.bytes_per_s(size)) / max(put.bytes_per_s(size))
+    median = statistics.median(tus.bytes_per_s(size)) / statistics.median(put.bytes_per_s(size))
+    cpu = (put.server_cpu_s + put.client_cpu_s) / (tus.server_cpu_s + tus.client_cpu_s)
+    return best, median, cpu
 
 
 def main() -> None:
@@ -280,8 +315,8 @@ def main() -> None:
     size, part_size = args.size_mib * MiB, int(args.part_mib * MiB)
     with tempfile.TemporaryDirectory(prefix="streamway-bench-uploads-") as tmp:
         print(f"file: {args.size_mib} MiB; runs:", flush=True)
-        tus, put = measure(Path(tmp), size, part_size, args.runs)
-    result = report(tus, put, size, part_size, args.runs)
+        tus, bare, put = measure(Path(tmp), size, part_size, args.runs)
+    result = report(tus, bare, put, size, part_size, args.runs)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

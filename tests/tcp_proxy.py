@@ -17,6 +17,9 @@ server's side is closed too). A test can then see the server's state mid-upload,
 the machine, and kill the client there, or drop the connection
 (:meth:`CuttingProxy.drop_stalled`) to see the client retry.
 
+With ``record=True`` it keeps every byte clients sent (:meth:`CuttingProxy.from_clients`), so
+a test can read the requests as they went on the wire.
+
 It runs an asyncio loop in a thread of its own so that synchronous tests (Playwright's sync
 API, subprocess-driven CLI tests) can use it as a context manager.
 """
@@ -35,8 +38,9 @@ _CHUNK = 16 * 1024
 class CuttingProxy:
     """Forwards 127.0.0.1:``port`` to 127.0.0.1:``upstream_port``; see the module doc."""
 
-    def __init__(self, upstream_port: int) -> None:
+    def __init__(self, upstream_port: int, *, record: bool = False) -> None:
         self.upstream_port = upstream_port
+        self._recorded: bytearray | None = bytearray() if record else None
         self.port = 0
         self._lock = threading.Lock()
         self._budget: int | None = None  # bytes from the server still allowed, while armed
@@ -59,6 +63,12 @@ class CuttingProxy:
         """Connections accepted so far (a reconnecting client makes a new one)."""
         with self._lock:
             return self._connections
+
+    def from_clients(self) -> bytes:
+        """Every byte clients sent so far, in order (one client at a time: not interleaved)."""
+        with self._lock:
+            assert self._recorded is not None, "the proxy was made without record=True"
+            return bytes(self._recorded)
 
     @property
     def stalls(self) -> int:
@@ -132,6 +142,9 @@ class CuttingProxy:
         with suppress(ConnectionError):
             while data := await reader.read(_CHUNK):
                 allowed = self._up_allowance(len(data))
+                if self._recorded is not None:
+                    with self._lock:
+                        self._recorded += data[:allowed]
                 writer.write(data[:allowed])
                 await writer.drain()
                 if allowed < len(data):
@@ -233,7 +246,7 @@ class CuttingProxy:
 
 
 @contextmanager
-def cutting_proxy(upstream_port: int) -> Iterator[CuttingProxy]:
+def cutting_proxy(upstream_port: int, *, record: bool = False) -> Iterator[CuttingProxy]:
     """A running :class:`CuttingProxy` in front of ``upstream_port``."""
-    with CuttingProxy(upstream_port).running() as proxy:
+    with CuttingProxy(upstream_port, record=record).running() as proxy:
         yield proxy

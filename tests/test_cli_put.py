@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from streamway.uploader import READ_PIECE, upload
 from tests.peers.loopback import serve_in_thread
 from tests.peers.openai_chat import OpenAIChatPeer
 from tests.servers import RunningServer, streamway_local, streamway_server
@@ -144,6 +145,62 @@ def test_put_sends_a_60_mb_file_in_8_mib_parts_that_arrives_with_its_sha256(
     assert statuses_after(server, mark, "PATCH", count(8, 204)) == [204] * 8
     assert "60.0/60.0 MB" in result.stderr  # the progress bar was drawn, to the end
     assert remembered(state) == {}  # a finished upload is forgotten
+
+
+def patch_heads(wire: bytes) -> list[dict[str, str]]:
+    """The headers of each PATCH in the bytes a client sent (requests one after the other,
+    bodies skipped by their Content-Length)."""
+    heads: list[dict[str, str]] = []
+    position = 0
+    while position < len(wire):
+        end = wire.index(b"\r\n\r\n", position)
+        request_line, *lines = wire[position:end].decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if request_line.startswith("PATCH "):
+            heads.append(headers)
+        position = end + 4 + int(headers.get("content-length", "0"))
+    return heads
+
+
+@pytest.mark.parametrize("part_checksum", [True, False])
+def test_the_client_sends_a_part_checksum_unless_told_not_to(
+    server: RunningServer, store: Path, tmp_path: Path, part_checksum: bool
+) -> None:
+    # upload(part_checksum=False) is for bench/uploads.py only; `streamway put` always sends
+    # it (the test above). Parts of two read pieces and a bit (the last piece short), and a
+    # short last part, through a recording proxy.
+    part_size = 2 * READ_PIECE + 4096
+    size = 2 * part_size + 1000
+    sha256 = random_file(tmp_path / "parts.bin", size)
+    content = (tmp_path / "parts.bin").read_bytes()
+    key = f"checksum-{part_checksum}.bin"
+    with cutting_proxy(server.port, record=True) as proxy:
+        result = upload(
+            tmp_path / "parts.bin",
+            f"http://127.0.0.1:{proxy.port}",
+            key=key,
+            part_size=part_size,
+            remember_in=tmp_path / "state.json",
+            part_checksum=part_checksum,
+        )
+        wire = proxy.from_clients()
+
+    assert result.sha256_verified
+    assert hashlib.sha256((store / key).read_bytes()).hexdigest() == sha256
+    heads = patch_heads(wire)
+    assert [int(head["upload-offset"]) for head in heads] == [0, part_size, 2 * part_size]
+    assert all("transfer-encoding" not in head for head in heads)  # a Content-Length each
+    if part_checksum:
+        parts = [content[i : i + part_size] for i in range(0, size, part_size)]
+        sent = [
+            "sha256 " + base64.b64encode(hashlib.sha256(part).digest()).decode() for part in parts
+        ]
+        assert [head["upload-checksum"] for head in heads] == sent
+    else:
+        assert all("upload-checksum" not in head for head in heads)
 
 
 def test_put_killed_mid_upload_resumes_from_the_servers_offset_and_finishes(

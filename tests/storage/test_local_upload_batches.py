@@ -1,6 +1,6 @@
 """The local upload store's hot path on a real directory: bodies of several write batches
-(written and hashed in a worker thread while the next batch is gathered), and the running
-SHA-256 a process keeps per upload instead of reading the file back at the end.
+(written by pwritev and hashed in a worker thread while the next batch is gathered), and the
+running SHA-256 a process keeps per upload instead of reading the file back at the end.
 
 Whatever path the digest takes (kept by this process, or read back because another process
 took a part, or because the cache let it go), the published sidecar is the file's SHA-256,
@@ -9,16 +9,19 @@ and a failed append of several batches keeps nothing and spoils no running diges
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from streamway.storage import LocalStore, local_uploads
-from streamway.storage.local_uploads import WRITE_BATCH, LocalUploadStore
+from streamway.storage.local_uploads import WRITE_BATCH, LocalUploadStore, pwritev_all
 from streamway.storage.uploads import ChecksumMismatch, PartChecksum, PartTooLarge
 
 LATER = datetime.now(UTC) + timedelta(hours=1)
@@ -156,3 +159,80 @@ async def test_uploads_past_the_running_digests_kept_still_get_the_right_digest(
         assert done.sha256 == sha256(content)
     for i, content in enumerate(contents):
         assert await published_sha256(tmp_path, f"{i}.bin") == sha256(content)
+
+
+def short_pwritev(limit: int) -> Callable[[int, list[bytes | memoryview], int], int]:
+    """``os.pwritev`` that writes at most ``limit`` bytes per call, as the kernel may (a
+    signal, a file size limit): the real call, on fewer bytes."""
+    real = os.pwritev
+
+    def pwritev(fd: int, buffers: list[bytes | memoryview], position: int) -> int:
+        taken: list[memoryview] = []
+        room = limit
+        for buffer in buffers:
+            if room == 0:
+                break
+            view = memoryview(buffer)[:room]
+            taken.append(view)
+            room -= len(view)
+        return real(fd, taken, position)
+
+    return pwritev
+
+
+async def test_pwritev_that_writes_short_still_gives_every_byte_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 100_003 bytes a call: writes stop inside a chunk and across chunks; the store goes on
+    # from where each one stopped, and the file and its digest are the bytes sent.
+    monkeypatch.setattr(os, "pwritev", short_pwritev(100_003))
+    uploads = store(tmp_path)
+    content = os.urandom(PART)
+    upload_id = await create(uploads, "short.bin", len(content))
+    done = await uploads.append(
+        upload_id,
+        0,
+        chunks(content),
+        max_bytes=PART,
+        checksum=PartChecksum("sha256", sha256(content)),
+    )
+    assert done.complete
+    assert (tmp_path / "short.bin").read_bytes() == content
+    assert await published_sha256(tmp_path, "short.bin") == sha256(content)
+
+
+def test_pwritev_all_writes_more_buffers_than_one_call_takes(tmp_path: Path) -> None:
+    # Linux takes 1024 buffers a call (IOV_MAX); 3000, empty ones among them, go in several.
+    buffers = [os.urandom(i % 7) for i in range(3000)]
+    path = tmp_path / "many.bin"
+    path.write_bytes(b"head")
+    fd = os.open(path, os.O_RDWR)
+    try:
+        pwritev_all(fd, buffers, 4)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"head" + b"".join(buffers)
+
+
+def test_pwritev_all_goes_on_after_a_short_write_to_the_error_that_stopped_it(
+    tmp_path: Path,
+) -> None:
+    # A real short write: under a file size limit (RLIMIT_FSIZE, set in a child process), the
+    # kernel writes up to the limit and returns fewer bytes; the next call fails with EFBIG.
+    # Stopping after the short write would lose the rest of the batch without a word.
+    path = tmp_path / "limited.bin"
+    child = f"""
+import errno, os, resource, signal, sys
+from streamway.storage.local_uploads import pwritev_all
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG rather than a signal that kills
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)
+try:
+    pwritev_all(fd, [b"a" * 60_000, b"b" * 60_000], 0)
+except OSError as error:
+    sys.exit(error.errno)
+sys.exit(0)
+"""
+    result = subprocess.run([sys.executable, "-c", child], capture_output=True, timeout=60)
+    assert result.returncode == errno.EFBIG, result.stderr
+    assert path.read_bytes() == b"a" * 60_000 + b"b" * 40_000
