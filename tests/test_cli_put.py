@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from streamway.uploader import READ_PIECE, upload
+from streamway.uploader import READ_PIECE, UploadFailed, upload
 from tests.peers.loopback import serve_in_thread
 from tests.peers.openai_chat import OpenAIChatPeer
 from tests.servers import RunningServer, streamway_local, streamway_server
@@ -394,3 +394,43 @@ def test_put_uploads_when_its_state_directory_cannot_be_written(
     assert result.returncode == 0, result.stderr
     assert "sha-256 verified" in result.stderr
     assert hashlib.sha256((store / "stateless.bin").read_bytes()).hexdigest() == sha256
+
+
+class TruncatesAfterTheFirstPart:
+    """A progress bar that cuts the file to ``keep`` bytes once the first part went through,
+    as a user's other program might while put runs."""
+
+    def __init__(self, path: Path, keep: int) -> None:
+        self.path, self.keep = path, keep
+
+    def start(self, name: str, total: int | None, completed: int) -> None:
+        pass
+
+    def advance(self, nbytes: int) -> None:
+        os.truncate(self.path, self.keep)
+
+    def stop(self) -> None:
+        pass
+
+
+def test_a_file_that_shrinks_during_the_upload_fails_clearly(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "shrinks.bin"
+    random_file(source, 20 * MiB)
+    with pytest.raises(UploadFailed) as failed:
+        upload(
+            source,
+            f"{server.url}/uploads",
+            key="shrinks.bin",
+            part_size=5 * MiB,
+            progress=TruncatesAfterTheFirstPart(source, 7 * MiB),
+            remember_in=tmp_path / "uploads.json",
+        )
+    # The second part may have been read ahead before the cut (then the third read finds the
+    # end at 10 MiB) or not (then it ends at 7 MiB): either way, put names the file and stops.
+    message = str(failed.value)
+    assert message.startswith(f"cannot read {source}: the file ended at ")
+    assert message.endswith(" bytes: it changed meanwhile")
+    ended_at = int(message.split("the file ended at ")[1].split()[0])
+    assert ended_at in (7 * MiB, 10 * MiB)

@@ -325,7 +325,10 @@ def _send(
     is read and hashed in a thread while the current one is on the way. So at most two parts
     are in memory (the one sent and the next one); a failure drops the next one, and the
     caller's HEAD says where to go on from."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as error:  # gone or unreadable since upload() looked at it
+        raise UploadFailed(f"cannot read {path}: {error.strerror or error}") from None
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="streamway-put-read") as reader:
 
@@ -336,7 +339,10 @@ def _send(
             offset = cursor.offset
             upcoming = read(offset) if offset < size else None
             while upcoming is not None:
-                part = upcoming.result()
+                try:
+                    part = upcoming.result()
+                except OSError as error:  # the file shrank or failed under the reader
+                    raise UploadFailed(f"cannot read {path}: {error.strerror or error}") from None
                 after = part.offset + part.size
                 upcoming = read(after) if after < size else None
                 new_offset = _patch(client, upload_url, part)
