@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from streamway.storage import LocalStore, local_uploads
-from streamway.storage.local_uploads import WRITE_BATCH, LocalUploadStore, pwritev_all
+from streamway.storage.body_writes import WRITE_BATCH, pwritev_all
+from streamway.storage.local_uploads import LocalUploadStore
 from streamway.storage.uploads import ChecksumMismatch, PartChecksum, PartTooLarge
 
 LATER = datetime.now(UTC) + timedelta(hours=1)
@@ -223,7 +224,7 @@ def test_pwritev_all_goes_on_after_a_short_write_to_the_error_that_stopped_it(
     path = tmp_path / "limited.bin"
     child = f"""
 import errno, os, resource, signal, sys
-from streamway.storage.local_uploads import pwritev_all
+from streamway.storage.body_writes import pwritev_all
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG rather than a signal that kills
 resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
 fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)

@@ -21,13 +21,8 @@ Protocol allows it), bounded, and used only when it covers exactly the bytes bef
 offset in the state file. When another process took some of the parts (hashlib objects
 cannot be pickled into the state file), the file is read once more at the end to compute it.
 
-The hot path (bench/uploads.py): the body's chunks (about 250 KB each, as uvicorn hands them
-over) are gathered into batches of ``WRITE_BATCH`` bytes, and each batch is written and
-hashed in a worker thread while the event loop gathers the next one: one thread hop per
-batch rather than per chunk, and hashing and writing (both release the GIL) off the event
-loop. A batch stays a list of the chunks as received: ``pwritev`` writes them in one call
-and each is hashed as it is, so no byte is copied to join them. At most two batches of an
-append are in memory.
+The hot path (bench/uploads.py), writing a body into the data file, is in
+:mod:`streamway.storage.body_writes`.
 
 The finished upload's record stays, complete, until it expires (as tusd keeps its ``.info``
 files): a client whose last answer was lost sees ``offset == length`` rather than a 404.
@@ -36,23 +31,23 @@ files): a client whose last answer was lost sees ``offset == length`` rather tha
 from __future__ import annotations
 
 import asyncio
-import errno
 import fcntl
 import hashlib
 import json
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from hashlib import _Hash
 
+from streamway.storage.body_writes import in_thread, write_body
 from streamway.storage.keys import check_key, is_canonical
 from streamway.storage.local import SIDECAR_SUFFIX, UPLOADS_DIR
 from streamway.storage.store import InvalidKey, StoreFailed
@@ -77,22 +72,8 @@ T = TypeVar("T")
 #: Most uploads one expire() call looks at: a sweep's work is bounded.
 EXPIRE_BATCH = 1000
 _HASH_CHUNK = 1024 * 1024
-#: Bytes of a body written (and hashed) per worker-thread call.
-WRITE_BATCH = 1024 * 1024
 #: Running SHA-256s kept per process (the least recently used go first): a cache, not state.
 RUNNING_HASHES = 64
-
-
-def _iov_max() -> int:
-    """Most buffers one pwritev takes (Linux: 1024); 16, the least POSIX allows, if unknown."""
-    try:
-        value = os.sysconf("SC_IOV_MAX")
-    except (ValueError, OSError):
-        return 16
-    return value if value > 0 else 16
-
-
-_IOV_MAX = _iov_max()
 
 
 class _Published:
@@ -143,7 +124,7 @@ class LocalUploadStore:
         if length is not None and (length < 0 or length > self.max_bytes):
             raise LengthConflict(f"the length {length} is over the maximum {self.max_bytes}")
         info = new_upload(key, length, metadata=metadata, expires=expires)
-        await _in_thread(self._create, info, target, overwrite)
+        await in_thread(self._create, info, target, overwrite)
         return info
 
     def _create(self, info: UploadInfo, target: Path, overwrite: bool) -> None:
@@ -201,7 +182,7 @@ class LocalUploadStore:
         checksum: PartChecksum | None = None,
     ) -> UploadInfo:
         with self._locked(upload_id):
-            info = await _in_thread(self._info, upload_id)
+            info = await in_thread(self._info, upload_id)
             if offset != info.offset:
                 raise OffsetMismatch(info.offset, offset)
             _, data, _ = self._paths(upload_id)
@@ -232,16 +213,16 @@ class LocalUploadStore:
                 os.ftruncate(fd, offset)
                 part = hashlib.new(checksum.algorithm) if checksum is not None else None
                 hashes = [h for h in (part, whole) if h is not None]
-                written = await _write_body(fd, offset, body, room, hashes)
+                written = await write_body(fd, offset, body, room, hashes)
                 if checksum is not None and part is not None and part.digest() != checksum.digest:
                     raise ChecksumMismatch(f"the body's {checksum.algorithm} is not the one sent")
                 new = replace(info, offset=offset + written)
                 if new.complete:
                     self._running.pop(upload_id, None)
                     sha256 = whole.digest() if whole is not None else None
-                    new = await _in_thread(self._publish, new, fd, data, published, sha256)
+                    new = await in_thread(self._publish, new, fd, data, published, sha256)
                 else:
-                    await _in_thread(self._save, new)
+                    await in_thread(self._save, new)
                     if whole is not None:
                         self._running[upload_id] = (new.offset, whole)
                         self._running.move_to_end(upload_id)
@@ -258,7 +239,7 @@ class LocalUploadStore:
             finally:
                 os.close(fd)
             if new.complete:
-                await _in_thread(self._finish, new)  # under the lock: no PATCH between
+                await in_thread(self._finish, new)  # under the lock: no PATCH between
         return new
 
     def _publish(
@@ -344,7 +325,7 @@ class LocalUploadStore:
 
     async def declare_length(self, upload_id: str, length: int) -> UploadInfo:
         with self._locked(upload_id):
-            return await _in_thread(self._declare_length, upload_id, length)
+            return await in_thread(self._declare_length, upload_id, length)
 
     def _declare_length(self, upload_id: str, length: int) -> UploadInfo:
         info = self._info(upload_id)
@@ -358,9 +339,9 @@ class LocalUploadStore:
 
     async def terminate(self, upload_id: str) -> None:
         with self._locked(upload_id):
-            await _in_thread(self._info, upload_id)  # 404 for an unknown one
+            await in_thread(self._info, upload_id)  # 404 for an unknown one
             self._running.pop(upload_id, None)
-            await _in_thread(self._remove, upload_id)
+            await in_thread(self._remove, upload_id)
 
     async def expire(self, now: datetime) -> int:
         return await asyncio.to_thread(self._expire, now)
@@ -390,96 +371,6 @@ class LocalUploadStore:
 
     async def aclose(self) -> None:
         self._running.clear()
-
-
-async def _write_body(
-    fd: int, offset: int, body: AsyncIterator[bytes], room: int, hashes: Sequence[_Hash]
-) -> int:
-    """Write ``body`` at ``offset``, feeding ``hashes``; how many bytes. Changes no state.
-
-    Batches of WRITE_BATCH bytes go to a worker thread, one at a time: the next batch is
-    gathered while the last one is written. Whatever ends this (an error, a cancellation),
-    no write of it is still running when it returns (see :func:`_in_thread`).
-    """
-    written = 0  # bytes handed to a worker thread
-    batch: list[bytes] = []
-    batched = 0
-    in_flight: asyncio.Future[None] | None = None
-    try:
-        async for chunk in body:
-            if not chunk:
-                continue
-            if written + batched + len(chunk) > room:
-                raise PartTooLarge(f"the body passes {room} bytes")
-            batch.append(chunk)
-            batched += len(chunk)
-            if batched >= WRITE_BATCH:
-                if in_flight is not None:
-                    await asyncio.shield(in_flight)
-                in_flight = asyncio.ensure_future(
-                    asyncio.to_thread(_write_and_hash, fd, batch, offset + written, hashes)
-                )
-                written += batched
-                batch, batched = [], 0
-        if in_flight is not None:
-            await asyncio.shield(in_flight)
-        if batched:
-            await _in_thread(_write_and_hash, fd, batch, offset + written, hashes)
-            written += batched
-    finally:
-        if in_flight is not None and not in_flight.done():
-            await asyncio.wait([in_flight])  # only when this append failed mid-batch
-    return written
-
-
-async def _in_thread(call: Callable[..., T], *args: Any) -> T:
-    """``call(*args)`` in a thread; if the caller is cancelled meanwhile, it still waits for
-    the thread to end before the cancellation goes on. The cleanup after a cancelled append
-    (truncate, close, unlock) must not run while a write of that append is still going: a late
-    pwrite would land in the next append's bytes, a late publish in a truncated file."""
-    work = asyncio.ensure_future(asyncio.to_thread(call, *args))
-    try:
-        return await asyncio.shield(work)
-    except asyncio.CancelledError:
-        await asyncio.wait([work])
-        raise
-    except OSError as error:  # the disk's failures (full, read-only...): the store failed
-        raise StoreFailed(f"the upload store failed: {error}") from error
-
-
-def _write_and_hash(
-    fd: int, chunks: Sequence[bytes], position: int, hashes: Sequence[_Hash]
-) -> None:
-    """In a worker thread: write ``chunks`` at ``position``, then feed each to ``hashes``
-    (hashlib lets go of the GIL on buffers over 2047 bytes: the event loop runs meanwhile)."""
-    try:
-        pwritev_all(fd, chunks, position)
-    except OSError as error:  # the disk's (full, failing): a store failure, 502 not 500
-        raise StoreFailed(f"the upload store failed: {error}") from error
-    for chunk in chunks:
-        for hasher in hashes:  # both hashes of a chunk while it is in the CPU's cache
-            hasher.update(chunk)
-
-
-def pwritev_all(fd: int, buffers: Sequence[bytes | memoryview], position: int) -> None:
-    """Write every byte of ``buffers`` at ``position``, in order, with ``os.pwritev``.
-
-    pwritev may write fewer bytes than asked (a signal, a file size limit, a disk that fills):
-    the rest is written by the next call, from where it stopped; an error raises OSError. At
-    most IOV_MAX buffers go to one call (more is EINVAL)."""
-    # Empty buffers are left out: then a call that writes 0 bytes is an error, not progress.
-    pending = [buffer for buffer in buffers if len(buffer)]
-    first = 0  # pending[:first] are written
-    while first < len(pending):
-        done = os.pwritev(fd, pending[first : first + _IOV_MAX], position)
-        if done == 0:  # not for a regular file, but an endless loop is worse than an error
-            raise OSError(errno.EIO, "pwritev wrote nothing")
-        position += done
-        while first < len(pending) and done >= len(pending[first]):
-            done -= len(pending[first])
-            first += 1
-        if done:  # the buffer it stopped in: its rest goes first in the next call
-            pending[first] = memoryview(pending[first])[done:]
 
 
 def _read_overwrite(path: Path) -> bool:
